@@ -1,0 +1,1 @@
+"""sortwatch edge: the program that runs at each waste station."""
