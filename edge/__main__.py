@@ -1,7 +1,8 @@
 """`python -m edge COMMAND ...`: one entry point, one module per command.
 
-Each command module exposes `add_arguments(parser)` and `main(args) -> int`;
-they are imported lazily so that `classify` does not pay for the camera stack.
+Each command module exposes `add_arguments(parser)` and `main(args) -> int`,
+and keeps heavy imports (onnxruntime, OpenCV) inside `main` so that building
+the parser stays cheap.
 """
 import argparse
 import importlib
