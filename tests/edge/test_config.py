@@ -1,0 +1,152 @@
+"""Station config: strict validation, every error with its line and key."""
+import argparse
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edge import config as cfg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+[station]
+id = "st-1"
+
+[camera]
+source = "clip.mp4"
+
+[server]
+url = "http://127.0.0.1:8000"
+device_id = "dev-1"
+token_file = "token"
+
+[[bins]]
+name = "kitchen"
+category = "kitchen"
+zone = [[0, 0], [100, 0],
+        [100, 100], [0, 100]]
+
+[[bins]]
+name = "other"
+category = "other"
+zone = [[200, 0], [300, 0], [300, 100]]
+"""
+
+
+@pytest.fixture
+def station(tmp_path):
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    (tmp_path / "token").write_text("secret-token\n")
+    path = tmp_path / "station.toml"
+    path.write_text(GOOD)
+    return path
+
+
+def problems(path, **kw):
+    with pytest.raises(cfg.ConfigError) as e:
+        cfg.load_config(path, **kw)
+    return e.value.problems
+
+
+def test_good_config_loads_with_defaults_and_resolved_paths(station):
+    c = cfg.load_config(station)
+    assert c.station["id"] == "st-1"
+    assert c.camera["source"] == station.parent / "clip.mp4"
+    assert c.camera["queue_size"] == 16
+    assert c.token() == "secret-token"
+    assert [b.name for b in c.bins] == ["kitchen", "other"]
+    assert c.bins[1].zone == [(200.0, 0.0), (300.0, 0.0), (300.0, 100.0)]
+    assert c.outbox["path"] == station.parent / "outbox.sqlite"
+    assert c.tz.utcoffset(None).total_seconds() == 8 * 3600
+
+
+def test_each_error_names_line_and_key(station):
+    text = GOOD.replace('id = "st-1"', 'id = "st 1"\ncolour = "red"')
+    text = text.replace("[100, 100], [0, 100]]", "[100, 100], [0, 100]]\nsize = 3")
+    text = text.replace('category = "other"', 'category = "food"')
+    station.write_text(text)
+    found = {(line, key) for line, key, _ in problems(station)}
+    assert found == {(2, "station.id"), (3, "station.colour"),
+                     (18, "bins[0].size"), (22, "bins[1].category")}
+
+
+def test_missing_required_and_bad_types(station):
+    station.write_text(GOOD.replace('device_id = "dev-1"\n', "").replace(
+        'source = "clip.mp4"', 'source = "clip.mp4"\nqueue_size = "many"\nfps = 0'))
+    by_key = {key: (line, msg) for line, key, msg in problems(station)}
+    assert by_key["server.device_id"][1] == "is required"
+    assert by_key["server.device_id"][0] == 9  # the [server] table line
+    assert by_key["camera.queue_size"] == (6, "must be an integer")
+    assert "below the minimum" in by_key["camera.fps"][1]
+
+
+def test_polygon_and_windows_are_checked(station):
+    station.write_text(GOOD.replace("[[200, 0], [300, 0], [300, 100]]", "[[0, 0], [1, 1], [2, 2]]")
+                       .replace('id = "st-1"', 'id = "st-1"\nwindows = ["07:00-09:00", "25:00-26:00"]'))
+    by_key = {key: (line, msg) for line, key, msg in problems(station)}
+    assert by_key["bins[1].zone"] == (22, "polygon has no area")
+    assert by_key["station.windows[1]"][0] == 3
+
+
+def test_toml_syntax_error_has_line(station):
+    station.write_text(GOOD.replace('url = "http', 'url = http'))
+    [(line, key, msg)] = problems(station)
+    assert line == 8 and "TOML syntax" in msg
+
+
+def test_token_rules(station, tmp_path):
+    station.write_text(GOOD.replace('token_file = "token"', 'token_file = "token"\ntoken = "x"'))
+    assert any("not both" in m for _, _, m in problems(station))
+    (tmp_path / "token").write_text("")
+    station.write_text(GOOD)
+    assert [(k, m) for _, k, m in problems(station)] == [
+        ("server.token_file", "token file is empty or holds more than one token")]
+
+
+def test_command_line_overrides_are_validated(station, tmp_path):
+    c = cfg.load_config(station, overrides={"camera.source": 3, "server.url": "http://h:1"})
+    assert c.camera["source"] == 3 and c.server["url"] == "http://h:1"
+    assert [(line, k) for line, k, _ in problems(station, overrides={"camera.source": str(tmp_path / "nope")})] \
+        == [(None, "camera.source")]
+
+
+def test_duplicate_bin_names(station):
+    station.write_text(GOOD.replace('name = "other"', 'name = "kitchen"'))
+    assert [(line, k) for line, k, _ in problems(station)] == [(19, "bins[1].name")]
+
+
+def test_windows(station):
+    station.write_text(GOOD.replace('id = "st-1"', 'id = "st-1"\nwindows = ["07:00-09:00", "22:00-02:00"]'))
+    c = cfg.load_config(station)
+    assert c.in_window(8 * 60) and c.in_window(23 * 60) and c.in_window(60)
+    assert not c.in_window(12 * 60)
+
+
+def run_cli(argv):
+    parser = argparse.ArgumentParser()
+    cfg.add_arguments(parser)
+    return cfg.main(parser.parse_args(argv))
+
+
+def test_check_config_command(station, capsys):
+    assert run_cli([str(station)]) == 0
+    assert "ok" in capsys.readouterr().out
+    station.write_text(GOOD.replace("queue_size", "x").replace('id = "st-1"', 'id = "st-1"\nbogus = 1'))
+    assert run_cli([str(station)]) == 1
+    assert f"{station}:3: station.bogus: unknown key" in capsys.readouterr().err
+
+
+def test_example_config_is_valid(tmp_path):
+    text = (ROOT / "examples" / "station.toml").read_text()
+    text = text.replace('"/etc/sortwatch/token"', '"token"')
+    (tmp_path / "token").write_text("t0ken")
+    (tmp_path / "station.toml").write_text(text)
+    c = cfg.load_config(tmp_path / "station.toml")
+    assert [b.category for b in c.bins] == list(cfg.CATEGORIES)
+
+
+def test_every_field_is_described():
+    for schema in list(cfg.SCHEMA.values()) + [cfg.BIN_SCHEMA]:
+        for name, f in schema.items():
+            assert len(f.description) > 10, name
