@@ -1,0 +1,60 @@
+"""sortwatch server: `create_app()` is the WSGI application factory."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask, g
+
+from .settings import Settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Defaults, then the environment (server/settings.py), then the test override.
+
+    test_config may hold a "SETTINGS" object to use instead of the environment.
+    """
+    app = Flask(__name__)
+    test_config = dict(test_config or {})
+    settings: Settings = test_config.pop("SETTINGS", None) or Settings.from_env()
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(test_config)
+
+    from . import store
+    store.migrate(settings.database)
+
+    @app.teardown_appcontext
+    def close_store(exc):
+        s = g.pop("store", None)
+        if s is not None:
+            s.close()
+
+    from .errors import register_error_handlers
+    register_error_handlers(app)
+
+    from .api import register_blueprints
+    register_blueprints(app)
+
+    from .cli import register_commands
+    register_commands(app)
+    return app
+
+
+def get_store():
+    """The request's store: one connection per request, closed at teardown."""
+    from flask import current_app
+
+    from . import store
+    if "store" not in g:
+        g.store = store.connect(current_app.config["SETTINGS"].database)
+    return g.store

@@ -1,0 +1,54 @@
+"""GET /api/v1/stats: the three rates for one scope and period."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request
+
+from .. import get_store
+from ..auth import login_required, user_contains
+from ..errors import ApiError
+from ..report import scope_report
+from ..scopes import CITY, LEVEL_LENGTHS, LEVELS
+from ..timeutil import current_month_label, make_period
+
+bp = Blueprint("stats", __name__, url_prefix="/api/v1")
+
+
+def parse_scope_args(args) -> tuple[str, str]:
+    level = args.get("level", "")
+    if level not in LEVELS:
+        raise ApiError(400, "invalid_request", f"level must be one of {', '.join(LEVELS)}",
+                       [{"field": "level", "message": "invalid"}])
+    if level == "city":
+        if args.get("code"):
+            raise ApiError(400, "invalid_request", "omit code for the city",
+                           [{"field": "code", "message": "not allowed with level=city"}])
+        return level, CITY
+    code = args.get("code", "")
+    length = LEVEL_LENGTHS[level]
+    if len(code) != length or not code.isdigit():
+        raise ApiError(400, "invalid_request", f"a {level} code has {length} digits",
+                       [{"field": "code", "message": "invalid"}])
+    return level, code
+
+
+def parse_period_args(args):
+    try:
+        return make_period(args.get("month") or current_month_label(),
+                           args.get("period", "month"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", str(exc),
+                       [{"field": "month", "message": str(exc)}]) from None
+
+
+@bp.get("/stats")
+@login_required
+def stats():
+    level, code = parse_scope_args(request.args)
+    period = parse_period_args(request.args)
+    if not user_contains(g.user, code):
+        raise ApiError(403, "forbidden", "this scope is outside yours")
+    store = get_store()
+    report = scope_report(store, code, period, current_app.config["SETTINGS"])
+    if report is None:
+        raise ApiError(404, "not_found", f"no {level} with code {code}")
+    return report

@@ -1,0 +1,184 @@
+"""Operator commands: `flask --app server COMMAND`. One function a command."""
+from __future__ import annotations
+
+import getpass
+import re
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from . import store as store_pkg
+from .auth import ROLES, hash_password, hash_token, new_device_token, validate_role_scope
+from .contract.validate import CATEGORIES, STATION
+from .regions import ImportRefused, parse_regions
+from .timeutil import now_utc
+
+DEFAULT_STAFFED = "07:00-09:00,18:00-21:00"
+WINDOW = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+
+
+def _store():
+    return store_pkg.connect(current_app.config["SETTINGS"].database)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def parse_windows(text: str) -> list[list[str]]:
+    windows = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not WINDOW.match(part) or part[:5] >= part[6:]:
+            raise click.BadParameter(f"{part!r} is not a window like 07:00-09:00")
+        windows.append([part[:5], part[6:]])
+    return windows
+
+
+@click.command("import-regions")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_regions(csv_file: Path):
+    """Import or update the city's hierarchy from a CSV file.
+
+    Columns: district_code,district,street_code,street,community_code,community,households
+
+    Example: flask --app server import-regions regions.csv
+    """
+    try:
+        rows = parse_regions(csv_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        _fail(f"{csv_file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was imported")
+    except ImportRefused as exc:
+        _fail(f"{csv_file} refused, nothing was imported:\n  " + "\n  ".join(exc.problems))
+    s = _store()
+    try:
+        summary = s.import_regions(rows)
+    finally:
+        s.close()
+    click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()))
+
+
+@click.command("add-station")
+@click.argument("station_id")
+@click.option("--community", "community_code", required=True, help="12-digit community code")
+@click.option("--name", default=None, help="display name, e.g. 3号楼桶站")
+@click.option("--bins", default="kitchen,recyclable,hazardous,other", show_default=True,
+              help="comma-separated bin categories at this station")
+@click.option("--household-reader/--no-household-reader", default=False, show_default=True,
+              help="the station identifies households with a card or QR reader")
+@click.option("--staffed", default=DEFAULT_STAFFED, show_default=True,
+              help="Beijing-time windows when a volunteer is on duty")
+def add_station(station_id, community_code, name, bins, household_reader, staffed):
+    """Register a waste station in a community.
+
+    Example: flask --app server add-station st-xc-0042 --community 110102001001 --name 3号楼
+    """
+    if not STATION.match(station_id):
+        _fail("a station id has 1-64 letters, digits, _ . or -, starting with a letter or digit")
+    bin_list = [b.strip() for b in bins.split(",") if b.strip()]
+    bad = [b for b in bin_list if b not in CATEGORIES]
+    if bad or not bin_list or len(set(bin_list)) != len(bin_list):
+        _fail(f"--bins must name distinct categories from {', '.join(sorted(CATEGORIES))}")
+    s = _store()
+    try:
+        s.add_station({"id": station_id, "community_code": community_code,
+                       "name": name or station_id, "bins": bin_list,
+                       "household_reader": household_reader,
+                       "staffed_windows": parse_windows(staffed),
+                       "created_at": now_utc().isoformat()})
+    except store_pkg.StoreError as exc:
+        _fail(str(exc))
+    finally:
+        s.close()
+    click.echo(f"station {station_id} added to community {community_code}")
+
+
+@click.command("add-device")
+@click.argument("device_id")
+@click.option("--station", "station_id", required=True)
+def add_device(device_id, station_id):
+    """Register a station device; prints its token once, on the last line.
+
+    Example: flask --app server add-device dev-0007 --station st-xc-0042
+    """
+    if not STATION.match(device_id):
+        _fail("a device id has 1-64 letters, digits, _ . or -, starting with a letter or digit")
+    token = new_device_token()
+    s = _store()
+    try:
+        s.add_device(device_id, station_id, hash_token(token), now_utc().isoformat())
+    except store_pkg.StoreError as exc:
+        _fail(str(exc))
+    finally:
+        s.close()
+    click.echo(f"device {device_id} registered for station {station_id}; "
+               "its token is shown once, below. Store it on the device.")
+    click.echo(token)
+
+
+@click.command("revoke-device")
+@click.argument("device_id")
+def revoke_device(device_id):
+    """Revoke a device's token at once (a stolen or replaced device).
+
+    Example: flask --app server revoke-device dev-0007
+    """
+    s = _store()
+    try:
+        s.revoke_device(device_id, now_utc().isoformat())
+    except store_pkg.StoreError as exc:
+        _fail(str(exc))
+    finally:
+        s.close()
+    click.echo(f"device {device_id} revoked")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            _fail("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.command("add-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--scope", default="", help="division code, or station id for a volunteer")
+def add_user(username, role, scope):
+    """Add a person; the password is read from standard input.
+
+    Example: echo 's3cret-pass' | flask --app server add-user wang --role community --scope 110102001001
+    """
+    if not re.match(r"^[A-Za-z0-9_.@-]{2,64}$", username):
+        _fail("a username has 2-64 letters, digits, _ . @ or -")
+    problem = validate_role_scope(role, scope)
+    if problem:
+        _fail(problem)
+    password = _read_password()
+    if len(password) < 8:
+        _fail("the password must have at least 8 characters")
+    s = _store()
+    try:
+        if role == "volunteer" and s.station(scope) is None:
+            _fail(f"unknown station {scope}")
+        if role in ("district", "street", "community") and s.region(scope) is None:
+            _fail(f"unknown {role} {scope}; import the hierarchy first")
+        s.add_user({"username": username, "password_hash": hash_password(password),
+                    "role": role, "scope": scope if role != "city" else "",
+                    "created_at": now_utc().isoformat()})
+    except store_pkg.StoreError as exc:
+        _fail(str(exc))
+    finally:
+        s.close()
+    click.echo(f"user {username} added as {role}" + (f" of {scope}" if scope else ""))
+
+
+def register_commands(app: Flask) -> None:
+    from .demo import load_demo
+    for command in (import_regions, add_station, add_device, revoke_device, add_user, load_demo):
+        command.callback = with_appcontext(command.callback)
+        app.cli.add_command(command)

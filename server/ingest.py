@@ -1,0 +1,106 @@
+"""From a device's request body to events ready to store (DESIGN.md 5).
+
+Each event is judged on its own; the valid ones go to the store together."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from .contract.validate import event_errors
+from .errors import ApiError
+from .timeutil import beijing, parse_ts
+
+MAX_EVENTS = 500
+BATCH_KEYS = {"device_id", "events"}
+
+
+def check_batch(body, device: dict) -> list:
+    """Whole-request checks; raises ApiError. Returns the events list."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "the body must be a JSON object "
+                       '{"device_id": ..., "events": [...]}')
+    unknown = sorted(set(body) - BATCH_KEYS)
+    missing = sorted(BATCH_KEYS - set(body))
+    details = ([{"field": k, "message": "unknown field"} for k in unknown]
+               + [{"field": k, "message": "is required"} for k in missing])
+    if details:
+        raise ApiError(400, "invalid_request", "the batch has missing or unknown fields", details)
+    if body["device_id"] != device["id"]:
+        raise ApiError(403, "forbidden", f"this token belongs to device {device['id']}, "
+                       f"not {body['device_id']!r}")
+    events = body["events"]
+    if not isinstance(events, list):
+        raise ApiError(400, "invalid_request", "events must be a list",
+                       [{"field": "events", "message": "must be a list"}])
+    if len(events) > MAX_EVENTS:
+        raise ApiError(413, "too_many_events",
+                       f"at most {MAX_EVENTS} events per request, got {len(events)}; split the batch")
+    return events
+
+
+def in_windows(local: datetime, windows: list) -> bool:
+    hhmm = local.strftime("%H:%M")
+    return any(start <= hhmm < end for start, end in windows)
+
+
+class Preparer:
+    """Validates events for one device and adds the columns the store keeps."""
+
+    def __init__(self, store, device: dict, now: datetime, settings):
+        self.store, self.device, self.now = store, device, now
+        self.latest = now + timedelta(seconds=settings.max_future_seconds)
+        self.earliest = now - timedelta(days=settings.event_retention_days)
+        self.stations: dict[str, dict | None] = {}
+
+    def _station(self, station_id: str) -> dict | None:
+        if station_id not in self.stations:
+            self.stations[station_id] = self.store.station(station_id)
+        return self.stations[station_id]
+
+    def prepare(self, ev) -> tuple[dict | None, list[dict]]:
+        errors = event_errors(ev)
+        if errors:
+            return None, errors
+        try:
+            ts = parse_ts(ev["ts"])
+        except ValueError:
+            return None, [{"field": "ts", "message": "is not a real date and time"}]
+        if ts > self.latest:
+            errors.append({"field": "ts", "message": "is in the future; check the device clock"})
+        elif ts < self.earliest:
+            errors.append({"field": "ts", "message": "is older than the server keeps raw events"})
+        station = self._station(ev["station_id"])
+        if station is None:
+            errors.append({"field": "station_id", "message": f"unknown station {ev['station_id']}"})
+        elif station["id"] != self.device["station_id"]:
+            errors.append({"field": "station_id", "message":
+                           f"device {self.device['id']} may only post for station "
+                           f"{self.device['station_id']}"})
+        elif ev["bin"] not in station["bins"]:
+            errors.append({"field": "bin", "message":
+                           f"station {station['id']} has no {ev['bin']} bin"})
+        if errors:
+            return None, errors
+        local = beijing(ts)
+        disposal = ev["type"] == "disposal"
+        return {
+            "event_id": ev["event_id"].lower(),
+            "type": ev["type"],
+            "ts": ev["ts"],
+            "day": local.date().isoformat(),
+            "hour": local.hour,
+            "station_id": station["id"],
+            "community_code": station["community_code"],
+            "device_id": self.device["id"],
+            "bin": ev["bin"],
+            "item": ev.get("item"),
+            "category": ev.get("category"),
+            "verdict": ev.get("verdict"),
+            "confidence": ev.get("confidence"),
+            "household": ev.get("household"),
+            "assisted": bool(ev.get("assisted", False)) if disposal else False,
+            "staffed": int(in_windows(local, station["staffed_windows"])),
+            "model": ev.get("model"),
+            "rules": ev.get("rules"),
+            "received_at": self.now.isoformat(),
+            "_household_reader": station["household_reader"],
+        }, []

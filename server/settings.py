@@ -1,0 +1,82 @@
+"""Every environment read of the server happens here, once, at start."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEVELOPMENT_ENVS = {"development", "test"}
+
+
+class SettingsError(RuntimeError):
+    """The server cannot start with the environment it was given."""
+
+
+def _int(env: dict, name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: dict, name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database: Path
+    secret_key: str
+    event_retention_days: int = 400
+    max_future_seconds: int = 300
+    session_hours: int = 12
+    cookie_secure: bool = True
+    heartbeat_interval: int = 60
+    targets: dict = field(default_factory=lambda: {
+        "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        """Read SORTWATCH_* variables; fail loudly on anything unusable."""
+        env = dict(os.environ if env is None else env)
+        mode = env.get("SORTWATCH_ENV", "production")
+        if mode not in DEVELOPMENT_ENVS | {"production"}:
+            raise SettingsError(
+                f"SORTWATCH_ENV must be production, development or test, got {mode!r}")
+        secret = env.get("SORTWATCH_SECRET_KEY", "")
+        if not secret:
+            if mode not in DEVELOPMENT_ENVS:
+                raise SettingsError(
+                    "SORTWATCH_SECRET_KEY is not set. Set it to a long random string, "
+                    "for example: export SORTWATCH_SECRET_KEY=$(python -c "
+                    "'import secrets; print(secrets.token_hex(32))')")
+            # Development only: a fresh random secret per process start, never a
+            # fixed fallback (sessions simply do not survive a restart).
+            import secrets
+            secret = secrets.token_hex(32)
+        database = Path(env.get("SORTWATCH_DATABASE") or PROJECT_ROOT / "instance" / "sortwatch.db")
+        return cls(
+            env=mode,
+            database=database,
+            secret_key=secret,
+            event_retention_days=_int(env, "SORTWATCH_EVENT_RETENTION_DAYS", 400, 1),
+            max_future_seconds=_int(env, "SORTWATCH_MAX_FUTURE_SECONDS", 300, 0),
+            session_hours=_int(env, "SORTWATCH_SESSION_HOURS", 12, 1),
+            cookie_secure=_bool(env, "SORTWATCH_COOKIE_SECURE", mode == "production"),
+            heartbeat_interval=_int(env, "SORTWATCH_HEARTBEAT_INTERVAL", 60, 1),
+        )

@@ -1,0 +1,162 @@
+"""The schema, as an ordered list of migrations. Never edit an applied
+migration: add a new one."""
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("sortwatch")
+
+SCOPE_COUNTERS = """
+    disposals INTEGER NOT NULL DEFAULT 0,
+    assisted INTEGER NOT NULL DEFAULT 0,
+    correct INTEGER NOT NULL DEFAULT 0,
+    wrong INTEGER NOT NULL DEFAULT 0,
+    uncertain INTEGER NOT NULL DEFAULT 0
+"""
+
+
+@migrations()
+def m001_hierarchy_and_devices(db: Database) -> None:
+    db.executescript("""
+    CREATE TABLE districts (
+        code TEXT PRIMARY KEY CHECK (length(code) = 6),
+        name TEXT NOT NULL
+    );
+    CREATE TABLE streets (
+        code TEXT PRIMARY KEY CHECK (length(code) = 9),
+        name TEXT NOT NULL,
+        district_code TEXT NOT NULL REFERENCES districts(code)
+    );
+    CREATE TABLE communities (
+        code TEXT PRIMARY KEY CHECK (length(code) = 12),
+        name TEXT NOT NULL,
+        street_code TEXT NOT NULL REFERENCES streets(code),
+        households INTEGER NOT NULL CHECK (households >= 0),
+        reader_stations INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX communities_street ON communities(street_code);
+    CREATE TABLE stations (
+        id TEXT PRIMARY KEY,
+        community_code TEXT NOT NULL REFERENCES communities(code),
+        name TEXT NOT NULL,
+        bins TEXT NOT NULL,              -- JSON list of bin categories
+        household_reader INTEGER NOT NULL DEFAULT 0,
+        staffed_windows TEXT NOT NULL,   -- JSON list of ["HH:MM", "HH:MM"]
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX stations_community ON stations(community_code);
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        station_id TEXT NOT NULL REFERENCES stations(id),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX devices_station ON devices(station_id);
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('city','district','street','community','volunteer')),
+        scope TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    """)
+
+
+@migrations()
+def m002_events_and_rollups(db: Database) -> None:
+    db.executescript(f"""
+    CREATE TABLE events (
+        event_id TEXT PRIMARY KEY,
+        type TEXT NOT NULL CHECK (type IN ('disposal','bin_full','litter')),
+        ts TEXT NOT NULL,                -- as sent, with its offset
+        day TEXT NOT NULL,               -- Beijing day YYYY-MM-DD
+        hour INTEGER NOT NULL,           -- Beijing hour 0-23
+        station_id TEXT NOT NULL REFERENCES stations(id),
+        community_code TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        bin TEXT NOT NULL,
+        item TEXT,
+        category TEXT,
+        verdict TEXT,
+        confidence REAL,
+        household TEXT,
+        assisted INTEGER NOT NULL DEFAULT 0,
+        staffed INTEGER NOT NULL DEFAULT 0,
+        model TEXT,
+        rules TEXT,
+        received_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX events_station_day ON events(station_id, day);
+    CREATE INDEX events_day ON events(day);
+
+    CREATE TABLE evidence (
+        event_id TEXT PRIMARY KEY REFERENCES events(event_id),
+        jpeg BLOB NOT NULL,
+        received_at TEXT NOT NULL
+    );
+
+    -- Daily roll-up for every scope: a community, street or district code, or
+    -- 'city'. Rates for any level and period read at most 62 rows from here.
+    CREATE TABLE rollup_day (
+        scope TEXT NOT NULL,
+        day TEXT NOT NULL,
+        staffed INTEGER NOT NULL,
+        {SCOPE_COUNTERS},
+        PRIMARY KEY (scope, day, staffed)
+    ) WITHOUT ROWID;
+
+    -- Per station, day and hour: station health, worst hours, station lists.
+    CREATE TABLE rollup_station_hour (
+        station_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        {SCOPE_COUNTERS},
+        bin_full INTEGER NOT NULL DEFAULT 0,
+        litter INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (station_id, day, hour)
+    ) WITHOUT ROWID;
+
+    -- Exact distinct households: one row per community, period and household;
+    -- the counter below is bumped only when a row is new.
+    CREATE TABLE household_period (
+        community_code TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        household TEXT NOT NULL,
+        PRIMARY KEY (community_code, kind, period, household)
+    ) WITHOUT ROWID;
+    CREATE TABLE participation_period (
+        scope TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        households INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, kind, period)
+    ) WITHOUT ROWID;
+
+    -- Awareness: quiz results and imported surveys, per scope and day.
+    CREATE TABLE awareness_day (
+        scope TEXT NOT NULL,
+        day TEXT NOT NULL,
+        respondents INTEGER NOT NULL DEFAULT 0,
+        aware INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, day)
+    ) WITHOUT ROWID;
+
+    -- Station health and the online share.
+    CREATE TABLE station_status (
+        station_id TEXT PRIMARY KEY REFERENCES stations(id),
+        device_id TEXT NOT NULL,
+        last_heartbeat TEXT NOT NULL,
+        health TEXT NOT NULL             -- JSON, as the device reported it
+    );
+    CREATE TABLE online_day (
+        scope TEXT NOT NULL,             -- station id, community/street/district code or 'city'
+        day TEXT NOT NULL,
+        seconds INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, day)
+    ) WITHOUT ROWID;
+    """)
+
+
+def apply(db: Database) -> None:
+    migrations.apply(db)

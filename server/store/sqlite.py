@@ -1,0 +1,367 @@
+"""The embedded SQLite store (sqlite-utils), one file, WAL."""
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sqlite_utils import Database
+
+from ..rollups import COUNTERS, RollupDelta
+from ..scopes import CITY, ancestors, station_scope
+from . import migrations
+
+
+class StoreError(Exception):
+    """A write the store refused: unknown key, duplicate id, and the like."""
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    # FULL: an acknowledged batch survives a power cut; devices delete events
+    # from their outbox as soon as we acknowledge them.
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def migrate(path: Path) -> None:
+    """Create or upgrade the schema; safe with several processes starting."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + ".migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        conn = _open(path)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrations.apply(Database(conn, execute_plugins=False))
+        finally:
+            conn.close()
+
+
+def connect(path: Path) -> "SqliteStore":
+    return SqliteStore(_open(path))
+
+
+_UPSERT_SET = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
+
+
+class SqliteStore:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator["SqliteStore"]:
+        """One write transaction, taken up front so concurrent writers queue
+        on the lock instead of failing on upgrade."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.commit()
+
+    def _one(self, sql: str, params: Iterable = ()) -> sqlite3.Row | None:
+        return self.conn.execute(sql, tuple(params)).fetchone()
+
+    def _all(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def ping(self) -> bool:
+        return self._one("SELECT 1")[0] == 1
+
+    # --- hierarchy -------------------------------------------------------
+
+    def import_regions(self, rows: list[dict]) -> dict:
+        """Add new districts, streets and communities; update household counts
+        and names of existing ones. Never deletes. Caller validated rows."""
+        summary = dict.fromkeys(
+            ("districts_added", "streets_added", "communities_added",
+             "communities_updated", "communities_unchanged"), 0)
+        with self.write():
+            for r in rows:
+                for table, code, name, parent in (
+                        ("districts", r["district_code"], r["district"], None),
+                        ("streets", r["street_code"], r["street"], r["district_code"])):
+                    if parent is None:
+                        cur = self.conn.execute(
+                            "INSERT OR IGNORE INTO districts(code, name) VALUES (?, ?)", (code, name))
+                    else:
+                        cur = self.conn.execute(
+                            "INSERT OR IGNORE INTO streets(code, name, district_code) "
+                            "VALUES (?, ?, ?)", (code, name, parent))
+                    summary[f"{table}_added"] += cur.rowcount
+                    self.conn.execute(f"UPDATE {table} SET name = ? WHERE code = ? AND name != ?",
+                                      (name, code, name))
+                old = self._one("SELECT name, households FROM communities WHERE code = ?",
+                                (r["community_code"],))
+                if old is None:
+                    self.conn.execute(
+                        "INSERT INTO communities(code, name, street_code, households) "
+                        "VALUES (?, ?, ?, ?)",
+                        (r["community_code"], r["community"], r["street_code"], r["households"]))
+                    summary["communities_added"] += 1
+                elif (old["name"], old["households"]) != (r["community"], r["households"]):
+                    self.conn.execute(
+                        "UPDATE communities SET name = ?, households = ? WHERE code = ?",
+                        (r["community"], r["households"], r["community_code"]))
+                    summary["communities_updated"] += 1
+                else:
+                    summary["communities_unchanged"] += 1
+        return summary
+
+    def region_names(self) -> dict[str, str]:
+        rows = self._all("SELECT code, name FROM districts UNION ALL "
+                         "SELECT code, name FROM streets UNION ALL "
+                         "SELECT code, name FROM communities")
+        return {r["code"]: r["name"] for r in rows}
+
+    def region(self, code: str) -> dict | None:
+        """Name (and households for a community) of a division code."""
+        table = {6: "districts", 9: "streets", 12: "communities"}.get(len(code))
+        if table is None:
+            return None
+        row = self._one(f"SELECT * FROM {table} WHERE code = ?", (code,))
+        return dict(row) if row else None
+
+    def count_regions(self) -> dict:
+        return {t: self._one(f"SELECT count(*) FROM {t}")[0]
+                for t in ("districts", "streets", "communities")}
+
+    # --- stations, devices, users ------------------------------------------
+
+    def add_station(self, station: dict) -> None:
+        with self.write():
+            if self._one("SELECT 1 FROM stations WHERE id = ?", (station["id"],)):
+                raise StoreError(f"station {station['id']} already exists")
+            if not self._one("SELECT 1 FROM communities WHERE code = ?",
+                             (station["community_code"],)):
+                raise StoreError(f"unknown community {station['community_code']}; "
+                                 "import the hierarchy first (import-regions)")
+            self.conn.execute(
+                "INSERT INTO stations(id, community_code, name, bins, household_reader, "
+                "staffed_windows, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (station["id"], station["community_code"], station["name"],
+                 json.dumps(station["bins"]), int(station["household_reader"]),
+                 json.dumps(station["staffed_windows"]), station["created_at"]))
+            if station["household_reader"]:
+                self.conn.execute("UPDATE communities SET reader_stations = reader_stations + 1 "
+                                  "WHERE code = ?", (station["community_code"],))
+
+    def station(self, station_id: str) -> dict | None:
+        row = self._one("SELECT * FROM stations WHERE id = ?", (station_id,))
+        if row is None:
+            return None
+        d = dict(row)
+        d["bins"] = json.loads(d["bins"])
+        d["staffed_windows"] = json.loads(d["staffed_windows"])
+        d["household_reader"] = bool(d["household_reader"])
+        return d
+
+    def add_device(self, device_id: str, station_id: str, token_hash: str, now: str) -> None:
+        with self.write():
+            if self._one("SELECT 1 FROM devices WHERE id = ?", (device_id,)):
+                raise StoreError(f"device {device_id} already exists; "
+                                 "revoke it and register a new id to rotate its token")
+            if not self._one("SELECT 1 FROM stations WHERE id = ?", (station_id,)):
+                raise StoreError(f"unknown station {station_id}; add it first (add-station)")
+            self.conn.execute("INSERT INTO devices(id, station_id, token_hash, created_at) "
+                              "VALUES (?, ?, ?, ?)", (device_id, station_id, token_hash, now))
+
+    def revoke_device(self, device_id: str, now: str) -> None:
+        with self.write():
+            cur = self.conn.execute("UPDATE devices SET revoked_at = ? WHERE id = ? "
+                                    "AND revoked_at IS NULL", (now, device_id))
+            if cur.rowcount == 0:
+                if not self._one("SELECT 1 FROM devices WHERE id = ?", (device_id,)):
+                    raise StoreError(f"unknown device {device_id}")
+                raise StoreError(f"device {device_id} is already revoked")
+
+    def device_by_token_hash(self, token_hash: str) -> dict | None:
+        row = self._one("SELECT * FROM devices WHERE token_hash = ?", (token_hash,))
+        return dict(row) if row else None
+
+    def add_user(self, user: dict) -> None:
+        with self.write():
+            if self._one("SELECT 1 FROM users WHERE username = ?", (user["username"],)):
+                raise StoreError(f"user {user['username']} already exists")
+            self.conn.execute(
+                "INSERT INTO users(username, password_hash, role, scope, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (user["username"], user["password_hash"], user["role"], user["scope"],
+                 user["created_at"]))
+
+    def user(self, username: str) -> dict | None:
+        row = self._one("SELECT * FROM users WHERE username = ?", (username,))
+        return dict(row) if row else None
+
+    # --- ingest ------------------------------------------------------------
+
+    def existing_event_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._all(
+                f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
+        return found
+
+    _EVENT_COLUMNS = ("event_id", "type", "ts", "day", "hour", "station_id", "community_code",
+                      "device_id", "bin", "item", "category", "verdict", "confidence",
+                      "household", "assisted", "staffed", "model", "rules", "received_at")
+
+    def ingest(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
+        """Store the events whose ids are new, with their roll-ups, in one
+        transaction. `delta_for(new_events)` builds the RollupDelta. Returns
+        (stored events, duplicates)."""
+        with self.write():
+            seen = self.existing_event_ids([e["event_id"] for e in events])
+            new = []
+            for e in events:
+                if e["event_id"] not in seen:
+                    seen.add(e["event_id"])
+                    new.append(e)
+            marks = ",".join("?" * len(self._EVENT_COLUMNS))
+            self.conn.executemany(
+                f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})",
+                [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in new])
+            self._apply_delta(delta_for(new))
+        return new, len(events) - len(new)
+
+    def _apply_delta(self, delta: RollupDelta) -> None:
+        cols = ",".join(COUNTERS)
+        marks = ",".join("?" * len(COUNTERS))
+        self.conn.executemany(
+            f"INSERT INTO rollup_day(scope, day, staffed, {cols}) VALUES (?, ?, ?, {marks}) "
+            f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_UPSERT_SET}",
+            [(*k, *(c[n] for n in COUNTERS)) for k, c in delta.day.items()])
+        self.conn.executemany(
+            f"INSERT INTO rollup_station_hour(station_id, day, hour, {cols}, bin_full, litter) "
+            f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
+            f"{_UPSERT_SET}, bin_full = bin_full + excluded.bin_full, "
+            "litter = litter + excluded.litter",
+            [(*k, *(c[n] for n in COUNTERS), c["bin_full"], c["litter"])
+             for k, c in delta.station_hour.items()])
+        bumps: dict[tuple, int] = {}
+        for community, kind, period, household in sorted(delta.households):
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO household_period(community_code, kind, period, household) "
+                "VALUES (?, ?, ?, ?)", (community, kind, period, household))
+            if cur.rowcount == 1:
+                for scope in ancestors(community):
+                    bumps[(scope, kind, period)] = bumps.get((scope, kind, period), 0) + 1
+        self.conn.executemany(
+            "INSERT INTO participation_period(scope, kind, period, households) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope, kind, period) DO UPDATE SET households = households + excluded.households",
+            [(*k, n) for k, n in bumps.items()])
+
+    def event(self, event_id: str) -> dict | None:
+        row = self._one("SELECT * FROM events WHERE event_id = ?", (event_id,))
+        return dict(row) if row else None
+
+    def events_between(self, start_day: str, end_day: str) -> list[dict]:
+        """Raw events of a day range: for recomputation checks and exports of
+        raw data, never for dashboards."""
+        return [dict(r) for r in self._all(
+            "SELECT * FROM events WHERE day BETWEEN ? AND ? ORDER BY ts", (start_day, end_day))]
+
+    def put_evidence(self, event_id: str, jpeg: bytes, now: str) -> bool:
+        """Store or replace the evidence image; True if there was none yet."""
+        with self.write():
+            existed = self._one("SELECT 1 FROM evidence WHERE event_id = ?", (event_id,))
+            self.conn.execute(
+                "INSERT INTO evidence(event_id, jpeg, received_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(event_id) DO UPDATE SET jpeg = excluded.jpeg, "
+                "received_at = excluded.received_at", (event_id, jpeg, now))
+            return existed is None
+
+    def evidence(self, event_id: str) -> bytes | None:
+        row = self._one("SELECT jpeg FROM evidence WHERE event_id = ?", (event_id,))
+        return bytes(row[0]) if row else None
+
+    # --- heartbeats and online time ----------------------------------------
+
+    def record_heartbeat(self, station: dict, device_id: str, now: str, day: str,
+                         health: dict, credit_seconds) -> int:
+        """Store the station's latest health and credit online seconds since
+        its previous heartbeat (`credit_seconds(previous_ts) -> int`)."""
+        with self.write():
+            prev = self._one("SELECT last_heartbeat FROM station_status WHERE station_id = ?",
+                             (station["id"],))
+            seconds = credit_seconds(prev[0] if prev else None)
+            self.conn.execute(
+                "INSERT INTO station_status(station_id, device_id, last_heartbeat, health) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(station_id) DO UPDATE SET "
+                "device_id = excluded.device_id, last_heartbeat = excluded.last_heartbeat, "
+                "health = excluded.health", (station["id"], device_id, now, json.dumps(health)))
+            if seconds > 0:
+                scopes = (station_scope(station["id"]), *ancestors(station["community_code"]))
+                self.conn.executemany(
+                    "INSERT INTO online_day(scope, day, seconds) VALUES (?, ?, ?) "
+                    "ON CONFLICT(scope, day) DO UPDATE SET seconds = seconds + excluded.seconds",
+                    [(s, day, seconds) for s in scopes])
+            return seconds
+
+    def station_status(self, station_id: str) -> dict | None:
+        row = self._one("SELECT * FROM station_status WHERE station_id = ?", (station_id,))
+        if row is None:
+            return None
+        d = dict(row)
+        d["health"] = json.loads(d["health"])
+        return d
+
+    # --- reads for the rates -------------------------------------------------
+
+    def rollup_totals(self, scope: str, start_day: str, end_day: str) -> dict[int, dict]:
+        """Counters summed over the days, keyed by staffed (0 or 1)."""
+        sums = ", ".join(f"sum({c}) AS {c}" for c in COUNTERS)
+        rows = self._all(f"SELECT staffed, {sums} FROM rollup_day WHERE scope = ? "
+                         "AND day BETWEEN ? AND ? GROUP BY staffed", (scope, start_day, end_day))
+        out = {0: dict.fromkeys(COUNTERS, 0), 1: dict.fromkeys(COUNTERS, 0)}
+        for r in rows:
+            out[r["staffed"]] = {c: r[c] for c in COUNTERS}
+        return out
+
+    def participating_households(self, scope: str, kind: str, period: str) -> int:
+        row = self._one("SELECT households FROM participation_period WHERE scope = ? "
+                        "AND kind = ? AND period = ?", (scope, kind, period))
+        return row[0] if row else 0
+
+    def registered_households(self, scope: str) -> tuple[int, int]:
+        """(households of communities whose stations identify households,
+        households of all communities) within the scope."""
+        where, params = self._prefix_where("code", scope)
+        row = self._one(
+            "SELECT coalesce(sum(CASE WHEN reader_stations > 0 THEN households END), 0), "
+            f"coalesce(sum(households), 0) FROM communities WHERE {where}", params)
+        return row[0], row[1]
+
+    def awareness_totals(self, scope: str, start_day: str, end_day: str) -> tuple[int, int]:
+        row = self._one("SELECT coalesce(sum(respondents), 0), coalesce(sum(aware), 0) "
+                        "FROM awareness_day WHERE scope = ? AND day BETWEEN ? AND ?",
+                        (scope, start_day, end_day))
+        return row[0], row[1]
+
+    def online_seconds(self, scope: str, start_day: str, end_day: str) -> int:
+        row = self._one("SELECT coalesce(sum(seconds), 0) FROM online_day WHERE scope = ? "
+                        "AND day BETWEEN ? AND ?", (scope, start_day, end_day))
+        return row[0]
+
+    def station_count(self, scope: str) -> int:
+        where, params = self._prefix_where("community_code", scope)
+        return self._one(f"SELECT count(*) FROM stations WHERE {where}", params)[0]
+
+    @staticmethod
+    def _prefix_where(column: str, scope: str) -> tuple[str, tuple]:
+        if scope == CITY:
+            return "1 = 1", ()
+        # A range on the indexed column instead of LIKE, which SQLite will not
+        # use an index for with the default case-insensitive LIKE.
+        return f"{column} >= ? AND {column} < ?", (scope, scope + ":")

@@ -1,0 +1,88 @@
+"""Helpers shared by the server tests: a small city, events, logins."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from server.settings import Settings
+
+BEIJING = timezone(timedelta(hours=8))
+REGIONS_CSV = """district_code,district,street_code,street,community_code,community,households
+110102,西城区,110102001,西长安街街道,110102001001,三里河社区,1000
+110102,西城区,110102001,西长安街街道,110102001002,白云观社区,500
+110102,西城区,110102003,新街口街道,110102003001,官园社区,800
+110105,朝阳区,110105001,建外街道,110105001001,建外社区,1200
+"""
+
+
+def make_settings(db: Path, **overrides) -> Settings:
+    values = dict(env="test", database=db, secret_key="test-secret", cookie_secure=False)
+    values.update(overrides)
+    return Settings(**values)
+
+
+def write_regions(tmp_path: Path, text: str = REGIONS_CSV, name: str = "regions.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class City:
+    """A small registered city: two districts, stations, devices and users."""
+
+    def __init__(self, runner, tmp_path):
+        self.runner = runner
+        result = runner.invoke(args=["import-regions", str(write_regions(tmp_path))])
+        assert result.exit_code == 0, result.output
+        self.tokens = {}
+        self.add_station("st-a", "110102001001", reader=True)
+        self.add_station("st-b", "110102001002", reader=False)
+        self.add_station("st-c", "110105001001", reader=True, bins="recyclable,other")
+        for station in ("st-a", "st-b", "st-c"):
+            self.tokens[station] = self.add_device(f"dev-{station}", station)
+        for username, role, scope in (("city", "city", ""), ("xicheng", "district", "110102"),
+                                      ("xichangan", "street", "110102001"),
+                                      ("sanlihe", "community", "110102001001"),
+                                      ("chaoyang", "district", "110105"),
+                                      ("vol", "volunteer", "st-a")):
+            self.add_user(username, role, scope)
+
+    def add_station(self, sid, community, reader=False, bins="kitchen,recyclable,hazardous,other",
+                    staffed="07:00-09:00,18:00-21:00"):
+        args = ["add-station", sid, "--community", community, "--bins", bins, "--staffed", staffed]
+        args.append("--household-reader" if reader else "--no-household-reader")
+        result = self.runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+
+    def add_device(self, device_id, station):
+        result = self.runner.invoke(args=["add-device", device_id, "--station", station])
+        assert result.exit_code == 0, result.output
+        return result.output.strip().splitlines()[-1]
+
+    def add_user(self, username, role, scope, password="password-123"):
+        args = ["add-user", username, "--role", role] + (["--scope", scope] if scope else [])
+        result = self.runner.invoke(args=args, input=password + "\n")
+        assert result.exit_code == 0, result.output
+
+
+def disposal(station="st-a", ts=None, **fields) -> dict:
+    ev = {"event_id": str(uuid.uuid4()), "type": "disposal",
+          "ts": ts or datetime.now(BEIJING).isoformat(timespec="milliseconds"),
+          "station_id": station, "bin": "other", "item": "battery", "category": "hazardous",
+          "verdict": "wrong", "confidence": 0.93, "household": "hh-5f1c9e", "assisted": False,
+          "model": "waste-effl0-int8@3fa2c1d0", "rules": "beijing@2020.1"}
+    ev.update(fields)
+    return ev
+
+
+def post_events(client, city, events, station="st-a", device=None):
+    return client.post("/api/v1/events", json={"device_id": device or f"dev-{station}",
+                                               "events": events},
+                       headers={"Authorization": f"Bearer {city.tokens[station]}"})
+
+
+def login(client, username, password="password-123"):
+    response = client.post("/api/v1/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return response
