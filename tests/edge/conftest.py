@@ -155,7 +155,7 @@ class ContractServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def stop(self):
@@ -176,3 +176,20 @@ def contract_server():
     server = ContractServer()
     yield server
     server.stop()
+
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import edge_doubles  # noqa: E402
+
+
+@pytest.fixture
+def colour_items(tmp_path):
+    return edge_doubles.make_colour_items(tmp_path / "items")
+
+
+@pytest.fixture
+def colour_classifier():
+    return edge_doubles.ColourClassifier()

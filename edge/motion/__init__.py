@@ -1,0 +1,91 @@
+"""Motion gating per drop zone: the model stays idle while nothing moves.
+
+Frames are shrunk to `width` pixels, turned grey and blurred, and compared
+with a running background. A global change of light (a lamp, a cloud) is
+taken out first by scaling the background to the frame's median brightness,
+so it does not count as motion. Changed pixels form blobs; a zone is active
+when enough of it changed and a blob touching it is big enough to be an item.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class ZoneMotion:
+    fraction: float                 # share of the zone's pixels that changed
+    bbox: tuple | None              # x, y, w, h in full-frame pixels of the blobs touching the zone
+    area: float                     # their area in full-frame pixels
+
+    def active(self, min_fraction: float, min_area: float) -> bool:
+        return self.fraction >= min_fraction and self.area >= min_area and self.bbox is not None
+
+
+class MotionGate:
+    def __init__(self, frame_size, zones, width=320, threshold=25, background_alpha=0.05):
+        w, h = frame_size
+        self.frame_size = (w, h)
+        self.scale = min(1.0, width / w)
+        self.size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        self.threshold = threshold
+        self.alpha = background_alpha
+        self.masks = []
+        for polygon in zones:
+            mask = np.zeros((self.size[1], self.size[0]), np.uint8)
+            pts = np.round(np.array(polygon, np.float32) * self.scale).astype(np.int32)
+            cv2.fillPoly(mask, [pts], 1)
+            self.masks.append(mask.astype(bool))
+        self.areas = [max(1, int(m.sum())) for m in self.masks]
+        self.background: np.ndarray | None = None
+        self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self.changed = None  # last motion mask, for inspection
+
+    def _prepare(self, image):
+        if (image.shape[1], image.shape[0]) != self.frame_size:
+            raise ValueError(f"frame is {image.shape[1]}x{image.shape[0]}, zones are for "
+                             f"{self.frame_size[0]}x{self.frame_size[1]}")
+        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
+
+    def process(self, image) -> list[ZoneMotion]:
+        grey = self._prepare(image)
+        if self.background is None:
+            self.background = grey
+            return [ZoneMotion(0.0, None, 0.0) for _ in self.masks]
+        bg = self.background
+        # Global light changes: compare against the background scaled to this frame's brightness.
+        gain = (float(np.median(grey)) + 1.0) / (float(np.median(bg)) + 1.0)
+        diff = np.abs(grey - bg * gain)
+        changed = (diff > self.threshold).astype(np.uint8)
+        changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self.kernel)
+        self.changed = changed
+        # The background follows slow changes; pixels that move follow 20 times slower, so
+        # something left in a zone is absorbed in the end instead of moving forever.
+        rate = np.where(changed > 0, self.alpha / 20, self.alpha).astype(np.float32)
+        self.background = bg * gain * (1 - rate) + grey * rate
+        out = []
+        if not changed.any():
+            return [ZoneMotion(0.0, None, 0.0) for _ in self.masks]
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+        inv = 1.0 / self.scale
+        for mask, area in zip(self.masks, self.areas):
+            zone_changed = changed.astype(bool) & mask
+            fraction = float(zone_changed.sum()) / area
+            if fraction == 0:
+                out.append(ZoneMotion(0.0, None, 0.0))
+                continue
+            ids = np.unique(labels[zone_changed])
+            ids = ids[ids > 0]
+            x0, y0, x1, y1 = 1 << 30, 1 << 30, -1, -1
+            blob_area = 0
+            for i in ids:
+                x, y, w, h, a = stats[i]
+                x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x + w), max(y1, y + h)
+                blob_area += a
+            bbox = (int(x0 * inv), int(y0 * inv), int(np.ceil((x1 - x0) * inv)), int(np.ceil((y1 - y0) * inv)))
+            out.append(ZoneMotion(fraction, bbox, blob_area * inv * inv))
+        return out

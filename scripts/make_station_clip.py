@@ -1,0 +1,270 @@
+"""Build a test clip of a waste station from real item photos.
+
+    python scripts/make_station_clip.py --items ../shared/datasets/waste-images \\
+        --drops 12 --seed 1 --station-id st-demo-01 --out /tmp/clip
+
+writes into OUT:
+- clip.mp4: a station seen from above and in front (1280x720 by default): a
+  wall and floor, four bins in their Beijing colours, items carried down into
+  the drop zone above a bin (some into the wrong bin) and falling in, idle
+  stretches without drops, slow light changes and a sudden one, sensor noise;
+- station.toml: a matching station config (drop zones, source = clip.mp4,
+  token_file = "token" beside it: write the device token there, or pass
+  --token-file to `python -m edge run`);
+- truth.jsonl: one line per drop, in order: t (seconds into the clip when the
+  item reaches the drop zone), t_end, bin, item (rule-set label), category,
+  source_item and path (the manifest's row), wrong (the bin does not accept
+  the item).
+
+The item folder is any folder with a manifest.csv in the shared format (path,
+item, ... columns); images are read in place.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BINS = [  # name, category, BGR colour, label
+    ("kitchen", "kitchen", (60, 150, 40), "KITCHEN"),
+    ("recyclable", "recyclable", (170, 90, 20), "RECYCLABLE"),
+    ("hazardous", "hazardous", (40, 40, 190), "HAZARDOUS"),
+    ("other", "other", (120, 120, 120), "OTHER"),
+]
+
+# Manifest item labels that the rule set names differently.
+ITEM_ALIASES = {
+    "cardboard": "paper_cardboard",
+    "paper": "paper_cardboard",
+    "battery_alkaline": "battery",
+}
+
+
+def load_rules(name="beijing"):
+    from edge.rules import load_rules as load
+    return load(name)
+
+
+def read_manifest(folder: Path, rules) -> list[dict]:
+    rows = []
+    with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            item = ITEM_ALIASES.get(row["item"], row["item"])
+            if item not in rules.items:
+                continue
+            path = folder / row["path"]
+            if path.exists():
+                rows.append({"path": row["path"], "source_item": row["item"], "item": item,
+                             "category": rules.category(item)})
+    if not rows:
+        raise SystemExit(f"{folder}/manifest.csv: no usable images")
+    return rows
+
+
+def layout(width, height):
+    """Bin rectangles and drop zones for a frame of this size."""
+    margin = width * 0.03
+    gap = width * 0.03
+    bin_w = (width - 2 * margin - 3 * gap) / 4
+    top = height * 0.62
+    bottom = height * 0.97
+    bins = []
+    for i, (name, category, colour, label) in enumerate(BINS):
+        x0 = margin + i * (bin_w + gap)
+        x1 = x0 + bin_w
+        zone = [[round(x0), round(height * 0.30)], [round(x1), round(height * 0.30)],
+                [round(x1), round(top)], [round(x0), round(top)]]
+        bins.append({"name": name, "category": category, "colour": colour, "label": label,
+                     "box": (x0, top, x1, bottom), "zone": zone})
+    return bins
+
+
+def background(width, height, bins, rng: np.random.Generator):
+    img = np.zeros((height, width, 3), np.float32)
+    wall = np.linspace(150, 120, int(height * 0.55))[:, None, None] * np.array([1.0, 1.02, 0.96])
+    img[: wall.shape[0]] = wall
+    img[wall.shape[0]:] = np.array([95, 100, 105], np.float32)
+    img += rng.normal(0, 4, (height, width, 1)).astype(np.float32)  # plaster and concrete texture
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    for b in bins:
+        x0, y0, x1, y1 = (int(v) for v in b["box"])
+        cv2.rectangle(img, (x0, y0), (x1, y1), b["colour"], -1)
+        cv2.rectangle(img, (x0, y0), (x1, y0 + int((y1 - y0) * 0.12)), tuple(int(c * 0.45) for c in b["colour"]), -1)
+        scale = max(0.4, (x1 - x0) / 260)
+        cv2.putText(img, b["label"], (x0 + int(10 * scale), y0 + int((y1 - y0) * 0.55)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255), max(1, int(2 * scale)), cv2.LINE_AA)
+    return img
+
+
+def plan(rows, bins, drops, rng: random.Random, wrong_share, fps, item_px):
+    """Which item goes where and when (frame numbers)."""
+    by_category = {}
+    for r in rows:
+        by_category.setdefault(r["category"], []).append(r)
+    categories = sorted(by_category)
+    schedule = []
+    frame = int(fps * rng.uniform(1.0, 1.5))  # the background settles first
+    for _ in range(drops):
+        row = rng.choice(by_category[rng.choice(categories)])
+        right = [b for b in bins if b["category"] == row["category"]]
+        if right and rng.random() >= wrong_share:
+            target = rng.choice(right)
+        else:
+            target = rng.choice([b for b in bins if b["category"] != row["category"]])
+        descent = int(fps * rng.uniform(0.9, 1.3))
+        fall = max(2, int(fps * 0.2))
+        idle = int(fps * rng.uniform(1.2, 3.0))
+        size = int(item_px * rng.uniform(0.85, 1.1))
+        schedule.append({"row": row, "bin": target, "start": frame, "descent": descent, "fall": fall,
+                         "size": size, "drift": rng.uniform(-0.15, 0.15)})
+        frame += descent + fall + idle
+    return schedule, frame + int(fps * 1.0)
+
+
+def item_image(folder, row, size):
+    img = cv2.imread(str(folder / row["path"]), cv2.IMREAD_COLOR)
+    if img is None:
+        raise SystemExit(f"cannot read {folder / row['path']}")
+    h, w = img.shape[:2]
+    s = size / max(h, w)
+    return cv2.resize(img, (max(2, round(w * s)), max(2, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+def paste(frame, img, cx, cy):
+    H, W = frame.shape[:2]
+    h, w = img.shape[:2]
+    x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
+    if fx1 <= fx0 or fy1 <= fy0:
+        return
+    frame[fy0:fy1, fx0:fx1] = img[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+
+
+def lighting(total, fps, rng: random.Random):
+    """A gain per frame: slow drifts and one sudden step (a lamp switched on)."""
+    gain = np.ones(total, np.float32)
+    t = np.arange(total) / fps
+    gain *= 1 + 0.08 * np.sin(2 * np.pi * t / max(8.0, total / fps / 1.5) + rng.uniform(0, 6))
+    if total > fps * 4:
+        step = rng.randint(int(total * 0.3), int(total * 0.7))
+        gain[step:] *= rng.choice([0.85, 1.15])
+    return gain
+
+
+def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, height=720, fps=15,
+           wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing"):
+    rules = load_rules(rules_name)
+    rows = read_manifest(items_dir, rules)
+    rng = random.Random(seed)
+    nprng = np.random.default_rng(seed)
+    bins = layout(width, height)
+    bg = background(width, height, bins, nprng).astype(np.float32)
+    item_px = int(min((bins[0]["box"][2] - bins[0]["box"][0]) * 0.7, height * 0.26))
+    schedule, total = plan(rows, bins, drops, rng, wrong_share, fps, item_px)
+    gains = lighting(total, fps, rng)
+    noise = [nprng.normal(0, 2.0, (height, width, 1)).astype(np.float32) for _ in range(4)]
+
+    out.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(out / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise SystemExit("cv2.VideoWriter cannot write mp4v here")
+    truth = []
+    images = {}
+    for d in schedule:
+        z = d["bin"]["zone"]
+        x0, x1 = z[0][0], z[1][0]
+        zone_top, opening = z[0][1], z[2][1]
+        img = item_image(items_dir, d["row"], d["size"])
+        images[id(d)] = img
+        h = img.shape[0]
+        d["x"] = (x0 + x1) / 2 + d["drift"] * (x1 - x0) / 2
+        d["y_from"], d["y_to"] = -h / 2, opening - h / 2
+        # the item's lower edge reaches the zone's top edge at:
+        frac = (zone_top - h / 2 - d["y_from"]) / (d["y_to"] - d["y_from"])
+        t_zone = (d["start"] + max(0.0, frac) * d["descent"]) / fps
+        wrong = not rules.accepts(d["row"]["item"], d["bin"]["category"])
+        truth.append({"t": round(t_zone, 3), "t_end": round((d["start"] + d["descent"] + d["fall"]) / fps, 3),
+                      "bin": d["bin"]["name"], "item": d["row"]["item"], "category": d["row"]["category"],
+                      "source_item": d["row"]["source_item"], "path": d["row"]["path"], "wrong": wrong})
+    active = 0
+    for f in range(total):
+        frame = bg.copy()
+        while active < len(schedule) and schedule[active]["start"] + schedule[active]["descent"] + \
+                schedule[active]["fall"] < f:
+            active += 1
+        canvas = frame
+        for d in schedule[active:active + 2]:
+            k = f - d["start"]
+            if k < 0:
+                continue
+            img = images[id(d)]
+            if k < d["descent"]:
+                y = d["y_from"] + (d["y_to"] - d["y_from"]) * (k / d["descent"])
+                paste(canvas, img.astype(np.float32), d["x"], y)
+            elif k < d["descent"] + d["fall"]:
+                s = 1 - (k - d["descent"] + 1) / (d["fall"] + 1)
+                small = cv2.resize(img, (max(2, int(img.shape[1] * s)), max(2, int(img.shape[0] * s))))
+                paste(canvas, small.astype(np.float32), d["x"], d["y_to"] + img.shape[0] / 2 * (1 - s))
+        frame = canvas * gains[f] + noise[f % 4]
+        writer.write(np.clip(frame, 0, 255).astype(np.uint8))
+    writer.release()
+
+    with open(out / "truth.jsonl", "w", encoding="utf-8") as f:
+        for t in truth:
+            f.write(json.dumps(t) + "\n")
+    (out / "station.toml").write_text(station_toml(station_id, device_id or f"dev-{station_id}", server,
+                                                   bins, rules_name), encoding="utf-8")
+    return truth, total / fps
+
+
+def station_toml(station_id, device_id, server, bins, rules_name):
+    lines = [
+        "# Written by scripts/make_station_clip.py for clip.mp4 beside it.",
+        "[station]", f'id = "{station_id}"', 'timezone = "+08:00"', f'rules = "{rules_name}"', "",
+        "[camera]", 'source = "clip.mp4"', "",
+        "[server]", f'url = "{server}"', f'device_id = "{device_id}"', 'token_file = "token"', "",
+        "[outbox]", 'path = "outbox.sqlite"', "",
+    ]
+    for b in bins:
+        lines += ["[[bins]]", f'name = "{b["name"]}"', f'category = "{b["category"]}"',
+                  "zone = [" + ", ".join(f"[{x}, {y}]" for x, y in b["zone"]) + "]", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--items", required=True, type=Path, help="folder of item photos with manifest.csv")
+    p.add_argument("--drops", required=True, type=int, help="number of drops")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--station-id", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=720)
+    p.add_argument("--fps", type=int, default=15)
+    p.add_argument("--wrong-share", type=float, default=0.3, help="share of drops into a wrong bin")
+    p.add_argument("--server", default="http://127.0.0.1:8000", help="server URL for station.toml")
+    p.add_argument("--device-id", help="device id for station.toml (default dev-<station id>)")
+    args = p.parse_args(argv)
+    if args.drops < 0 or args.width < 160 or args.height < 120 or args.fps < 1:
+        p.error("drops >= 0, width >= 160, height >= 120, fps >= 1")
+    truth, seconds = render(args.items, args.out, drops=args.drops, seed=args.seed,
+                            station_id=args.station_id, width=args.width, height=args.height, fps=args.fps,
+                            wrong_share=args.wrong_share, server=args.server, device_id=args.device_id)
+    wrong = sum(t["wrong"] for t in truth)
+    print(f"{args.out}/clip.mp4: {seconds:.1f} s, {args.width}x{args.height} at {args.fps} fps, "
+          f"{len(truth)} drops ({wrong} into a wrong bin)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
