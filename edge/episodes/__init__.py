@@ -118,8 +118,8 @@ class ZoneTracker:
 
     def _finish(self, frame, cooldown):
         ep = self.episode
-        ep.end_t = frame.t
-        ep.end_wall = frame.wall
+        ep.end_t = self.last_motion_t
+        ep.end_wall = ep.start_wall + (ep.end_t - ep.start_t)
         self.episode = None
         self.run = 0
         self.state = self.COOLDOWN if cooldown else self.IDLE

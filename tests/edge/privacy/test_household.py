@@ -1,0 +1,55 @@
+"""Household tokens: from a line reader, attached within a window, never logged in clear."""
+import logging
+import time
+
+from edge.privacy.household import HouseholdTokens, LineReader, token_hash
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_token_is_attached_once_within_the_window():
+    clock = Clock()
+    tokens = HouseholdTokens(window=10, clock=clock)
+    tokens.offer("hh-5f1c9e\n")
+    clock.now += 3
+    assert tokens.take() == "hh-5f1c9e"
+    assert tokens.take() is None
+    tokens.offer("hh-aaaa")
+    clock.now += 11
+    assert tokens.take() is None  # expired
+
+
+def test_bad_lines_are_ignored():
+    tokens = HouseholdTokens(window=10)
+    for line in ("", "   ", "a b c d", "x" * 100, "\x00\x01bad"):
+        tokens.offer(line)
+    assert tokens.take() is None and tokens.invalid == 3
+
+
+def test_reader_follows_a_file_and_never_logs_the_token(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    path = tmp_path / "reader.txt"
+    path.write_text("hh-old-token\n")  # already there before start: not a new card
+    tokens = HouseholdTokens(window=10)
+    reader = LineReader(path, tokens, poll=0.02)
+    reader.start()
+    try:
+        time.sleep(0.2)
+        with open(path, "a") as f:
+            f.write("hh-secret-42\n")
+        deadline = time.monotonic() + 5
+        while tokens.read == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert tokens.take() == "hh-secret-42"
+    finally:
+        reader.stop()
+        reader.join(2)
+    assert "hh-secret-42" not in caplog.text
+    assert token_hash("hh-secret-42") in caplog.text
+    assert "hh-old-token" not in caplog.text
