@@ -75,7 +75,7 @@ def event_errors(ev) -> list[dict]:
     if not isinstance(ev, dict):
         return [{"field": "", "message": "each event must be a JSON object"}]
     errors = []
-    kind = ev.get("type")
+    kind = ev.get("type") if isinstance(ev.get("type"), str) else None
     required = BASE_FIELDS + (DISPOSAL_FIELDS if kind == "disposal" else ())
     for name in required:
         if name not in ev:

@@ -69,6 +69,7 @@ def test_uppercase_event_id_is_the_same_event(app, client, city):
     ({"station_id": "st-b"}, "station_id"),                     # not this device's
     ({"event_id": "not-a-uuid"}, "event_id"),
     ({"household": "张三"}, "household"),                        # not an opaque token
+    ({"type": ["disposal"]}, "type"),                           # once a 500: unhashable type
 ])
 def test_invalid_event_is_rejected_alone(app, client, city, change, field):
     good = disposal()

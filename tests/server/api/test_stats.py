@@ -1,0 +1,86 @@
+"""GET /api/v1/stats: values, periods and who may read what."""
+from __future__ import annotations
+
+import pytest
+
+from ..support import disposal, login, post_events
+
+SCOPES = [("city", None), ("district", "110102"), ("district", "110105"),
+          ("street", "110102001"), ("street", "110102003"),
+          ("community", "110102001001"), ("community", "110102001002")]
+# user -> scopes (by code, None for the city) it may read
+ALLOWED = {
+    "city": {None, "110102", "110105", "110102001", "110102003", "110102001001", "110102001002"},
+    "xicheng": {"110102", "110102001", "110102003", "110102001001", "110102001002"},
+    "chaoyang": {"110105"},
+    "xichangan": {"110102001", "110102001001", "110102001002"},
+    "sanlihe": {"110102001001"},
+    "vol": set(),
+}
+
+
+def stats(client, level, code=None, **extra):
+    query = {"level": level, **extra}
+    if code:
+        query["code"] = code
+    return client.get("/api/v1/stats", query_string=query)
+
+
+def test_needs_a_session(client, city):
+    r = stats(client, "city")
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("user", sorted(ALLOWED))
+def test_scope_matrix(client, city, user):
+    login(client, user)
+    for level, code in SCOPES:
+        r = stats(client, level, code)
+        expected = 200 if code in ALLOWED[user] else 403
+        assert r.status_code == expected, (user, level, code, r.get_json())
+
+
+@pytest.mark.parametrize("query", [
+    {"level": "planet"}, {"level": "district", "code": "1101"}, {"level": "city", "code": "110102"},
+    {"level": "community", "code": "110102001"}, {"level": "district", "code": "110102", "month": "2026-13"},
+    {"level": "district", "code": "110102", "period": "weekly"}])
+def test_bad_queries(client, city, query):
+    login(client, "city")
+    r = client.get("/api/v1/stats", query_string=query)
+    assert r.status_code == 400 and r.get_json()["error"]["details"]
+
+
+def test_unknown_code_in_scope_is_404(client, city):
+    login(client, "city")
+    assert stats(client, "district", "110199").status_code == 404
+
+
+def test_rates_of_a_community(client, city):
+    ts = "2026-11-10T08:00:00+08:00"  # staffed
+    events = [disposal(ts=ts, verdict="correct", household="h1"),
+              disposal(ts=ts, verdict="correct", household="h2"),
+              disposal(ts="2026-11-10T12:00:00+08:00", verdict="wrong", household="h1"),
+              disposal(ts=ts, verdict="uncertain", household=None),
+              disposal(ts=ts, verdict="wrong", assisted=True, household="h3")]
+    assert post_events(client, city, events).get_json()["accepted"] == 5
+    login(client, "sanlihe")
+    body = stats(client, "community", "110102001001", month="2026-11").get_json()
+    assert body["name"] == "三里河社区" and body["disposals"] == 5
+    assert body["accuracy"] == {"value": 2 / 3, "numerator": 2, "denominator": 3,
+                                "target": 0.9, "met": False}
+    assert body["coverage"]["value"] == 3 / 5
+    assert body["participation"]["numerator"] == 3
+    assert body["participation"]["denominator"] == 1000
+    assert body["accuracy_by_staffing"]["staffed"]["value"] == 1.0
+    assert body["accuracy_by_staffing"]["unstaffed"]["value"] == 0.0
+    assert body["awareness"]["value"] is None and body["awareness"]["interval"] is None
+    other_month = stats(client, "community", "110102001001", month="2026-10").get_json()
+    assert other_month["disposals"] == 0 and other_month["accuracy"]["value"] is None
+
+
+def test_participation_is_not_measured_without_readers(client, city):
+    login(client, "city")
+    body = stats(client, "community", "110102001002").get_json()
+    assert body["participation"]["measured"] is False
+    assert body["participation"]["value"] is None
+    assert body["participation"]["registered_households"] == 500

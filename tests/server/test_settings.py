@@ -1,0 +1,44 @@
+import pytest
+
+from server import create_app
+from server.settings import Settings, SettingsError
+
+
+def test_missing_secret_fails_in_production(tmp_path):
+    with pytest.raises(SettingsError, match="SORTWATCH_SECRET_KEY"):
+        Settings.from_env({"SORTWATCH_DATABASE": str(tmp_path / "x.db")})
+
+
+def test_development_gets_a_random_secret_not_a_fixed_one(tmp_path):
+    a = Settings.from_env({"SORTWATCH_ENV": "development"})
+    b = Settings.from_env({"SORTWATCH_ENV": "development"})
+    assert a.secret_key != b.secret_key and len(a.secret_key) >= 32
+
+
+def test_environment_is_read(tmp_path):
+    s = Settings.from_env({"SORTWATCH_SECRET_KEY": "k", "SORTWATCH_DATABASE": str(tmp_path / "d.db"),
+                           "SORTWATCH_EVENT_RETENTION_DAYS": "30", "SORTWATCH_COOKIE_SECURE": "no"})
+    assert s.database == tmp_path / "d.db" and s.event_retention_days == 30
+    assert s.cookie_secure is False and s.env == "production"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"SORTWATCH_ENV": "staging"}, "SORTWATCH_ENV"),
+    ({"SORTWATCH_ENV": "test", "SORTWATCH_SESSION_HOURS": "twelve"}, "integer"),
+    ({"SORTWATCH_ENV": "test", "SORTWATCH_EVENT_RETENTION_DAYS": "0"}, "at least 1"),
+    ({"SORTWATCH_ENV": "test", "SORTWATCH_COOKIE_SECURE": "maybe"}, "true or false")])
+def test_bad_values_fail_clearly(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_create_app_reads_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SORTWATCH_ENV", "production")
+    monkeypatch.delenv("SORTWATCH_SECRET_KEY", raising=False)
+    monkeypatch.setenv("SORTWATCH_DATABASE", str(tmp_path / "e.db"))
+    with pytest.raises(SettingsError):
+        create_app()
+    monkeypatch.setenv("SORTWATCH_SECRET_KEY", "s" * 40)
+    app = create_app()
+    assert app.config["SETTINGS"].database == tmp_path / "e.db"
+    assert (tmp_path / "e.db").exists()
