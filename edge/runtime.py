@@ -258,7 +258,8 @@ class Runtime:
         return c["pending"] == 0 and c["evidence"] == 0 and not self.unsaved
 
     def start(self):
-        self.setup()
+        if self.outbox is None:
+            self.setup()
         self.uploader.start()
         if self.reader:
             self.reader.start()

@@ -7,11 +7,14 @@ fault tests know exactly which item went into which bin. The end-to-end test
 and the bench use the real model instead.
 """
 import csv
+import time
 from collections import namedtuple
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from edge.capture import Source
 
 PALETTE = {  # item -> BGR
     "food_waste": (40, 170, 40),
@@ -65,3 +68,23 @@ class ColourClassifier:
         item = min(dists, key=dists.get)
         probs = np.array([1.0 if i == item else 0.0 for i in self.labels], np.float32)
         return Prediction(item, 0.9, probs, None)
+
+
+class FakeCamera(Source):
+    """A live camera that gives `frames` frames, then fails (or blocks when `hang`)."""
+    live = True
+    fps = 100.0
+
+    def __init__(self, frames, hang=None, period=0.002):
+        self.left = frames
+        self.hang = hang
+        self.period = period
+
+    def read(self):
+        if self.left <= 0:
+            if self.hang is not None:
+                self.hang.wait(30)
+            return None
+        self.left -= 1
+        time.sleep(self.period)
+        return np.zeros((8, 8, 3), np.uint8)

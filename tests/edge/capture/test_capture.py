@@ -6,27 +6,9 @@ import time
 import cv2
 import numpy as np
 
-from edge.capture import END, Capture, Source, fingerprint, open_source
+from edge.capture import END, Capture, fingerprint, open_source
 
-
-class FakeCamera(Source):
-    """A live camera that gives `frames` frames, then fails (or blocks when `hang`)."""
-    live = True
-    fps = 100.0
-
-    def __init__(self, frames, hang=None, period=0.002):
-        self.left = frames
-        self.hang = hang
-        self.period = period
-
-    def read(self):
-        if self.left <= 0:
-            if self.hang is not None:
-                self.hang.wait(30)
-            return None
-        self.left -= 1
-        time.sleep(self.period)
-        return np.zeros((8, 8, 3), np.uint8)
+from edge_doubles import FakeCamera
 
 
 def drain(q, seconds):

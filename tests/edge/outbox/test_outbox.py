@@ -115,6 +115,7 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path):
             lines.append(p.stdout.readline().strip())
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
+        p.stdout.close()
         acked += [x for x in lines if x]
     conn = sqlite3.connect(path)
     stored = {r[0] for r in conn.execute("SELECT event_id FROM events")}

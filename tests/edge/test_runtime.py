@@ -1,0 +1,197 @@
+"""The runtime end to end on a generated clip, against a contract server on loopback.
+
+The classifier is the colour double (the point here is the pipeline and the
+faults, not the model): each drop's item and bin are known exactly, so the
+server must hold exactly one correct event per drop. tests/edge/test_e2e.py
+runs the real model against the real server.
+"""
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.capture import Capture
+from edge.config import load_config
+from edge.runtime import Runtime
+
+from contract_server import validate
+from edge_doubles import ColourClassifier, FakeCamera
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import make_station_clip  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def station(tmp_path, colour_items):
+    out = tmp_path / "station"
+    truth, _ = make_station_clip.render(colour_items, out, drops=6, seed=11, station_id="st-t",
+                                        width=480, height=270, fps=10, wrong_share=0.4)
+    (out / "token").write_text("tok\n")
+    return out, truth
+
+
+def configure(out, server, extra=""):
+    path = out / "station.toml"
+    text = path.read_text()
+    if extra:
+        head, rest = text.split("[outbox]", 1)
+        text = head + extra + "\n[outbox]" + rest
+    path.write_text(text)
+    return load_config(path, {"server.url": server.url})
+
+
+def server_events(server):
+    return sorted((server.events[i] for i in server.order), key=lambda e: e["ts"])
+
+
+def check_against_truth(server, truth):
+    events = server_events(server)
+    assert len(events) == len(truth), "exactly one event per drop"
+    for e, t in zip(events, truth):
+        assert validate(e) == []
+        assert (e["bin"], e["item"], e["category"]) == (t["bin"], t["item"], t["category"])
+        assert e["verdict"] == ("wrong" if t["wrong"] else "correct")
+    return events
+
+
+def test_once_delivers_one_event_per_drop(station, contract_server):
+    out, truth = station
+    cfg = configure(out, contract_server)
+    rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
+    assert rt.run(timeout=15) == 0
+    events = check_against_truth(contract_server, truth)
+    assert contract_server.order == [e["event_id"] for e in events], "delivered in order of occurrence"
+    assert {e["station_id"] for e in events} == {"st-t"} and events[0]["model"] == "colour-double@test"
+    t0 = events[0]["ts"]
+    assert t0.endswith("+08:00")
+    beat = contract_server.heartbeats[-1]
+    assert beat["camera"] == "ended" and beat["queue_depth"] == 0 and beat["oldest_pending"] is None
+    assert beat["rules"] == "beijing@2020.1" and beat["disk_free"] > 0 and beat["dropped_frames"] == 0
+
+
+def test_restart_on_the_same_file_counts_nothing_twice(station, contract_server):
+    out, truth = station
+    for _ in range(2):
+        cfg = configure(out, contract_server)
+        assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=15) == 0
+    check_against_truth(contract_server, truth)
+
+
+def test_server_down_500_429_then_back_delivers_in_order(station, contract_server):
+    out, truth = station
+    contract_server.stop()
+    cfg = configure(out, contract_server)
+    cfg.server.update(backoff_min=0.05, backoff_max=0.3, batch_size=2)
+    rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("rc", rt.run(timeout=20)))
+    t.start()
+    time.sleep(1.5)
+    assert rt.outbox.counts()["pending"] == len(truth)
+    contract_server.faults = [500, 429, 500]
+    contract_server.start()
+    t.join(25)
+    assert result["rc"] == 0
+    events = check_against_truth(contract_server, truth)
+    assert contract_server.order == [e["event_id"] for e in events]
+
+
+def test_once_exits_1_when_not_everything_was_delivered(station, contract_server):
+    out, truth = station
+    contract_server.stop()
+    cfg = configure(out, contract_server)
+    assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=0.5) == 1
+    from edge.outbox import Outbox
+    assert Outbox(cfg.outbox["path"]).counts()["pending"] == len(truth)
+
+
+def test_evidence_for_wrong_verdicts_and_household_tokens(station, contract_server, caplog, tmp_path):
+    out, truth = station
+    reader = tmp_path / "reader.txt"
+    reader.write_text("")
+    cfg = configure(out, contract_server)
+    cfg.privacy.update(evidence=True, household_reader=reader, household_window=60)
+    caplog.set_level(logging.INFO)
+    rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
+    rt.setup()
+    rt.tokens.offer("hh-7a7a7a")
+    assert rt.run(timeout=15) == 0
+    events = check_against_truth(contract_server, truth)
+    assert events[0]["household"] == "hh-7a7a7a"
+    assert all("household" not in e for e in events[1:])
+    assert "hh-7a7a7a" not in caplog.text
+    wrong = {e["event_id"] for e in events if e["verdict"] == "wrong"}
+    assert wrong and set(contract_server.evidence) == wrong
+    for eid, jpeg in contract_server.evidence.items():
+        assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 256 * 1024
+        posted = min(i for i, r in enumerate(contract_server.requests) if r[1] == "/api/v1/events")
+        put = next(i for i, r in enumerate(contract_server.requests) if r[0] == "PUT" and eid in r[1])
+        assert posted < put
+
+
+def test_heartbeat_says_when_the_camera_stalls(station, contract_server):
+    out, _ = station
+    cfg = configure(out, contract_server)
+    cfg.server["heartbeat_interval"] = 0.1
+    rt = Runtime(cfg, classifier=ColourClassifier())
+    rt.setup()
+    hang = threading.Event()
+    rt.capture = Capture(lambda: FakeCamera(3, hang=hang), live=True, stall_timeout=0.2,
+                         reconnect_min=5, reconnect_max=5)
+    rt.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(h["camera"] == "stalled" for h in contract_server.heartbeats):
+            time.sleep(0.05)
+        assert any(h["camera"] == "stalled" for h in contract_server.heartbeats)
+    finally:
+        hang.set()
+        rt.shutdown()
+
+
+HARNESS = """
+import sys
+sys.path[:0] = [sys.argv[2], sys.argv[3]]
+from edge.config import load_config
+from edge.runtime import Runtime
+from edge_doubles import ColourClassifier, FakeCamera
+import time
+
+class Slow(ColourClassifier):
+    def classify(self, image):
+        time.sleep(0.15)
+        return super().classify(image)
+
+cfg = load_config(sys.argv[1], {"server.url": sys.argv[4]})
+cfg.server.update(backoff_min=0.05, backoff_max=0.2)
+sys.exit(Runtime(cfg, classifier=Slow(), once=True).run(timeout=20))
+"""
+
+
+def test_kill_9_at_random_moments_then_restart(station, contract_server):
+    out, truth = station
+    configure(out, contract_server)
+    args = [sys.executable, "-c", HARNESS, str(out / "station.toml"), str(ROOT),
+            str(Path(__file__).resolve().parent), contract_server.url]
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(5):
+        p = subprocess.Popen(args, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 2.0))
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            kills += 1
+        p.wait()
+    assert kills >= 3
+    assert subprocess.run(args, stderr=subprocess.DEVNULL, timeout=60).returncode == 0
+    check_against_truth(contract_server, truth)
