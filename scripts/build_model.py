@@ -34,7 +34,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -58,7 +57,7 @@ BUILD_VERSION = "1.0.0"
 # merges them, and both go to the same bin); alkaline cells are "battery"
 # (ordinary dry cells, which Beijing also accepts in the other-waste bin).
 ITEM_MAP = {"paper": "paper_cardboard", "cardboard": "paper_cardboard", "battery_alkaline": "battery"}
-DEGRADE_SEED = 20261129
+DEGRADE_SEED = dg.DEFAULT_SEED
 
 
 # ---------------------------------------------------------------- data
@@ -239,10 +238,8 @@ def to_tensor(batch: list[np.ndarray]):
 
 
 def degraded_copy(image: np.ndarray, index: int, seed: int = DEGRADE_SEED) -> np.ndarray:
-    """The fixed degraded version of one validation image (seeded by its index), at the model's input size."""
-    size = tuple(DEFAULT_PREPROCESSING["input_size"])
-    from edge.model.preprocess import resize
-    return dg.degrade(resize(image, size), np.random.default_rng([seed, index]))
+    """The fixed degraded version of one validation image (seeded by its manifest row), at the input size."""
+    return dg.degraded_view(image, index, seed, tuple(DEFAULT_PREPROCESSING["input_size"]))
 
 
 def train(model, images, y, train_idx, args, log):

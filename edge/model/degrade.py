@@ -205,3 +205,19 @@ def degrade(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) 
     if rng.random() < p["jpeg"]:
         out = jpeg(out, int(u("jpeg_quality")))
     return out if out is not image else image.copy()
+
+
+DEFAULT_SEED = 20261129
+
+
+def degraded_view(image: np.ndarray, index: int, seed: int = DEFAULT_SEED,
+                  size: tuple[int, int] = (224, 224)) -> np.ndarray:
+    """The fixed degraded version of image number `index` of a set, at the model's input size.
+
+    The build makes its degraded validation set this way (`index` is the row of
+    the manifest) and `scripts/eval_model.py --degrade` does the same, so both
+    see identical images for the same seed.
+    """
+    from .preprocess import resize
+
+    return degrade(resize(_check(image), size), np.random.default_rng([int(seed), int(index)]))

@@ -101,7 +101,8 @@ def format_report(title: str, result: dict) -> str:
     lines.append(f"ECE (item confidence, 15 bins): {result['ece_item']:.4f}")
     t = result.get("threshold")
     if t:
+        f4 = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
         lines.append(f"threshold {t['threshold']:.2f}: uncertain {t['uncertain_share']:.1%}, "
-                     f"category accuracy on the rest {t['category_accuracy_on_rest']:.4f}, "
-                     f"item accuracy on the rest {t['item_accuracy_on_rest']:.4f}")
+                     f"category accuracy on the rest {f4(t['category_accuracy_on_rest'])}, "
+                     f"item accuracy on the rest {f4(t['item_accuracy_on_rest'])}")
     return "\n".join(lines)

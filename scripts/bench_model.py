@@ -1,0 +1,80 @@
+"""Latency of the waste model on one 224x224 crop (p50 and p90 after warm-up), and its size.
+
+    .venv/bin/python scripts/bench_model.py                      # committed model, 1 thread
+    .venv/bin/python scripts/bench_model.py --threads 2 --runs 500
+    .venv/bin/python scripts/bench_model.py --model /tmp/sortwatch-build/waste-effl0-float.onnx
+
+Times `session.run` on an already prepared input (the model's cost) and, as
+`classify`, the whole call on a 224x224 BGR crop (preprocessing included). The
+CPU provider is named explicitly; warm-up runs precede any timing. Note that
+other processes on the machine inflate the figures: the minimum is shown too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, help="ONNX model (default: the committed model)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+
+    from edge.model import load_classifier
+    from edge.model.preprocess import preprocess
+
+    clf = load_classifier(args.model, threads=args.threads)
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    x = preprocess(crop, clf.preprocessing)
+    for _ in range(args.warmup):
+        clf.run(x)
+
+    def timed(fn):
+        ts = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t) * 1000)
+        return np.asarray(ts)
+
+    run_ms = timed(lambda: clf.run(x))
+    classify_ms = timed(lambda: clf.classify(crop))
+    size = clf.path.stat().st_size
+    out = {
+        "model": clf.version,
+        "file": str(clf.path),
+        "size_mib": round(size / 2**20, 3),
+        "threads": args.threads,
+        "runs": args.runs,
+        "run_p50_ms": round(float(np.percentile(run_ms, 50)), 3),
+        "run_p90_ms": round(float(np.percentile(run_ms, 90)), 3),
+        "run_min_ms": round(float(run_ms.min()), 3),
+        "classify_p50_ms": round(float(np.percentile(classify_ms, 50)), 3),
+        "classify_p90_ms": round(float(np.percentile(classify_ms, 90)), 3),
+        "cpu": platform.processor() or platform.machine(),
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{out['model']}  {out['size_mib']:.2f} MiB  {args.threads} thread(s), {args.runs} runs after {args.warmup} warm-up")
+        print(f"session.run 224x224: p50 {out['run_p50_ms']:.2f} ms  p90 {out['run_p90_ms']:.2f} ms  min {out['run_min_ms']:.2f} ms")
+        print(f"classify(224x224 BGR crop): p50 {out['classify_p50_ms']:.2f} ms  p90 {out['classify_p90_ms']:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
