@@ -241,7 +241,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
 }
 
 BIN_SCHEMA: dict[str, Field] = {
-    "name": Field("str", "bin name as registered on the server", required=True,
+    "name": Field("str", "a name for logs, needed only to tell apart two bins of one category "
+                  "(events carry the category, which is how the server knows a station's bins)",
                   pattern=r"^[A-Za-z0-9_-]{1,32}$"),
     "category": Field("str", "waste category the bin takes", required=True, choices=CATEGORIES),
     "zone": Field("polygon", "drop zone: [[x, y], ...] in pixels of the camera frame", required=True),
@@ -500,7 +501,8 @@ def load_config(path, overrides: dict | None = None) -> Config:
         seen = {}
         for i, b in enumerate(raw_bins):
             values = checker.table(f"bins[{i}]", BIN_SCHEMA, b)
-            if values["name"] and values["category"] and values["zone"]:
+            if values["category"] and values["zone"]:
+                values["name"] = values["name"] or values["category"]
                 if values["name"] in seen:
                     checker.problem(f"bins[{i}].name", f"{values['name']!r} repeats bins[{seen[values['name']]}]")
                 seen.setdefault(values["name"], i)

@@ -36,6 +36,22 @@ log = logging.getLogger("edge.runtime")
 EVENT_NAMESPACE = uuid.UUID("6c1f0a52-3b7e-4f4e-9a57-1d5e2c0b7a11")
 
 
+def source_duration(spec, fps: float) -> float:
+    """Seconds of video in a file or folder source (0 when unknown)."""
+    from pathlib import Path
+    path = Path(spec)
+    if path.is_dir():
+        from edge.capture import IMAGE_SUFFIXES
+        return sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) / fps
+    import cv2
+    cap = cv2.VideoCapture(str(path))
+    try:
+        frames, rate = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return frames / rate if frames > 0 and rate > 0 else 0.0
+
+
 def iso(ts: float, tz) -> str:
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
@@ -95,7 +111,10 @@ class Runtime:
             raise ValueError("--once needs a file or folder source, not a live camera")
         self.source_id = None if (self.live or cfg.camera["loop"]) else fingerprint(spec)
         if self.source_id:
-            self.epoch = self.outbox.meta_setdefault(f"source:{self.source_id}:epoch", time.time())
+            # A file is taken as recorded just before it was first processed: its last frame
+            # is "now", so no event lies in the future, and a restart reuses the same times.
+            duration = source_duration(spec, cfg.camera["fps"])
+            self.epoch = self.outbox.meta_setdefault(f"source:{self.source_id}:epoch", time.time() - duration)
         fps = cfg.camera["fps"]
         self.capture = Capture(lambda: open_source(spec, fps), live=self.live,
                                queue_size=cfg.camera["queue_size"], realtime=cfg.camera["realtime"],
@@ -123,17 +142,24 @@ class Runtime:
         except OSError:
             disk_free = None
         counts = self.outbox.counts()
-        return {
+        health = {
             "ts": iso(time.time(), self.tz),
             "fps": round(self.fps, 2),
             "dropped_frames": self.capture.dropped if self.capture else 0,
-            "queue_depth": counts["pending"] + len(self.unsaved),
+            "queue_depth": self.capture.queue.qsize() if self.capture else 0,
+            "pending_events": counts["pending"] + len(self.unsaved),
             "oldest_pending": self.outbox.oldest_pending_ts(),
-            "model": self.judge.model if self.judge else None,
-            "rules": self.rules.tag if self.judge else None,
-            "disk_free": disk_free,
+            "dead_letters": counts["dead_letter"],
             "camera": self.capture.camera_state() if self.capture else "starting",
+            "uptime_s": round(time.time() - self.started, 1),
+            "version": "sortwatch-edge/1",
         }
+        if self.judge:
+            health["model"] = self.judge.model
+            health["rules"] = self.rules.tag
+        if disk_free is not None:
+            health["disk_free"] = int(disk_free)
+        return health
 
     # -- the pipeline ----------------------------------------------------------------------
 
@@ -196,7 +222,7 @@ class Runtime:
             "type": "disposal",
             "ts": iso(ts, self.tz),
             "station_id": cfg.station["id"],
-            "bin": ep.bin,
+            "bin": ep.category,
             "item": judgement.item,
             "category": judgement.category,
             "verdict": judgement.verdict,

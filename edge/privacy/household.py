@@ -17,7 +17,7 @@ import time
 
 log = logging.getLogger(__name__)
 
-TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{4,64}$")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the wire contract's household pattern
 
 
 def token_hash(token: str) -> str:

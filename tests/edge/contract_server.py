@@ -8,40 +8,19 @@ import json
 import re
 import socket
 import threading
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
-EVENT_FIELDS = {"event_id", "type", "ts", "station_id", "bin", "item", "category", "verdict",
-                "confidence", "household", "assisted", "model", "rules"}
-TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)$")
+import jsonschema
+
+CONTRACT = Path(__file__).resolve().parents[2] / "server" / "contract"
+EVENT_SCHEMA = jsonschema.Draft202012Validator(json.loads((CONTRACT / "event.schema.json").read_text()))
+HEARTBEAT_SCHEMA = jsonschema.Draft202012Validator(json.loads((CONTRACT / "heartbeat.schema.json").read_text()))
 
 
 def validate(event):
-    errors = []
-    if not isinstance(event, dict):
-        return ["not an object"]
-    for key in set(event) - EVENT_FIELDS:
-        errors.append(f"{key}: unknown field")
-    try:
-        uuid.UUID(str(event.get("event_id")))
-    except ValueError:
-        errors.append("event_id: not a UUID")
-    if event.get("type") not in ("disposal", "bin_full", "litter"):
-        errors.append("type: unknown")
-    if not TS_RE.match(str(event.get("ts", ""))):
-        errors.append("ts: not ISO-8601 with offset")
-    if event.get("type") == "disposal":
-        if event.get("verdict") not in ("correct", "wrong", "uncertain"):
-            errors.append("verdict: unknown")
-        c = event.get("confidence")
-        if not isinstance(c, (int, float)) or not 0 <= c <= 1:
-            errors.append("confidence: not in 0..1")
-        for key in ("station_id", "bin", "item", "category", "model", "rules"):
-            if not isinstance(event.get(key), str) or not event.get(key):
-                errors.append(f"{key}: required")
-        if not isinstance(event.get("assisted"), bool):
-            errors.append("assisted: not a boolean")
-    return errors
+    """Errors of one event against the project's event.schema.json (empty when valid)."""
+    return [f"{'/'.join(map(str, e.path)) or 'event'}: {e.message}" for e in EVENT_SCHEMA.iter_errors(event)]
 
 
 class ContractServer:
@@ -107,8 +86,13 @@ class ContractServer:
                 if self.command == "POST" and self.path == "/api/v1/events":
                     return self.events_post(raw)
                 if self.command == "POST" and self.path == "/api/v1/heartbeat":
+                    beat = json.loads(raw)
+                    errors = [e.message for e in HEARTBEAT_SCHEMA.iter_errors(beat)]
+                    if errors:
+                        return self.reply(400, {"error": {"code": "invalid", "message": "heartbeat",
+                                                          "details": errors}})
                     with outer.lock:
-                        outer.heartbeats.append(json.loads(raw))
+                        outer.heartbeats.append(beat)
                     return self.reply(200, {"ok": True})
                 m = re.fullmatch(r"/api/v1/events/([0-9a-f-]+)/evidence", self.path)
                 if self.command == "PUT" and m:
