@@ -55,12 +55,12 @@ def load_rules(name="beijing"):
     return load(name)
 
 
-def read_manifest(folder: Path, rules) -> list[dict]:
+def read_manifest(folder: Path, rules, only: set | None = None) -> list[dict]:
     rows = []
     with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             item = ITEM_ALIASES.get(row["item"], row["item"])
-            if item not in rules.items:
+            if item not in rules.items or (only is not None and row["path"] not in only):
                 continue
             path = folder / row["path"]
             if path.exists():
@@ -162,9 +162,10 @@ def lighting(total, fps, rng: random.Random):
 
 
 def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, height=720, fps=15,
-           wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing"):
+           wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing",
+           only_paths=None):
     rules = load_rules(rules_name)
-    rows = read_manifest(items_dir, rules)
+    rows = read_manifest(items_dir, rules, only_paths)
     rng = random.Random(seed)
     nprng = np.random.default_rng(seed)
     bins = layout(width, height)
@@ -254,12 +255,19 @@ def main(argv=None) -> int:
     p.add_argument("--wrong-share", type=float, default=0.3, help="share of drops into a wrong bin")
     p.add_argument("--server", default="http://127.0.0.1:8000", help="server URL for station.toml")
     p.add_argument("--device-id", help="device id for station.toml (default dev-<station id>)")
+    p.add_argument("--paths-from", type=Path,
+                   help="use only the manifest paths listed in this file, one a line "
+                        "(e.g. a model's held-out validation images)")
     args = p.parse_args(argv)
+    only = None
+    if args.paths_from:
+        only = {line.strip() for line in args.paths_from.read_text(encoding="utf-8").splitlines() if line.strip()}
     if args.drops < 0 or args.width < 160 or args.height < 120 or args.fps < 1:
         p.error("drops >= 0, width >= 160, height >= 120, fps >= 1")
     truth, seconds = render(args.items, args.out, drops=args.drops, seed=args.seed,
                             station_id=args.station_id, width=args.width, height=args.height, fps=args.fps,
-                            wrong_share=args.wrong_share, server=args.server, device_id=args.device_id)
+                            wrong_share=args.wrong_share, server=args.server, device_id=args.device_id,
+                            only_paths=only)
     wrong = sum(t["wrong"] for t in truth)
     print(f"{args.out}/clip.mp4: {seconds:.1f} s, {args.width}x{args.height} at {args.fps} fps, "
           f"{len(truth)} drops ({wrong} into a wrong bin)")

@@ -144,6 +144,7 @@ class Capture:
         self.generation = 0
         self.lock = threading.Lock()
         self.t0 = None
+        self.first_wall = None   # time.time() of the first frame (for latency figures)
         self.threads: list[threading.Thread] = []
 
     # -- control --------------------------------------------------------------------
@@ -248,6 +249,7 @@ class Capture:
             now = self.clock()
             if self.t0 is None:
                 self.t0 = now
+                self.first_wall = time.time()
             if self.live:
                 t = now - self.t0
             else:

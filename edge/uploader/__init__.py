@@ -101,9 +101,9 @@ class Client:
             raise BatchTooLarge(text, status)
         if status in (400, 422):
             raise BadRequest(text, status)
-        if status == 404:
-            raise UploadError(text, status)
-        raise Transient(text, status, _retry_after(response))
+        if status in (401, 403, 408, 429) or status >= 500:
+            raise Transient(text, status, _retry_after(response))
+        raise UploadError(text, status)  # other 4xx: retrying the same request cannot help
 
     def post_events(self, events: list[dict]) -> BatchResult:
         response = self._send("POST", "/api/v1/events",
@@ -177,8 +177,8 @@ class Uploader(threading.Thread):
             try:
                 self.client.put_evidence(event_id, jpeg)
                 self.outbox.evidence_done(event_id)
-            except (BatchTooLarge, BadRequest, UploadError) as e:
-                if isinstance(e, Transient):
+            except UploadError as e:
+                if isinstance(e, Transient) and e.status != 403:
                     raise
                 log.warning("evidence for %s refused (%s); dropped", event_id, e)
                 self.outbox.evidence_done(event_id)
@@ -250,9 +250,9 @@ class Uploader(threading.Thread):
                     worked = self.step()
                     self.backoff.reset()
                     self.last_error = None
-                except Transient as e:
+                except UploadError as e:  # transient, or a server that refuses all (kept, retried)
                     delay = self.backoff.next(e.retry_after or 0.0)
-                    if e.status in (401, 403):
+                    if not isinstance(e, Transient) or e.status in (401, 403):
                         delay = max(delay, min(self.backoff.maximum, 60.0))
                     self.last_error = str(e)
                     self.next_try = self.clock() + delay
