@@ -1,0 +1,71 @@
+"""models/: the shipped model file, its sha256, its metadata and its card agree, and meet the issues' targets."""
+import hashlib
+import json
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+
+from edge.model import read_metadata
+from edge.rules import load_rules
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+MODEL = MODELS / "waste-effl0-int8.onnx"
+
+
+@pytest.fixture(scope="module")
+def meta():
+    sess = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+    return read_metadata(sess.get_modelmeta().custom_metadata_map)
+
+
+def test_sha256_file_matches():
+    line = (MODELS / "waste-effl0-int8.onnx.sha256").read_text().split()
+    assert line[1] == MODEL.name
+    assert line[0] == hashlib.sha256(MODEL.read_bytes()).hexdigest()
+
+
+def test_size_at_most_8_mib():
+    assert MODEL.stat().st_size <= 8 * 2**20
+
+
+def test_metadata_round_trip(meta):
+    assert meta["name"] == "waste-effl0-int8"
+    assert meta["labels"] == sorted(meta["labels"])
+    assert meta["input_size"] == [224, 224]
+    pre = meta["preprocessing"]
+    assert pre["color"] == "RGB" and pre["layout"] == "NCHW" and len(pre["mean"]) == len(pre["std"]) == 3
+    assert set(meta["outputs"]) == {"probs", "embedding"}
+    assert meta["rules"] == load_rules("beijing").tag
+    load_rules("beijing").check_items(meta["labels"])
+    sources = meta["training"]["sources"]
+    assert set(sources) == {"trashnet", "cardstdani", "sg_battery"}
+    assert sources["trashnet"]["license"] == "MIT"
+    assert "no licence" in meta["training"]["licence_note"]
+    assert json.loads(json.dumps(meta)) == meta
+
+
+def test_recorded_validation_metrics_meet_the_targets(meta):
+    s = meta["validation"]["summary"]
+    clean, degraded = s["int8_clean"], s["int8_degraded"]
+    assert clean["category_balanced_accuracy"] >= 0.95
+    assert clean["item_accuracy"] >= 0.88
+    assert degraded["category_balanced_accuracy"] >= 0.85
+    assert degraded["hazardous_recall"] >= 0.85
+    t = degraded["at_threshold"]
+    assert t["threshold"] == meta["threshold"]
+    assert t["category_accuracy_on_rest"] >= 0.95 and t["uncertain_share"] <= 0.25
+    cal = meta["validation"]["calibration"]
+    assert cal["ece_degraded_after"] <= cal["ece_degraded_before"] + 0.01
+    agree = meta["validation"]["int8_vs_float"]["top1_agreement"]
+    assert agree["clean"] >= 0.97
+
+
+def test_model_card_describes_this_file(meta):
+    card = (MODELS / "README.md").read_text(encoding="utf-8")
+    digest = hashlib.sha256(MODEL.read_bytes()).hexdigest()
+    assert digest[:8] in card, "the card must name the sha256 of the committed model"
+    for label in meta["labels"]:
+        assert label in card
+    for phrase in ("licence", "confusion", "degraded", "calibration", "threshold", "retrain"):
+        assert phrase in card.lower(), phrase

@@ -1,0 +1,85 @@
+"""scripts/eval_model.py on a small generated folder with a manifest in the shared format."""
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIELDS = ["path", "source", "source_label", "item", "license", "origin", "width", "height"]
+
+
+@pytest.fixture(scope="module")
+def eval_model():
+    spec = importlib.util.spec_from_file_location("eval_model", ROOT / "scripts" / "eval_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _folder(tmp_path: Path, items=("glass", "battery_alkaline", "food_waste", "paper"), broken=False) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, item in enumerate(items):
+        rel = f"station/{item}/{i}.jpg"
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / rel), rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+        rows.append({"path": rel, "source": "station", "source_label": item, "item": item, "license": "own",
+                     "origin": "test", "width": 80, "height": 60})
+    if broken:
+        (tmp_path / "station" / "broken.jpg").write_bytes(b"garbage")
+        rows.append({**rows[0], "path": "station/broken.jpg"})
+    with (tmp_path / "manifest.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return tmp_path
+
+
+def test_report_per_category_and_item_with_confusion(eval_model, tmp_path, capsys):
+    data = _folder(tmp_path)
+    out_json = tmp_path / "result.json"
+    assert eval_model.main(["--data", str(data), "--threads", "1", "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    for needle in ("category: n=4 accuracy=", "balanced_accuracy=", "item: n=4", "confusion (category",
+                   "confusion (item", "hazardous", "paper_cardboard", "ECE", "threshold"):
+        assert needle in text, needle
+    result = json.loads(out_json.read_text())
+    assert result["item"]["n"] == 4 and result["degraded"] is False
+    assert len(result["category"]["confusion"]) == 4
+
+
+def test_degrade_flag_is_deterministic(eval_model, tmp_path):
+    from edge.model import load_classifier
+    from edge.rules import load_rules
+
+    clf, rules = load_classifier(), load_rules("beijing")
+    data = _folder(tmp_path)
+    a = eval_model.evaluate_folder(clf, rules, data, degrade=True, seed=5, progress=False)
+    b = eval_model.evaluate_folder(clf, rules, data, degrade=True, seed=5, progress=False)
+    assert a["item"]["confusion"] == b["item"]["confusion"] and a["ece_item"] == b["ece_item"]
+    assert a["degraded"] and a["seed"] == 5
+
+
+def test_unreadable_images_are_listed_and_skipped(eval_model, tmp_path):
+    from edge.model import load_classifier
+    from edge.rules import load_rules
+
+    data = _folder(tmp_path, broken=True)
+    r = eval_model.evaluate_folder(load_classifier(), load_rules("beijing"), data, progress=False)
+    assert r["item"]["n"] == 4 and len(r["unreadable"]) == 1
+
+
+def test_unknown_items_are_a_clear_error(eval_model, tmp_path):
+    data = _folder(tmp_path, items=("glass", "sofa"))
+    with pytest.raises(SystemExit, match="item 'sofa' is not one of the model's labels"):
+        eval_model.main(["--data", str(data)])
+
+
+def test_validation_split_needs_the_shared_photos_listed(eval_model, tmp_path):
+    data = _folder(tmp_path)
+    with pytest.raises(SystemExit, match="no images selected"):
+        eval_model.main(["--data", str(data), "--split", "validation"])
