@@ -1,0 +1,104 @@
+"""End to end: the real server under gunicorn on a temporary database, and the edge.
+
+- with the colour double (in-process runtime): the server holds exactly one
+  event per drop, with the right bin, item and verdict, evidence and heartbeat;
+- with the committed default model (`python -m edge run --once`) on a clip of
+  real photos the model did not train on: one event per drop, and verdicts
+  that agree with the truth at least as well as the model's validation
+  accuracy predicts.
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import load_config
+from edge.runtime import Runtime
+
+from edge_doubles import ColourClassifier
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_edge  # noqa: E402
+import make_station_clip  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "datasets" / "waste-images"
+MODEL = ROOT / "models" / "waste-effl0-int8.onnx"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = bench_edge.ServerStack(tmp_path / "server", "st-e2e", "dev-e2e")
+    with s:
+        yield s
+
+
+def test_real_server_holds_one_event_per_drop(tmp_path, stack, colour_items):
+    out = tmp_path / "clip"
+    truth, _ = make_station_clip.render(colour_items, out, drops=5, seed=5, station_id="st-e2e",
+                                        width=480, height=270, fps=10, wrong_share=0.5)
+    config = load_config(out / "station.toml", {"server.url": stack.url, "server.device_id": "dev-e2e",
+                                                "server.token_file": str(stack.token_file)})
+    config.privacy["evidence"] = True
+    runtime = Runtime(config, classifier=ColourClassifier(), once=True)
+    assert runtime.run(timeout=30) == 0
+    events = stack.events()
+    assert len(events) == len(truth)
+    for e, t in zip(events, truth):
+        assert (e["bin"], e["item"], e["category"]) == (t["bin"], t["item"], t["category"])
+        assert e["verdict"] == ("wrong" if t["wrong"] else "correct")
+        assert e["device_id"] == "dev-e2e" and e["model"] == "colour-double@test"
+    assert stack.evidence_ids() == {e["event_id"] for e in events if e["verdict"] == "wrong"}
+    beat = stack.heartbeat()
+    assert beat is not None and beat["camera"] in ("ok", "ended") and beat["rules"] == "beijing@2020.1"
+    # a second run of the same file adds nothing
+    assert Runtime(config, classifier=ColourClassifier(), once=True).run(timeout=30) == 0
+    assert len(stack.events()) == len(truth)
+
+
+def binomial_floor(n, p, alpha=0.01):
+    """The largest k with P(X < k) <= alpha for X ~ Binomial(n, p)."""
+    k, cdf = 0, 0.0
+    while k <= n:
+        nxt = cdf + math.comb(n, k) * p ** k * (1 - p) ** (n - k)
+        if nxt > alpha:
+            return k
+        cdf, k = nxt, k + 1
+    return n
+
+
+@pytest.mark.skipif(not (SHARED / "manifest.csv").exists(), reason=f"the shared photo set is not at {SHARED}")
+@pytest.mark.skipif(not MODEL.exists(), reason=f"the default model is not committed yet ({MODEL})")
+def test_edge_run_once_with_the_default_model(tmp_path, stack):
+    import subprocess
+    from edge.model import load_classifier
+    meta = load_classifier().metadata
+    # Only images the model did not train on (its validation split), named relative to the data folder.
+    held_out = {p.split("/", 1)[1] if p.startswith(SHARED.name + "/") else p for p in meta["validation"]["paths"]}
+    out = tmp_path / "clip"
+    truth, _ = make_station_clip.render(SHARED, out, drops=10, seed=21, station_id="st-e2e", only_paths=held_out)
+
+    # What the model's validation figures predict for the verdicts: a drop into the right bin is
+    # judged correct when the category is right; a drop into a wrong bin is judged wrong only when
+    # the model is also confident (otherwise "uncertain").
+    summary = [v for k, v in meta["validation"]["summary"].items() if k.startswith("int8")]
+    category_accuracy = min(v["category_accuracy"] for v in summary)
+    confident_right = min((1 - v["at_threshold"]["uncertain_share"]) * v["at_threshold"]["category_accuracy_on_rest"]
+                          for v in summary)
+    wrong_share = sum(t["wrong"] for t in truth) / len(truth)
+    expected = (1 - wrong_share) * category_accuracy + wrong_share * confident_right
+    cmd = bench_edge.edge_command(out / "station.toml", stack, "--once", "--timeout", "60")
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    events = stack.events()
+    assert len(events) == len(truth), "exactly one event per drop"
+    assert [e["bin"] for e in events] == [t["bin"] for t in truth]
+    agree = sum(e["verdict"] == ("wrong" if t["wrong"] else "correct") for e, t in zip(events, truth))
+    floor = binomial_floor(len(truth), expected)
+    print(json.dumps({"drops": len(truth), "verdicts_agreeing": agree, "expected_rate": expected,
+                      "floor": floor}))
+    assert agree >= floor
