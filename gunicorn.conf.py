@@ -15,7 +15,9 @@ worker_class = "gthread"
 timeout = int(os.environ.get("SORTWATCH_TIMEOUT", "30"))
 graceful_timeout = timeout
 keepalive = int(os.environ.get("SORTWATCH_KEEPALIVE", "5"))
-accesslog = os.environ.get("SORTWATCH_ACCESS_LOG", "-")
+# "-" logs requests to stdout; set SORTWATCH_ACCESS_LOG=off to silence them.
+_access = os.environ.get("SORTWATCH_ACCESS_LOG", "-")
+accesslog = None if _access in ("", "off") else _access
 errorlog = "-"
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from .contract.validate import event_errors
 from .errors import ApiError
-from .timeutil import beijing, parse_ts
+from .timeutil import beijing, periods_of_day
 
 MAX_EVENTS = 500
 BATCH_KEYS = {"device_id", "events"}
@@ -37,9 +37,16 @@ def check_batch(body, device: dict) -> list:
     return events
 
 
-def in_windows(local: datetime, windows: list) -> bool:
-    hhmm = local.strftime("%H:%M")
-    return any(start <= hhmm < end for start, end in windows)
+def window_minutes(windows: list) -> list[tuple[int, int]]:
+    """[["07:00", "09:00"], ...] as minutes of the day."""
+    def minutes(hhmm: str) -> int:
+        return int(hhmm[:2]) * 60 + int(hhmm[3:])
+    return [(minutes(a), minutes(b)) for a, b in windows]
+
+
+def in_windows(local: datetime, windows: list[tuple[int, int]]) -> bool:
+    minute = local.hour * 60 + local.minute
+    return any(start <= minute < end for start, end in windows)
 
 
 class Preparer:
@@ -49,19 +56,30 @@ class Preparer:
         self.store, self.device, self.now = store, device, now
         self.latest = now + timedelta(seconds=settings.max_future_seconds)
         self.earliest = now - timedelta(days=settings.event_retention_days)
+        self.received_at = now.isoformat()
         self.stations: dict[str, dict | None] = {}
+        self.periods: dict[object, dict] = {}
 
     def _station(self, station_id: str) -> dict | None:
         if station_id not in self.stations:
-            self.stations[station_id] = self.store.station(station_id)
+            station = self.store.station(station_id)
+            if station is not None:
+                station["windows"] = window_minutes(station["staffed_windows"])
+            self.stations[station_id] = station
         return self.stations[station_id]
+
+    def _periods(self, day) -> dict:
+        if day not in self.periods:
+            self.periods[day] = periods_of_day(day)
+        return self.periods[day]
 
     def prepare(self, ev) -> tuple[dict | None, list[dict]]:
         errors = event_errors(ev)
         if errors:
             return None, errors
         try:
-            ts = parse_ts(ev["ts"])
+            # the validator has checked the shape; this checks the calendar
+            ts = datetime.fromisoformat(ev["ts"].replace("Z", "+00:00"))
         except ValueError:
             return None, [{"field": "ts", "message": "is not a real date and time"}]
         if ts > self.latest:
@@ -81,12 +99,13 @@ class Preparer:
         if errors:
             return None, errors
         local = beijing(ts)
+        day = local.date()
         disposal = ev["type"] == "disposal"
         return {
             "event_id": ev["event_id"].lower(),
             "type": ev["type"],
             "ts": ev["ts"],
-            "day": local.date().isoformat(),
+            "day": day.isoformat(),
             "hour": local.hour,
             "station_id": station["id"],
             "community_code": station["community_code"],
@@ -98,9 +117,10 @@ class Preparer:
             "confidence": ev.get("confidence"),
             "household": ev.get("household"),
             "assisted": bool(ev.get("assisted", False)) if disposal else False,
-            "staffed": int(in_windows(local, station["staffed_windows"])),
+            "staffed": int(in_windows(local, station["windows"])),
             "model": ev.get("model"),
             "rules": ev.get("rules"),
-            "received_at": self.now.isoformat(),
+            "received_at": self.received_at,
             "_household_reader": station["household_reader"],
+            "_periods": self._periods(day),
         }, []

@@ -1,44 +1,55 @@
 """What one batch of new events adds to the roll-ups, as plain data.
 
 Backend-neutral: a store only has to add these counters to its tables, so the
-counting rules live here once and are tested without a database.
+counting rules live here once and are tested without a database. It runs
+inside the write transaction, so it is kept cheap: plain lists, no Counters.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .scopes import ancestors
 
 COUNTERS = ("disposals", "assisted", "correct", "wrong", "uncertain")
+STATION_COUNTERS = COUNTERS + ("bin_full", "litter")
+_INDEX = {name: i for i, name in enumerate(STATION_COUNTERS)}
 
 
-def disposal_counters(verdict: str, assisted: bool) -> Counter:
-    """One disposal's contribution. Assisted disposals leave self-directed
-    accuracy (DESIGN.md 6): they count as disposals and as assisted only."""
-    c = Counter(disposals=1)
-    if assisted:
-        c["assisted"] += 1
-    else:
-        c[verdict] += 1
-    return c
+def disposal_counters(verdict: str, assisted: bool) -> tuple[int, ...]:
+    """One disposal's contribution, in COUNTERS order. Assisted disposals
+    leave self-directed accuracy (DESIGN.md 6): they count as disposals and
+    as assisted only, whatever their verdict."""
+    c = [1, 0, 0, 0, 0]
+    c[1 if assisted else _INDEX[verdict]] = 1
+    return tuple(c)
+
+
+def _add(table: dict, key: tuple, values, size: int) -> None:
+    row = table.get(key)
+    if row is None:
+        row = table[key] = [0] * size
+    for i, v in enumerate(values):
+        row[i] += v
 
 
 @dataclass
 class RollupDelta:
-    day: dict = field(default_factory=lambda: defaultdict(Counter))           # (scope, day, staffed)
-    station_hour: dict = field(default_factory=lambda: defaultdict(Counter))  # (station, day, hour)
-    households: set = field(default_factory=set)  # (community, kind, period, household)
+    day: dict = field(default_factory=dict)           # (scope, day, staffed) -> COUNTERS
+    station_hour: dict = field(default_factory=dict)  # (station, day, hour) -> STATION_COUNTERS
+    households: set = field(default_factory=set)      # (community, kind, period, household)
 
-    def add(self, ev: dict, periods: dict[str, str], counts_households: bool) -> None:
+    def add(self, ev: dict, periods: dict[str, str], counts_households: bool, sign: int = 1) -> None:
+        """Add one event (sign=-1 takes one back, for later corrections)."""
         key = (ev["station_id"], ev["day"], ev["hour"])
         if ev["type"] != "disposal":
-            self.station_hour[key][ev["type"]] += 1
+            one = [0] * len(STATION_COUNTERS)
+            one[_INDEX[ev["type"]]] = sign
+            _add(self.station_hour, key, one, len(STATION_COUNTERS))
             return
-        c = disposal_counters(ev["verdict"], ev["assisted"])
-        self.station_hour[key].update(c)
+        c = [sign * v for v in disposal_counters(ev["verdict"], ev["assisted"])]
+        _add(self.station_hour, key, c, len(STATION_COUNTERS))
         for scope in ancestors(ev["community_code"]):
-            self.day[(scope, ev["day"], ev["staffed"])].update(c)
-        if counts_households and ev.get("household"):
+            _add(self.day, (scope, ev["day"], ev["staffed"]), c, len(COUNTERS))
+        if counts_households and ev.get("household") and sign > 0:
             for kind, label in periods.items():
                 self.households.add((ev["community_code"], kind, label, ev["household"]))

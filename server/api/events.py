@@ -14,7 +14,7 @@ from ..contract import load
 from ..errors import ApiError
 from ..ingest import Preparer, check_batch
 from ..rollups import RollupDelta
-from ..timeutil import beijing, now_utc, parse_ts, periods_of_day
+from ..timeutil import beijing, now_utc, parse_ts
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1")
 
@@ -34,8 +34,7 @@ def json_body():
 def _delta(new_events: list[dict]) -> RollupDelta:
     delta = RollupDelta()
     for ev in new_events:
-        delta.add(ev, periods_of_day(datetime.fromisoformat(ev["day"]).date()),
-                  ev["_household_reader"])
+        delta.add(ev, ev["_periods"], ev["_household_reader"])
     return delta
 
 

@@ -27,47 +27,39 @@ ALLOWED = {
 }
 
 
-def _is_str(v) -> bool:
-    return isinstance(v, str)
-
-
-def _match(pattern: re.Pattern, v) -> bool:
+def _match(pattern: re.Pattern):
     # re's $ also matches before a final newline; the schema's ECMA $ does not.
-    return isinstance(v, str) and pattern.match(v) is not None and not v.endswith("\n")
+    return lambda v: isinstance(v, str) and pattern.match(v) is not None and v[-1:] != "\n"
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _one_of(values: frozenset):
+    return lambda v: isinstance(v, str) and v in values
 
 
-def _check_field(name: str, v) -> str | None:
-    """An error message for a present field, or None."""
-    if name == "event_id":
-        return None if _match(UUID, v) else "must be a UUID string"
-    if name == "type":
-        return None if _is_str(v) and v in TYPES else "must be one of disposal, bin_full, litter"
-    if name == "ts":
-        return None if _match(TS, v) else (
-            "must be an ISO-8601 timestamp with an offset, e.g. 2026-11-29T07:42:13.250+08:00")
-    if name == "station_id":
-        return None if _match(STATION, v) else "must be a station id (letters, digits, _ . -)"
-    if name in ("bin", "category"):
-        return None if _is_str(v) and v in CATEGORIES else (
-            "must be one of kitchen, recyclable, hazardous, other")
-    if name == "item":
-        return None if _match(ITEM, v) else "must be an item label (lowercase letters, digits, _)"
-    if name == "verdict":
-        return None if _is_str(v) and v in VERDICTS else "must be one of correct, wrong, uncertain"
-    if name == "confidence":
-        return None if _is_number(v) and 0 <= v <= 1 else "must be a number from 0 to 1"
-    if name == "household":
-        return None if v is None or _match(HOUSEHOLD, v) else (
-            "must be null or an opaque token of 1-64 letters, digits, _ or -")
-    if name == "assisted":
-        return None if isinstance(v, bool) else "must be true or false"
-    if name in ("model", "rules"):
-        return None if _is_str(v) and 1 <= len(v) <= 80 else "must be a string of 1-80 characters"
-    return "unknown field"
+def _is_number_0_1(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+
+
+# field -> (check, message when the check fails)
+CHECKS = {
+    "event_id": (_match(UUID), "must be a UUID string"),
+    "type": (_one_of(TYPES), "must be one of disposal, bin_full, litter"),
+    "ts": (_match(TS), "must be an ISO-8601 timestamp with an offset, "
+                       "e.g. 2026-11-29T07:42:13.250+08:00"),
+    "station_id": (_match(STATION), "must be a station id (letters, digits, _ . -)"),
+    "bin": (_one_of(CATEGORIES), "must be one of kitchen, recyclable, hazardous, other"),
+    "category": (_one_of(CATEGORIES), "must be one of kitchen, recyclable, hazardous, other"),
+    "item": (_match(ITEM), "must be an item label (lowercase letters, digits, _)"),
+    "verdict": (_one_of(VERDICTS), "must be one of correct, wrong, uncertain"),
+    "confidence": (_is_number_0_1, "must be a number from 0 to 1"),
+    "household": (lambda v: v is None or _match(HOUSEHOLD)(v),
+                  "must be null or an opaque token of 1-64 letters, digits, _ or -"),
+    "assisted": (lambda v: isinstance(v, bool), "must be true or false"),
+    "model": (lambda v: isinstance(v, str) and 1 <= len(v) <= 80,
+              "must be a string of 1-80 characters"),
+    "rules": (lambda v: isinstance(v, str) and 1 <= len(v) <= 80,
+              "must be a string of 1-80 characters"),
+}
 
 
 def event_errors(ev) -> list[dict]:
@@ -87,7 +79,7 @@ def event_errors(ev) -> list[dict]:
             errors.append({"field": name, "message":
                            f"is not allowed on a {kind} event" if known else "unknown field"})
             continue
-        message = _check_field(name, value)
-        if message:
+        check, message = CHECKS[name]
+        if not check(value):
             errors.append({"field": name, "message": message})
     return errors

@@ -65,8 +65,10 @@ def m001_hierarchy_and_devices(db: Database) -> None:
 @migrations()
 def m002_events_and_rollups(db: Database) -> None:
     db.executescript(f"""
+    -- A rowid table: new rows append at the end; the random UUIDs only go
+    -- into the narrow unique index.
     CREATE TABLE events (
-        event_id TEXT PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
         type TEXT NOT NULL CHECK (type IN ('disposal','bin_full','litter')),
         ts TEXT NOT NULL,                -- as sent, with its offset
         day TEXT NOT NULL,               -- Beijing day YYYY-MM-DD
@@ -85,9 +87,8 @@ def m002_events_and_rollups(db: Database) -> None:
         model TEXT,
         rules TEXT,
         received_at TEXT NOT NULL
-    ) WITHOUT ROWID;
+    );
     CREATE INDEX events_station_day ON events(station_id, day);
-    CREATE INDEX events_day ON events(day);
 
     CREATE TABLE evidence (
         event_id TEXT PRIMARY KEY REFERENCES events(event_id),

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from ..rollups import COUNTERS, RollupDelta
 from ..scopes import CITY, ancestors, station_scope
-from . import migrations
+from . import migrations, writer
 
 
 class StoreError(Exception):
@@ -26,6 +26,7 @@ def _open(path: Path) -> sqlite3.Connection:
     # FULL: an acknowledged batch survives a power cut; devices delete events
     # from their outbox as soon as we acknowledge them.
     conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of page cache
     return conn
 
 
@@ -43,15 +44,15 @@ def migrate(path: Path) -> None:
 
 
 def connect(path: Path) -> "SqliteStore":
-    return SqliteStore(_open(path))
+    return SqliteStore(_open(path), path)
 
 
 _UPSERT_SET = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
 
 
 class SqliteStore:
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
+        self.conn, self.path = conn, path
 
     def close(self) -> None:
         self.conn.close()
@@ -218,21 +219,25 @@ class SqliteStore:
                       "household", "assisted", "staffed", "model", "rules", "received_at")
 
     def ingest(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
-        """Store the events whose ids are new, with their roll-ups, in one
-        transaction. `delta_for(new_events)` builds the RollupDelta. Returns
-        (stored events, duplicates)."""
-        with self.write():
-            seen = self.existing_event_ids([e["event_id"] for e in events])
-            new = []
-            for e in events:
-                if e["event_id"] not in seen:
-                    seen.add(e["event_id"])
-                    new.append(e)
-            marks = ",".join("?" * len(self._EVENT_COLUMNS))
-            self.conn.executemany(
-                f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})",
-                [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in new])
-            self._apply_delta(delta_for(new))
+        """Store the events whose ids are new, with their roll-ups, atomically
+        (group commit, see writer.py). `delta_for(new_events)` builds the
+        RollupDelta. Returns (stored events, duplicates)."""
+        def job(conn: sqlite3.Connection):
+            return SqliteStore(conn)._ingest_in_transaction(events, delta_for)
+        return writer.submit(self.path, lambda: _open(self.path), job).result()
+
+    def _ingest_in_transaction(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
+        seen = self.existing_event_ids([e["event_id"] for e in events])
+        new = []
+        for e in events:
+            if e["event_id"] not in seen:
+                seen.add(e["event_id"])
+                new.append(e)
+        marks = ",".join("?" * len(self._EVENT_COLUMNS))
+        self.conn.executemany(
+            f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})",
+            [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in new])
+        self._apply_delta(delta_for(new))
         return new, len(events) - len(new)
 
     def _apply_delta(self, delta: RollupDelta) -> None:
@@ -241,20 +246,25 @@ class SqliteStore:
         self.conn.executemany(
             f"INSERT INTO rollup_day(scope, day, staffed, {cols}) VALUES (?, ?, ?, {marks}) "
             f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_UPSERT_SET}",
-            [(*k, *(c[n] for n in COUNTERS)) for k, c in delta.day.items()])
+            [(*k, *c) for k, c in delta.day.items()])
         self.conn.executemany(
             f"INSERT INTO rollup_station_hour(station_id, day, hour, {cols}, bin_full, litter) "
             f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
             f"{_UPSERT_SET}, bin_full = bin_full + excluded.bin_full, "
             "litter = litter + excluded.litter",
-            [(*k, *(c[n] for n in COUNTERS), c["bin_full"], c["litter"])
-             for k, c in delta.station_hour.items()])
+            [(*k, *c) for k, c in delta.station_hour.items()])
         bumps: dict[tuple, int] = {}
-        for community, kind, period, household in sorted(delta.households):
-            cur = self.conn.execute(
+        rows = sorted(delta.households)
+        for i in range(0, len(rows), 1000):
+            chunk = rows[i:i + 1000]
+            # RETURNING yields only the rows that were really inserted: the
+            # households not yet seen in that community and period.
+            inserted = self.conn.execute(
                 "INSERT OR IGNORE INTO household_period(community_code, kind, period, household) "
-                "VALUES (?, ?, ?, ?)", (community, kind, period, household))
-            if cur.rowcount == 1:
+                "VALUES " + ",".join(["(?, ?, ?, ?)"] * len(chunk)) +
+                " RETURNING community_code, kind, period",
+                [v for row in chunk for v in row]).fetchall()
+            for community, kind, period in inserted:
                 for scope in ancestors(community):
                     bumps[(scope, kind, period)] = bumps.get((scope, kind, period), 0) + 1
         self.conn.executemany(

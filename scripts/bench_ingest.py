@@ -1,0 +1,161 @@
+"""Ingest throughput under real gunicorn on loopback.
+
+Posts a fixed number of events in batches from several concurrent client
+processes, first to the real POST /api/v1/events (validation, storage and
+roll-ups in SQLite), then, in the same run, to an endpoint that only parses
+the JSON, and prints events/s, request latency and the ratio of the two.
+
+    python scripts/bench_ingest.py [--events 200000] [--batch 200] [--clients 4]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def parse_only_app():
+    """The baseline: the same HTTP stack and JSON parsing, no storage."""
+    from flask import Flask, request
+    app = Flask("parse_only")
+
+    @app.get("/up")
+    def up():
+        return {"status": "ok"}
+
+    @app.post("/api/v1/events")
+    def events():
+        body = request.get_json()
+        return {"accepted": len(body["events"]), "duplicates": 0, "rejected": []}
+    return app
+
+
+def make_bodies(device: str, station: str, batches: int, batch: int, seed: int) -> list[bytes]:
+    base = datetime.now(BEIJING) - timedelta(days=1)
+    bodies = []
+    n = 0
+    for _ in range(batches):
+        events = []
+        for _ in range(batch):
+            n += 1
+            events.append({
+                "event_id": str(uuid.UUID(int=(seed << 64) + n)), "type": "disposal",
+                "ts": (base + timedelta(seconds=n % 80000)).isoformat(timespec="milliseconds"),
+                "station_id": station, "bin": ("kitchen", "recyclable", "hazardous", "other")[n % 4],
+                "item": "food_waste", "category": "kitchen",
+                "verdict": ("correct", "correct", "correct", "wrong", "uncertain")[n % 5],
+                "confidence": 0.9, "household": f"hh-{seed}-{n % 3000}", "assisted": n % 17 == 0,
+                "model": "waste-effl0-int8@bench", "rules": "beijing@2020.1"})
+        bodies.append(json.dumps({"device_id": device, "events": events}).encode())
+    return bodies
+
+
+def client(base: str, token: str, bodies: list[bytes], start, out) -> None:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    start.wait()
+    latencies, accepted = [], 0
+    for body in bodies:
+        t0 = time.perf_counter()
+        conn.request("POST", "/api/v1/events", body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        latencies.append(time.perf_counter() - t0)
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
+        accepted += json.loads(payload)["accepted"]
+    out.put((latencies, accepted))
+
+
+def run_load(base: str, tokens: list[tuple[str, str, str]], per_client: list[list[bytes]]) -> dict:
+    start, out = mp.Event(), mp.Queue()
+    procs = [mp.Process(target=client, args=(base, token, bodies, start, out))
+             for (_, _, token), bodies in zip(tokens, per_client)]
+    for p in procs:
+        p.start()
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    start.set()
+    results = [out.get() for _ in procs]
+    elapsed = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError("a client failed")
+    latencies = [x for lat, _ in results for x in lat]
+    accepted = sum(a for _, a in results)
+    return {"elapsed": elapsed, "accepted": accepted, "requests": len(latencies),
+            "p50": benchlib.percentile(latencies, 50), "p99": benchlib.percentile(latencies, 99)}
+
+
+def setup_city(db: Path, clients: int) -> list[tuple[str, str, str]]:
+    regions = db.parent / "regions.csv"
+    regions.write_text("district_code,district,street_code,street,community_code,community,households\n"
+                       + "".join(f"110102,西城区,110102001,西长安街街道,110102001{i:03d},社区{i},3000\n"
+                                 for i in range(1, clients + 1)), encoding="utf-8")
+    benchlib.flask_cmd(db, "import-regions", str(regions))
+    devices = []
+    for i in range(1, clients + 1):
+        station, device = f"st-bench-{i}", f"dev-bench-{i}"
+        benchlib.flask_cmd(db, "add-station", station, "--community", f"110102001{i:03d}",
+                           "--household-reader")
+        token = benchlib.flask_cmd(db, "add-device", device, "--station", station).strip().splitlines()[-1]
+        devices.append((device, station, token))
+    return devices
+
+
+def report(name: str, r: dict, batch: int) -> float:
+    rate = r["accepted"] / r["elapsed"] if r["accepted"] else r["requests"] * batch / r["elapsed"]
+    print(f"{name:<28} {rate:>10,.0f} events/s  {r['requests']:>5} requests  "
+          f"p50 {r['p50'] * 1000:6.1f} ms  p99 {r['p99'] * 1000:6.1f} ms")
+    return rate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    batches = args.events // args.batch // args.clients
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        devices = setup_city(db, args.clients)
+        per_client = [make_bodies(d, s, batches, args.batch, seed=i + 1)
+                      for i, (d, s, _) in enumerate(devices)]
+        print(f"$ {benchlib.command_line()}")
+        print(f"{args.clients} clients x {batches} batches of {args.batch} events; gunicorn "
+              f"{args.workers} workers x {args.threads} threads (gthread); SQLite WAL, synchronous=FULL")
+        with benchlib.gunicorn("server:create_app()", db, args.workers, args.threads) as base:
+            full = run_load(base, devices, per_client)
+        expected = batches * args.batch * args.clients
+        if full["accepted"] != expected:
+            raise SystemExit(f"stored {full['accepted']} events, expected {expected}")
+        with benchlib.gunicorn("bench_ingest:parse_only_app()", db, args.workers, args.threads,
+                               chdir=Path(__file__).resolve().parent) as base:
+            parse = run_load(base, devices, per_client)
+        full_rate = report("ingest with roll-ups", full, args.batch)
+        parse_rate = report("parse-only baseline", parse, args.batch)
+        print(f"ratio ingest / parse-only: {full_rate / parse_rate:.2f} "
+              f"(storage, validation and roll-ups cost {1 - full_rate / parse_rate:.0%} of the "
+              "HTTP+JSON budget)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

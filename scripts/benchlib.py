@@ -1,0 +1,92 @@
+"""Shared by the benchmark scripts: a temporary server under real gunicorn,
+operator commands run as an operator would, and latency summaries."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(db: Path, **extra) -> dict:
+    env = dict(os.environ, SORTWATCH_DATABASE=str(db), SORTWATCH_ENV="test",
+               SORTWATCH_SECRET_KEY="bench-secret-" + "x" * 20, SORTWATCH_ACCESS_LOG="",
+               PYTHONPATH=str(ROOT))
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def flask_cmd(db: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args],
+                            cwd=ROOT, env=server_env(db), input=stdin, capture_output=True,
+                            text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"flask {' '.join(args)} failed: {result.stderr or result.stdout}")
+    return result.stdout
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up in {timeout} s")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def gunicorn(app: str, db: Path, workers: int = 2, threads: int = 4,
+             extra_env: dict | None = None, chdir: Path = ROOT):
+    """A real gunicorn on loopback; yields its base URL; stops it after."""
+    port = free_port()
+    env = server_env(db, SORTWATCH_BIND=f"127.0.0.1:{port}", SORTWATCH_WORKERS=workers,
+                     SORTWATCH_THREADS=threads, **(extra_env or {}))
+    log = open(db.parent / f"gunicorn-{port}.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                             "--chdir", str(chdir), app], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_until_up(base + "/up")
+        except RuntimeError:
+            log.seek(0)
+            raise RuntimeError("gunicorn did not start:\n" + log.read()[-3000:]) from None
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def command_line() -> str:
+    return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
