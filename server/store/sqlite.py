@@ -139,22 +139,41 @@ class SqliteStore:
     # --- stations, devices, users ------------------------------------------
 
     def add_station(self, station: dict) -> None:
+        self.add_stations([station])
+
+    def add_stations(self, stations: list[dict]) -> None:
+        """Register stations in one transaction; all or none."""
         with self.write():
-            if self._one("SELECT 1 FROM stations WHERE id = ?", (station["id"],)):
-                raise StoreError(f"station {station['id']} already exists")
-            if not self._one("SELECT 1 FROM communities WHERE code = ?",
-                             (station["community_code"],)):
-                raise StoreError(f"unknown community {station['community_code']}; "
-                                 "import the hierarchy first (import-regions)")
-            self.conn.execute(
-                "INSERT INTO stations(id, community_code, name, bins, household_reader, "
-                "staffed_windows, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (station["id"], station["community_code"], station["name"],
-                 json.dumps(station["bins"]), int(station["household_reader"]),
-                 json.dumps(station["staffed_windows"]), station["created_at"]))
-            if station["household_reader"]:
-                self.conn.execute("UPDATE communities SET reader_stations = reader_stations + 1 "
-                                  "WHERE code = ?", (station["community_code"],))
+            for station in stations:
+                if self._one("SELECT 1 FROM stations WHERE id = ?", (station["id"],)):
+                    raise StoreError(f"station {station['id']} already exists")
+                if not self._one("SELECT 1 FROM communities WHERE code = ?",
+                                 (station["community_code"],)):
+                    raise StoreError(f"unknown community {station['community_code']}; "
+                                     "import the hierarchy first (import-regions)")
+                self.conn.execute(
+                    "INSERT INTO stations(id, community_code, name, bins, household_reader, "
+                    "staffed_windows, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (station["id"], station["community_code"], station["name"],
+                     json.dumps(station["bins"]), int(station["household_reader"]),
+                     json.dumps(station["staffed_windows"]), station["created_at"]))
+                if station["household_reader"]:
+                    self.conn.execute("UPDATE communities SET reader_stations = reader_stations + 1 "
+                                      "WHERE code = ?", (station["community_code"],))
+
+    ROLLUP_TABLES = {"rollup_day", "rollup_station_hour", "participation_period",
+                     "awareness_day", "online_day"}
+
+    def bulk_load(self, table: str, columns: tuple[str, ...], rows) -> int:
+        """Add generated roll-up rows in one transaction (benchmarks and demo
+        history only; live data always comes through ingest)."""
+        if table not in self.ROLLUP_TABLES:
+            raise StoreError(f"bulk_load only fills roll-up tables, not {table}")
+        marks = ",".join("?" * len(columns))
+        with self.write():
+            cur = self.conn.executemany(
+                f"INSERT INTO {table}({','.join(columns)}) VALUES ({marks})", rows)
+            return cur.rowcount
 
     def station(self, station_id: str) -> dict | None:
         row = self._one("SELECT * FROM stations WHERE id = ?", (station_id,))
