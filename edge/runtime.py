@@ -16,7 +16,8 @@ Event ids: for a file or folder source the id of a disposal is derived from
 the source's identity, the bin and the frame where the disposal started, and
 its timestamps from a start time stored in the outbox, so a run that is killed
 and restarted on the same file produces the same events and the server counts
-each once. Live cameras get random (UUID4) ids.
+each once. Live cameras (and files replayed as one, `realtime` or `loop`) get
+random (UUID4) ids and wall-clock timestamps.
 """
 from __future__ import annotations
 
@@ -109,7 +110,9 @@ class Runtime:
         self.live = is_live(spec)
         if self.once and self.live:
             raise ValueError("--once needs a file or folder source, not a live camera")
-        self.source_id = None if (self.live or cfg.camera["loop"]) else fingerprint(spec)
+        # A file replayed as a camera (realtime, loop) gets live ids and wall-clock times.
+        as_camera = self.live or cfg.camera["loop"] or cfg.camera["realtime"]
+        self.source_id = None if as_camera else fingerprint(spec)
         if self.source_id:
             # A file is taken as recorded just before it was first processed: its last frame
             # is "now", so no event lies in the future, and a restart reuses the same times.
