@@ -306,7 +306,8 @@ class Runtime:
         if self.uploader:
             self.uploader.stop()
             self.uploader.join(10)
-            self.uploader.send_heartbeat()
+            if not self.uploader.is_alive():
+                self.uploader.send_heartbeat()  # the last word: camera ended, what is still pending
         if self.outbox:
             self.outbox.close()
 
@@ -375,10 +376,12 @@ def main(args) -> int:
         log.info("signal %d: stopping", signum)
         runtime.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return runtime.run(timeout=args.timeout)
     except ValueError as e:
         print(f"run: {e}", file=sys.stderr)
         return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

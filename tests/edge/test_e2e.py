@@ -102,3 +102,34 @@ def test_edge_run_once_with_the_default_model(tmp_path, stack):
     print(json.dumps({"drops": len(truth), "verdicts_agreeing": agree, "expected_rate": expected,
                       "floor": floor}))
     assert agree >= floor
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason=f"the default model is not committed yet ({MODEL})")
+def test_kill_9_of_python_m_edge_run_then_restart(tmp_path, stack, colour_items):
+    """`python -m edge run --once` with the default model, killed at random moments, then run to the end."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import time
+    out = tmp_path / "clip"
+    truth, _ = make_station_clip.render(colour_items, out, drops=10, seed=8, station_id="st-e2e",
+                                        width=480, height=270, fps=10)
+    cmd = bench_edge.edge_command(out / "station.toml", stack, "--once", "--timeout", "30")
+    rng = random.Random(3)
+    moments = []
+    for _ in range(4):
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        delay = rng.uniform(0.3, 2.5)
+        time.sleep(delay)
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            moments.append((round(delay, 2), len(stack.events())))
+        p.wait()
+    print("killed at (seconds, events on the server):", moments)
+    assert moments, "no run was killed"
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    events = stack.events()
+    assert len(events) == len(truth), moments
+    assert [e["bin"] for e in events] == [t["bin"] for t in truth]

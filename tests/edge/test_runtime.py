@@ -196,3 +196,42 @@ def test_kill_9_at_random_moments_then_restart(station, contract_server):
     assert kills >= 3
     assert subprocess.run(args, stderr=subprocess.DEVNULL, timeout=60).returncode == 0
     check_against_truth(contract_server, truth)
+
+
+def run_cli(argv):
+    import argparse
+    from edge import runtime
+    parser = argparse.ArgumentParser()
+    runtime.add_arguments(parser)
+    return runtime.main(parser.parse_args(argv))
+
+
+def test_cli_refuses_bad_config_and_once_on_a_live_camera(station, contract_server, capsys):
+    out, _ = station
+    configure(out, contract_server)
+    assert run_cli(["--config", str(out / "station.toml"), "--source", str(out / "missing.mp4")]) == 2
+    assert "camera.source" in capsys.readouterr().err
+    assert run_cli(["--config", str(out / "station.toml"), "--source", "rtsp://127.0.0.1:1/x", "--once"]) == 2
+    assert "--once needs a file" in capsys.readouterr().err
+
+
+def test_cli_once_with_overrides(station, contract_server, tmp_path, monkeypatch):
+    out, truth = station
+    token = tmp_path / "other-token"
+    token.write_text("tok2")
+    contract_server.token = "tok2"
+    (out / "station.toml").write_text((out / "station.toml").read_text().replace(
+        'device_id = "dev-st-t"', 'device_id = "dev-wrong"'))
+    import edge.runtime as rt_module
+    original = rt_module.Runtime.__init__
+
+    def with_double(self, config, **kw):
+        kw.setdefault("classifier", ColourClassifier())
+        original(self, config, **kw)
+
+    monkeypatch.setattr(rt_module.Runtime, "__init__", with_double)
+    rc = run_cli(["--config", str(out / "station.toml"), "--server", contract_server.url,
+                  "--device-id", "dev-right", "--token-file", str(token), "--once", "--timeout", "10"])
+    assert rc == 0
+    assert len(contract_server.events) == len(truth)
+    assert contract_server.heartbeats[-1]["device_id"] == "dev-right"
