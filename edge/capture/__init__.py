@@ -64,6 +64,8 @@ class VideoSource(Source):
             self.cap = cv2.VideoCapture(spec if isinstance(spec, int) else str(spec))
         if not self.cap.isOpened():
             raise OSError(f"cannot open camera source {spec}")
+        if live:
+            self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a backlog
         native = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = native if native and 0 < native < 1000 else fps
 

@@ -72,6 +72,7 @@ class Outbox:
         self.lock = threading.RLock()
         self.changed = threading.Event()  # set when something new waits for upload
         self.dropped_evidence = 0
+        self.inserted = 0
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                     timeout=30)
         self.conn.execute("PRAGMA journal_mode=WAL")
@@ -166,6 +167,10 @@ class Outbox:
             raise
         if cur.rowcount:
             self.changed.set()
+            self.inserted += 1
+            if self.inserted % 100 == 0 and self.used_bytes() > self.max_bytes:
+                log.warning("outbox holds more than its %d-byte budget in events alone; events are kept",
+                            self.max_bytes)
         return bool(cur.rowcount)
 
     # -- disk budget ---------------------------------------------------------------

@@ -150,3 +150,12 @@ def test_every_field_is_described():
     for schema in list(cfg.SCHEMA.values()) + [cfg.BIN_SCHEMA]:
         for name, f in schema.items():
             assert len(f.description) > 10, name
+
+
+def test_describe_lists_every_key(capsys):
+    assert run_cli(["--describe"]) == 0
+    text = capsys.readouterr().out
+    for section, schema in cfg.SCHEMA.items():
+        assert f"[{section}]" in text
+        for key in schema:
+            assert f"  {key} (" in text
