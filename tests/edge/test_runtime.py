@@ -235,3 +235,34 @@ def test_cli_once_with_overrides(station, contract_server, tmp_path, monkeypatch
     assert rc == 0
     assert len(contract_server.events) == len(truth)
     assert contract_server.heartbeats[-1]["device_id"] == "dev-right"
+
+
+def test_disk_full_outbox_drops_oldest_evidence_and_keeps_events(tmp_path, colour_items, contract_server):
+    out = tmp_path / "full"
+    truth, _ = make_station_clip.render(colour_items, out, drops=8, seed=12, station_id="st-t",
+                                        width=480, height=270, fps=10, wrong_share=0.9)
+    (out / "token").write_text("tok\n")
+    wrong = sum(t["wrong"] for t in truth)
+    assert wrong >= 4
+    contract_server.stop()
+    cfg = configure(out, contract_server)
+    cfg.privacy.update(evidence=True, evidence_max_px=480, evidence_quality=95)
+    rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
+    rt.setup()
+    pages = rt.outbox.pragma("page_count")
+    rt.outbox.conn.execute(f"PRAGMA max_page_count={pages + 4}")  # a disk with ~16 KiB left
+    assert rt.run(timeout=0.3) == 1
+    from edge.outbox import Outbox
+    box = Outbox(cfg.outbox["path"])
+    assert box.counts()["pending"] == len(truth), "every event is kept"
+    kept = [r[0] for r in box.conn.execute("SELECT event_id FROM evidence ORDER BY created")]
+    assert 0 < len(kept) < wrong and rt.outbox.dropped_evidence == wrong - len(kept)
+    order = [e["event_id"] for _, e in box.pending()]
+    wrong_ids = [eid for eid in order if json.loads(box.conn.execute(
+        "SELECT body FROM events WHERE event_id=?", (eid,)).fetchone()[0])["verdict"] == "wrong"]
+    assert kept == wrong_ids[-len(kept):], "the oldest evidence went first"
+    box.close()
+    contract_server.start()
+    assert Runtime(configure(out, contract_server), classifier=ColourClassifier(), once=True).run(timeout=15) == 0
+    check_against_truth(contract_server, truth)
+    assert set(contract_server.evidence) == set(kept)
