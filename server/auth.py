@@ -100,3 +100,10 @@ def load_user(store) -> None:
     g.user = store.user(username) if username else None
     if username and g.user is None:
         session.clear()
+
+
+def user_sees_station(user: dict, station: dict) -> bool:
+    """A volunteer sees their own station; managers the stations in their scope."""
+    if user["role"] == "volunteer":
+        return user["scope"] == station["id"]
+    return user_contains(user, station["community_code"])

@@ -177,8 +177,37 @@ def add_user(username, role, scope):
     click.echo(f"user {username} added as {role}" + (f" of {scope}" if scope else ""))
 
 
+@click.command("import-surveys")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_surveys(csv_file: Path):
+    """Import door-to-door survey results (awareness 知晓率).
+
+    Columns: community_code,date,respondents,aware. A community's result for a
+    date replaces an earlier import of the same community and date.
+
+    Example: flask --app server import-surveys surveys-2026-11.csv
+    """
+    from .surveys import SurveyRefused, parse_surveys
+    from .timeutil import beijing
+    try:
+        rows = parse_surveys(csv_file.read_text(encoding="utf-8"), beijing(now_utc()).date())
+    except UnicodeDecodeError as exc:
+        _fail(f"{csv_file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was imported")
+    except SurveyRefused as exc:
+        _fail(f"{csv_file} refused, nothing was imported:\n  " + "\n  ".join(exc.problems))
+    s = _store()
+    try:
+        summary = s.import_surveys(rows, now_utc().isoformat())
+    except store_pkg.StoreError as exc:
+        _fail(f"{csv_file} refused, nothing was imported:\n  {exc}")
+    finally:
+        s.close()
+    click.echo(", ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
 def register_commands(app: Flask) -> None:
     from .demo import load_demo
-    for command in (import_regions, add_station, add_device, revoke_device, add_user, load_demo):
+    for command in (import_regions, add_station, add_device, revoke_device, add_user,
+                    import_surveys, load_demo):
         command.callback = with_appcontext(command.callback)
         app.cli.add_command(command)

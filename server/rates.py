@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from .rollups import COUNTERS as COUNTER_NAMES
+
 
 def ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
@@ -61,6 +63,7 @@ def scope_rates(totals_by_staffed: dict, households: int, measured: int, registe
         "disposals": totals["disposals"],
         "assisted": totals["assisted"],
         "uncertain": totals["uncertain"],
+        "corrected": totals["corrected"],
         "accuracy": accuracy(totals, targets["accuracy"]),
         "participation": participation(households, measured, registered, targets["participation"]),
         "awareness": awareness(aware, respondents, targets["awareness"]),

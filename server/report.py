@@ -1,11 +1,15 @@
-"""One scope's report for one period, read from the store's roll-ups."""
+"""Scope reports for one period, read from the store's roll-ups: one scope
+(/api/v1/stats) or every member of a level inside a scope (rankings,
+exports). Both go through member_reports, so they cannot disagree."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from . import rates
-from .scopes import CITY, level_of
+from .scopes import CITY, LEVEL_LENGTHS, level_of
 from .timeutil import Period, now_utc
+
+CITY_NAME = "北京市"
 
 
 def possible_online_seconds(stations: int, period: Period, now: datetime | None = None) -> int:
@@ -15,24 +19,61 @@ def possible_online_seconds(stations: int, period: Period, now: datetime | None 
     return max(0, int((end - start).total_seconds())) * stations
 
 
+def _empty_totals() -> dict:
+    zero = dict.fromkeys(rates.COUNTER_NAMES, 0)
+    return {0: dict(zero), 1: dict(zero)}
+
+
+def member_reports(store, level: str, within: str, period: Period, settings,
+                   members: list[tuple[str, str]] | None = None) -> list[dict]:
+    """A report for every member of `level` inside `within`, in code order."""
+    if members is None:
+        members = store.members(level, within)
+    length = LEVEL_LENGTHS[level]
+    start, end = period.start.isoformat(), period.end.isoformat()
+    totals = store.rollup_totals_many(length, within, start, end)
+    households = store.participating_households_many(length, within, period.kind, period.label)
+    registered = store.registered_households_many(length, within)
+    awareness = store.awareness_totals_many(length, within, start, end)
+    online = store.online_seconds_many(length, within, start, end)
+    stations = store.station_counts_many(length, within)
+    now = now_utc()
+    out = []
+    for code, name in members:
+        measured, total = registered.get(code, (0, 0))
+        respondents, aware = awareness.get(code, (0, 0))
+        body = rates.scope_rates(
+            totals.get(code) or _empty_totals(), households=households.get(code, 0),
+            measured=measured, registered=total, respondents=respondents, aware=aware,
+            online_seconds=online.get(code, 0),
+            possible_seconds=possible_online_seconds(stations.get(code, 0), period, now),
+            targets=settings.targets)
+        out.append({"level": level, "code": code, "name": name, "period": period.as_json(),
+                    "stations": stations.get(code, 0), **body})
+    return out
+
+
 def scope_report(store, code: str, period: Period, settings) -> dict | None:
     if code == CITY:
-        name = "北京市"
-    else:
-        region = store.region(code)
-        if region is None:
-            return None
-        name = region["name"]
+        return _city_report(store, period, settings)
+    region = store.region(code)
+    if region is None:
+        return None
+    level = level_of(code)
+    [report] = member_reports(store, level, code, period, settings, [(code, region["name"])])
+    return report
+
+
+def _city_report(store, period: Period, settings) -> dict:
     start, end = period.start.isoformat(), period.end.isoformat()
-    measured, registered = store.registered_households(code)
-    respondents, aware = store.awareness_totals(code, start, end)
+    measured, registered = store.registered_households(CITY)
+    respondents, aware = store.awareness_totals(CITY, start, end)
+    stations = store.station_count(CITY)
     body = rates.scope_rates(
-        store.rollup_totals(code, start, end),
-        households=store.participating_households(code, period.kind, period.label),
-        measured=measured, registered=registered,
-        respondents=respondents, aware=aware,
-        online_seconds=store.online_seconds(code, start, end),
-        possible_seconds=possible_online_seconds(store.station_count(code), period),
-        targets=settings.targets)
-    return {"level": level_of(code), "code": None if code == CITY else code, "name": name,
-            "period": period.as_json(), **body}
+        store.rollup_totals(CITY, start, end),
+        households=store.participating_households(CITY, period.kind, period.label),
+        measured=measured, registered=registered, respondents=respondents, aware=aware,
+        online_seconds=store.online_seconds(CITY, start, end),
+        possible_seconds=possible_online_seconds(stations, period), targets=settings.targets)
+    return {"level": "city", "code": None, "name": CITY_NAME, "period": period.as_json(),
+            "stations": stations, **body}

@@ -10,16 +10,17 @@ from dataclasses import dataclass, field
 
 from .scopes import ancestors
 
-COUNTERS = ("disposals", "assisted", "correct", "wrong", "uncertain")
+COUNTERS = ("disposals", "assisted", "correct", "wrong", "uncertain", "corrected")
 STATION_COUNTERS = COUNTERS + ("bin_full", "litter")
 _INDEX = {name: i for i, name in enumerate(STATION_COUNTERS)}
 
 
-def disposal_counters(verdict: str, assisted: bool) -> tuple[int, ...]:
+def disposal_counters(verdict: str, assisted: bool, corrected: bool = False) -> tuple[int, ...]:
     """One disposal's contribution, in COUNTERS order. Assisted disposals
     leave self-directed accuracy (DESIGN.md 6): they count as disposals and
-    as assisted only, whatever their verdict."""
-    c = [1, 0, 0, 0, 0]
+    as assisted only, whatever their verdict. `corrected` counts disposals
+    whose item a volunteer corrected."""
+    c = [1, 0, 0, 0, 0, int(corrected)]
     c[1 if assisted else _INDEX[verdict]] = 1
     return tuple(c)
 
@@ -46,7 +47,8 @@ class RollupDelta:
             one[_INDEX[ev["type"]]] = sign
             _add(self.station_hour, key, one, len(STATION_COUNTERS))
             return
-        c = [sign * v for v in disposal_counters(ev["verdict"], ev["assisted"])]
+        c = [sign * v for v in disposal_counters(ev["verdict"], ev["assisted"],
+                                                 bool(ev.get("corrected_item")))]
         _add(self.station_hour, key, c, len(STATION_COUNTERS))
         for scope in ancestors(ev["community_code"]):
             _add(self.day, (scope, ev["day"], ev["staffed"]), c, len(COUNTERS))

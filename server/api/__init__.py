@@ -3,6 +3,6 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import events, health, openapi, session, stats
-    for module in (health, events, session, stats, openapi):
+    from . import events, exports, health, openapi, quiz, rankings, session, stations, stats
+    for module in (health, events, session, stats, rankings, stations, quiz, exports, openapi):
         app.register_blueprint(module.bp)

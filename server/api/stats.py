@@ -7,7 +7,7 @@ from .. import get_store
 from ..auth import login_required, user_contains
 from ..errors import ApiError
 from ..report import scope_report
-from ..scopes import CITY, LEVEL_LENGTHS, LEVELS
+from ..scopes import CITY, LEVEL_LENGTHS, LEVELS, level_of
 from ..timeutil import current_month_label, make_period
 
 bp = Blueprint("stats", __name__, url_prefix="/api/v1")
@@ -29,6 +29,17 @@ def parse_scope_args(args) -> tuple[str, str]:
         raise ApiError(400, "invalid_request", f"a {level} code has {length} digits",
                        [{"field": "code", "message": "invalid"}])
     return level, code
+
+
+def parse_within(args) -> str:
+    """`within=CODE` (a district, street or community code), or the city."""
+    within = args.get("within") or CITY
+    try:
+        level_of(within)
+    except ValueError:
+        raise ApiError(400, "invalid_request", "within must be a 6, 9 or 12-digit division code",
+                       [{"field": "within", "message": "invalid"}]) from None
+    return within
 
 
 def parse_period_args(args):

@@ -10,7 +10,8 @@ SCOPE_COUNTERS = """
     assisted INTEGER NOT NULL DEFAULT 0,
     correct INTEGER NOT NULL DEFAULT 0,
     wrong INTEGER NOT NULL DEFAULT 0,
-    uncertain INTEGER NOT NULL DEFAULT 0
+    uncertain INTEGER NOT NULL DEFAULT 0,
+    corrected INTEGER NOT NULL DEFAULT 0
 """
 
 
@@ -86,7 +87,14 @@ def m002_events_and_rollups(db: Database) -> None:
         staffed INTEGER NOT NULL DEFAULT 0,
         model TEXT,
         rules TEXT,
-        received_at TEXT NOT NULL
+        received_at TEXT NOT NULL,
+        -- A volunteer's feedback: "I helped" (assisted) or "the camera was
+        -- wrong" with the right item; the original judgement is kept.
+        corrected_item TEXT,
+        original_item TEXT,
+        original_verdict TEXT,
+        feedback_by TEXT,
+        feedback_at TEXT
     );
     CREATE INDEX events_station_day ON events(station_id, day);
 
@@ -161,3 +169,34 @@ def m002_events_and_rollups(db: Database) -> None:
 
 def apply(db: Database) -> None:
     migrations.apply(db)
+
+
+@migrations()
+def m003_awareness_sources(db: Database) -> None:
+    db.executescript("""
+    -- One row per quiz taken on a tablet; the nonce of its signed question
+    -- sheet makes a resubmission count once.
+    CREATE TABLE quiz_results (
+        nonce TEXT PRIMARY KEY,
+        station_id TEXT NOT NULL REFERENCES stations(id),
+        community_code TEXT NOT NULL,
+        day TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        questions INTEGER NOT NULL,
+        passed INTEGER NOT NULL,
+        household TEXT,
+        taken_by TEXT NOT NULL,
+        taken_at TEXT NOT NULL
+    );
+    CREATE INDEX quiz_results_community_day ON quiz_results(community_code, day);
+    -- Door-to-door survey results: one row per community and day; importing
+    -- the same community and day again replaces the figures.
+    CREATE TABLE surveys (
+        community_code TEXT NOT NULL REFERENCES communities(code),
+        day TEXT NOT NULL,
+        respondents INTEGER NOT NULL CHECK (respondents > 0),
+        aware INTEGER NOT NULL CHECK (aware >= 0 AND aware <= respondents),
+        imported_at TEXT NOT NULL,
+        PRIMARY KEY (community_code, day)
+    );
+    """)

@@ -301,6 +301,66 @@ class SqliteStore:
         return [dict(r) for r in self._all(
             "SELECT * FROM events WHERE day BETWEEN ? AND ? ORDER BY ts", (start_day, end_day))]
 
+    def events_after(self, station_id: str, after: int, limit: int = 50,
+                     since_day: str | None = None) -> list[dict]:
+        """A station's events with a cursor greater than `after`, oldest
+        first: the tablet's live feed. `cursor` is the event's rowid."""
+        sql = ("SELECT rowid AS cursor, e.*, "
+               "EXISTS(SELECT 1 FROM evidence v WHERE v.event_id = e.event_id) AS has_evidence "
+               "FROM events e WHERE station_id = ? AND rowid > ?")
+        params: list = [station_id, after]
+        if since_day:
+            sql += " AND day >= ?"
+            params.append(since_day)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        return [dict(r) for r in self._all(sql, params)]
+
+    def latest_cursor(self, station_id: str) -> int:
+        row = self._one("SELECT max(rowid) FROM events WHERE station_id = ?", (station_id,))
+        return row[0] or 0
+
+    def station_day_counts(self, station_id: str, day: str) -> dict:
+        """The day's counters of one station, from its hourly roll-up."""
+        names = COUNTERS + ("bin_full", "litter")
+        sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in names)
+        row = self._one(f"SELECT {sums} FROM rollup_station_hour WHERE station_id = ? AND day = ?",
+                        (station_id, day))
+        return {c: row[c] for c in names}
+
+    def apply_feedback(self, event_id: str, change, who: str, now: str) -> dict:
+        """Apply a volunteer's feedback to a stored disposal and move its
+        roll-up counts with it, in one transaction. `change(event) -> dict`
+        gives the new values of assisted, item, category and verdict (or
+        raises). Returns the updated event."""
+        from ..rollups import RollupDelta
+        with self.write():
+            row = self._one("SELECT * FROM events WHERE event_id = ?", (event_id,))
+            if row is None:
+                raise StoreError(f"no event {event_id}")
+            old = dict(row)
+            if old["type"] != "disposal":
+                raise StoreError("feedback applies to disposals only")
+            new = dict(old, **change(old))
+            if old["original_item"] is None and new["item"] != old["item"]:
+                new["original_item"], new["original_verdict"] = old["item"], old["verdict"]
+            original = new["original_item"]
+            new["corrected_item"] = (new["item"] if original is not None
+                                     and new["item"] != original else None)
+            new["feedback_by"], new["feedback_at"] = who, now
+            self.conn.execute(
+                "UPDATE events SET assisted = ?, item = ?, category = ?, verdict = ?, "
+                "corrected_item = ?, original_item = ?, original_verdict = ?, feedback_by = ?, "
+                "feedback_at = ? WHERE event_id = ?",
+                (int(new["assisted"]), new["item"], new["category"], new["verdict"],
+                 new["corrected_item"], new["original_item"], new["original_verdict"],
+                 who, now, event_id))
+            delta = RollupDelta()
+            delta.add(old, {}, False, sign=-1)
+            delta.add(new, {}, False, sign=+1)
+            self._apply_delta(delta)
+            return new
+
     def put_evidence(self, event_id: str, jpeg: bytes, now: str) -> bool:
         """Store or replace the evidence image; True if there was none yet."""
         with self.write():
@@ -346,6 +406,78 @@ class SqliteStore:
         d["health"] = json.loads(d["health"])
         return d
 
+    def stations_in(self, scope: str) -> list[dict]:
+        where, params = self._prefix_where("s.community_code", scope)
+        rows = self._all(
+            "SELECT s.id, s.name, s.community_code, c.name AS community, s.household_reader, "
+            "st.last_heartbeat, st.health, st.device_id FROM stations s "
+            "JOIN communities c ON c.code = s.community_code "
+            f"LEFT JOIN station_status st ON st.station_id = s.id WHERE {where} ORDER BY s.id",
+            params)
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["health"] = json.loads(d["health"]) if d["health"] else None
+            out.append(d)
+        return out
+
+    def station_day_totals(self, scope: str, day: str) -> dict[str, dict]:
+        """Per station of the scope: the day's disposals, wrong, bin_full, litter."""
+        where, params = self._prefix_where("s.community_code", scope)
+        rows = self._all(
+            "SELECT r.station_id, sum(r.disposals) AS disposals, sum(r.wrong) AS wrong, "
+            "sum(r.bin_full) AS bin_full, sum(r.litter) AS litter FROM rollup_station_hour r "
+            f"JOIN stations s ON s.id = r.station_id WHERE r.day = ? AND {where} "
+            "GROUP BY r.station_id", (day, *params))
+        return {r["station_id"]: dict(r) for r in rows}
+
+    # --- awareness ----------------------------------------------------------
+
+    def _add_awareness(self, community: str, day: str, respondents: int, aware: int) -> None:
+        self.conn.executemany(
+            "INSERT INTO awareness_day(scope, day, respondents, aware) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope, day) DO UPDATE SET respondents = respondents + excluded.respondents, "
+            "aware = aware + excluded.aware",
+            [(scope, day, respondents, aware) for scope in ancestors(community)])
+
+    def record_quiz(self, result: dict) -> bool:
+        """Store a scored quiz once per nonce; False if it was already stored."""
+        with self.write():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO quiz_results(nonce, station_id, community_code, day, score, "
+                "questions, passed, household, taken_by, taken_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                tuple(result[k] for k in ("nonce", "station_id", "community_code", "day", "score",
+                                          "questions", "passed", "household", "taken_by",
+                                          "taken_at")))
+            if cur.rowcount == 0:
+                return False
+            self._add_awareness(result["community_code"], result["day"], 1, int(result["passed"]))
+            return True
+
+    def import_surveys(self, rows: list[dict], now: str) -> dict:
+        """Add or replace survey results per community and day, all or none."""
+        summary = {"added": 0, "replaced": 0, "unchanged": 0}
+        with self.write():
+            for r in rows:
+                if self._one("SELECT 1 FROM communities WHERE code = ?", (r["community_code"],)) is None:
+                    raise StoreError(f"line {r['line']}: unknown community {r['community_code']}")
+                old = self._one("SELECT respondents, aware FROM surveys WHERE community_code = ? "
+                                "AND day = ?", (r["community_code"], r["day"]))
+                if old and (old[0], old[1]) == (r["respondents"], r["aware"]):
+                    summary["unchanged"] += 1
+                    continue
+                summary["replaced" if old else "added"] += 1
+                self.conn.execute(
+                    "INSERT INTO surveys(community_code, day, respondents, aware, imported_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(community_code, day) DO UPDATE SET "
+                    "respondents = excluded.respondents, aware = excluded.aware, "
+                    "imported_at = excluded.imported_at",
+                    (r["community_code"], r["day"], r["respondents"], r["aware"], now))
+                self._add_awareness(r["community_code"], r["day"],
+                                    r["respondents"] - (old[0] if old else 0),
+                                    r["aware"] - (old[1] if old else 0))
+        return summary
+
     # --- reads for the rates -------------------------------------------------
 
     def rollup_totals(self, scope: str, start_day: str, end_day: str) -> dict[int, dict]:
@@ -386,6 +518,65 @@ class SqliteStore:
     def station_count(self, scope: str) -> int:
         where, params = self._prefix_where("community_code", scope)
         return self._one(f"SELECT count(*) FROM stations WHERE {where}", params)[0]
+
+    # --- the same reads for every member of a level at once (rankings, exports)
+
+    @staticmethod
+    def _member_range(within: str) -> tuple[str, str]:
+        """Bounds of the scope keys that are division codes inside `within`."""
+        return ("0", ":") if within == CITY else (within, within + ":")
+
+    def members(self, level: str, within: str) -> list[tuple[str, str]]:
+        table = {"district": "districts", "street": "streets", "community": "communities"}[level]
+        lo, hi = self._member_range(within)
+        return [(r[0], r[1]) for r in self._all(
+            f"SELECT code, name FROM {table} WHERE code >= ? AND code < ? ORDER BY code", (lo, hi))]
+
+    def rollup_totals_many(self, length: int, within: str, start_day: str, end_day: str) -> dict:
+        lo, hi = self._member_range(within)
+        sums = ", ".join(f"sum({c}) AS {c}" for c in COUNTERS)
+        out: dict[str, dict] = {}
+        for r in self._all(f"SELECT scope, staffed, {sums} FROM rollup_day WHERE scope >= ? "
+                           "AND scope < ? AND length(scope) = ? AND day BETWEEN ? AND ? "
+                           "GROUP BY scope, staffed", (lo, hi, length, start_day, end_day)):
+            per = out.setdefault(r["scope"], {0: dict.fromkeys(COUNTERS, 0),
+                                              1: dict.fromkeys(COUNTERS, 0)})
+            per[r["staffed"]] = {c: r[c] for c in COUNTERS}
+        return out
+
+    def participating_households_many(self, length: int, within: str, kind: str, period: str) -> dict:
+        lo, hi = self._member_range(within)
+        return {r[0]: r[1] for r in self._all(
+            "SELECT scope, households FROM participation_period WHERE scope >= ? AND scope < ? "
+            "AND length(scope) = ? AND kind = ? AND period = ?", (lo, hi, length, kind, period))}
+
+    def registered_households_many(self, length: int, within: str) -> dict:
+        lo, hi = self._member_range(within)
+        return {r[0]: (r[1], r[2]) for r in self._all(
+            "SELECT substr(code, 1, ?) AS scope, "
+            "coalesce(sum(CASE WHEN reader_stations > 0 THEN households END), 0), "
+            "coalesce(sum(households), 0) FROM communities WHERE code >= ? AND code < ? "
+            "GROUP BY scope", (length, lo, hi))}
+
+    def awareness_totals_many(self, length: int, within: str, start_day: str, end_day: str) -> dict:
+        lo, hi = self._member_range(within)
+        return {r[0]: (r[1], r[2]) for r in self._all(
+            "SELECT scope, sum(respondents), sum(aware) FROM awareness_day WHERE scope >= ? "
+            "AND scope < ? AND length(scope) = ? AND day BETWEEN ? AND ? GROUP BY scope",
+            (lo, hi, length, start_day, end_day))}
+
+    def online_seconds_many(self, length: int, within: str, start_day: str, end_day: str) -> dict:
+        lo, hi = self._member_range(within)
+        return {r[0]: r[1] for r in self._all(
+            "SELECT scope, sum(seconds) FROM online_day WHERE scope >= ? AND scope < ? "
+            "AND length(scope) = ? AND day BETWEEN ? AND ? GROUP BY scope",
+            (lo, hi, length, start_day, end_day))}
+
+    def station_counts_many(self, length: int, within: str) -> dict:
+        lo, hi = self._member_range(within)
+        return {r[0]: r[1] for r in self._all(
+            "SELECT substr(community_code, 1, ?) AS scope, count(*) FROM stations "
+            "WHERE community_code >= ? AND community_code < ? GROUP BY scope", (length, lo, hi))}
 
     @staticmethod
     def _prefix_where(column: str, scope: str) -> tuple[str, tuple]:

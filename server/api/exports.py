@@ -1,0 +1,51 @@
+"""GET /exports/stats.csv and /exports/stats.xlsx for city and district staff."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, request, stream_with_context
+
+from .. import get_store
+from ..auth import login_required
+from ..errors import ApiError
+from ..exports import csv_rows, xlsx_bytes
+from ..report import member_reports
+from .rankings import check_readable, parse_member_level
+from .stats import parse_period_args, parse_within
+
+bp = Blueprint("exports", __name__, url_prefix="/exports")
+
+
+def _request():
+    within = parse_within(request.args)
+    level = parse_member_level(request.args, within)
+    if level not in ("community", "street", "district"):
+        raise ApiError(400, "invalid_request", "level must be community, street or district")
+    lang = request.args.get("lang", "zh")
+    if lang not in ("zh", "en"):
+        raise ApiError(400, "invalid_request", "lang must be zh or en",
+                       [{"field": "lang", "message": "zh or en"}])
+    period = parse_period_args(request.args)
+    store = get_store()
+    check_readable(store, within)
+    if g.user["role"] == "volunteer":
+        raise ApiError(403, "forbidden", "downloads are for managers and city staff")
+    reports = member_reports(store, level, within, period, current_app.config["SETTINGS"])
+    name = f"sortwatch-{level}-{within}-{period.label}{'-inspection' if period.kind != 'month' else ''}"
+    return reports, lang, name
+
+
+@bp.get("/stats.csv")
+@login_required
+def stats_csv():
+    reports, lang, name = _request()
+    return Response(stream_with_context(csv_rows(reports, lang)),
+                    mimetype="text/csv", headers={
+                        "Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+@bp.get("/stats.xlsx")
+@login_required
+def stats_xlsx():
+    reports, lang, name = _request()
+    data = xlsx_bytes(reports, lang, name)
+    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})

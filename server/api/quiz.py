@@ -1,0 +1,59 @@
+"""The residents' quiz on the volunteer tablet: draw a sheet, send answers."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, current_app, g, request
+
+from .. import get_store
+from ..auth import login_required
+from ..errors import ApiError
+from ..quiz import DEFAULT_QUESTIONS, draw_questions, score
+from ..timeutil import beijing, now_utc
+from .events import json_body
+from .stations import visible_station
+
+bp = Blueprint("quiz", __name__, url_prefix="/api/v1")
+HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@bp.get("/quiz/questions")
+@login_required
+def questions():
+    station = visible_station(get_store(), request.args.get("station", ""))
+    try:
+        n = int(request.args.get("n", DEFAULT_QUESTIONS))
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 10:
+        raise ApiError(400, "invalid_request", "n is a number of questions from 1 to 10",
+                       [{"field": "n", "message": "from 1 to 10"}])
+    return draw_questions(current_app.config["SECRET_KEY"], station["id"], n)
+
+
+@bp.post("/quiz")
+@login_required
+def take_quiz():
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "send a JSON object")
+    unknown = sorted(set(body) - {"station_id", "token", "answers", "household"})
+    if unknown:
+        raise ApiError(400, "invalid_request", "unknown fields",
+                       [{"field": k, "message": "unknown field"} for k in unknown])
+    household = body.get("household")
+    if household is not None and (not isinstance(household, str) or not HOUSEHOLD.match(household)):
+        raise ApiError(400, "invalid_request", "household must be an opaque token",
+                       [{"field": "household", "message": "1-64 letters, digits, _ or -"}])
+    store = get_store()
+    station = visible_station(store, str(body.get("station_id", "")))
+    result = score(current_app.config["SECRET_KEY"], station["id"], body.get("token"),
+                   body.get("answers"))
+    now = now_utc()
+    recorded = store.record_quiz({
+        "nonce": result["nonce"], "station_id": station["id"],
+        "community_code": station["community_code"], "day": beijing(now).date().isoformat(),
+        "score": result["score"], "questions": result["of"], "passed": int(result["passed"]),
+        "household": household, "taken_by": g.user["username"], "taken_at": now.isoformat()})
+    del result["nonce"]
+    return {**result, "recorded": recorded}

@@ -1,0 +1,136 @@
+"""Statistics downloads for city and district staff: one row per member of
+a level inside a scope, as CSV (UTF-8 with BOM, streamed) or XLSX (frozen
+header, rate formats, a second sheet that explains every column)."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import xlsxwriter
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    zh: str
+    en: str
+    about_zh: str
+    about_en: str
+    get: Callable[[dict], object]
+    rate: bool = False
+
+
+def _met(r: dict) -> str:
+    return " ".join(m for m in ("accuracy", "participation", "awareness") if r[m]["met"])
+
+
+def _met_zh(r: dict) -> str:
+    names = {"accuracy": "准确率", "participation": "参与率", "awareness": "知晓率"}
+    return "、".join(names[m] for m in names if r[m]["met"])
+
+
+COLUMNS = [
+    Column("code", "区划代码", "code", "统计用区划代码", "statistical division code", lambda r: r["code"]),
+    Column("name", "名称", "name", "街道或社区名称", "street or community name", lambda r: r["name"]),
+    Column("households", "登记户数", "households", "登记户数（参与率分母的来源）",
+           "registered households", lambda r: r["participation"]["registered_households"]),
+    Column("disposals", "投放次数", "disposals", "摄像头记录的全部投放", "all disposals seen",
+           lambda r: r["disposals"]),
+    Column("judged", "已判定", "judged", "非协助且非不确定的投放 = 正确 + 错误",
+           "self-directed disposals with a verdict = correct + wrong", lambda r: r["coverage"]["judged"]),
+    Column("correct", "正确", "correct", "投放正确（非协助）", "correct, not assisted",
+           lambda r: r["accuracy"]["numerator"]),
+    Column("wrong", "错误", "wrong", "投放错误（非协助）", "wrong, not assisted",
+           lambda r: r["accuracy"]["denominator"] - r["accuracy"]["numerator"]),
+    Column("accuracy", "自主投放准确率", "accuracy", "正确 ÷ 已判定；目标 90%",
+           "correct / judged; target 90 %", lambda r: r["accuracy"]["value"], rate=True),
+    Column("participating", "参与户数", "participating households",
+           "本期至少投放一次的户数（仅统计有户卡/二维码识别的桶站）",
+           "households with at least one disposal (stations with a card or QR reader only)",
+           lambda r: r["participation"]["numerator"]),
+    Column("participation", "参与率", "participation",
+           "参与户数 ÷ 有识别桶站社区的登记户数；无识别时为空（未测量），目标 95%",
+           "participating / registered households of communities whose stations identify "
+           "households; empty when not measured; target 95 %",
+           lambda r: r["participation"]["value"], rate=True),
+    Column("respondents", "受访人数", "respondents", "答题与入户调查人数", "quiz takers and surveyed residents",
+           lambda r: r["awareness"]["denominator"]),
+    Column("aware", "知晓人数", "aware", "答对至少80%题目的人数（调查为知晓人数）",
+           "respondents with at least 80 % right (surveys: aware)", lambda r: r["awareness"]["numerator"]),
+    Column("awareness", "知晓率", "awareness", "知晓人数 ÷ 受访人数；目标 98%",
+           "aware / respondents; target 98 %", lambda r: r["awareness"]["value"], rate=True),
+    Column("awareness_low", "知晓率95%区间下限", "awareness 95% low", "Wilson 95% 置信区间下限",
+           "Wilson 95 % interval, low end",
+           lambda r: (r["awareness"]["interval"] or [None])[0], rate=True),
+    Column("awareness_high", "知晓率95%区间上限", "awareness 95% high", "Wilson 95% 置信区间上限",
+           "Wilson 95 % interval, high end",
+           lambda r: (r["awareness"]["interval"] or [None, None])[1], rate=True),
+    Column("targets_met", "达标指标", "targets met", "达到目标的指标", "rates that meet their target",
+           lambda r: _met(r)),
+    Column("coverage", "判定覆盖率", "coverage", "已判定 ÷ 投放次数（不确定的判定不计入准确率）",
+           "judged / disposals (uncertain verdicts stay out of accuracy)",
+           lambda r: r["coverage"]["value"], rate=True),
+    Column("online_share", "在线率", "online share", "桶站在线时长 ÷ 本期已过时长 × 桶站数",
+           "station time online / (elapsed period × stations)",
+           lambda r: r["online_share"]["value"], rate=True),
+]
+
+
+def _value(col: Column, report: dict, lang: str):
+    if col.key == "targets_met" and lang == "zh":
+        return _met_zh(report)
+    return col.get(report)
+
+
+def csv_rows(reports: list[dict], lang: str) -> Iterator[str]:
+    """The CSV text, a row at a time, starting with a BOM for Excel."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+
+    def flush() -> str:
+        text = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        return text
+
+    writer.writerow([getattr(c, lang) for c in COLUMNS])
+    yield "\ufeff" + flush()
+    for r in reports:
+        row = []
+        for c in COLUMNS:
+            v = _value(c, r, lang)
+            row.append("" if v is None else (f"{v:.4f}" if c.rate else v))
+        writer.writerow(row)
+        yield flush()
+
+
+def xlsx_bytes(reports: list[dict], lang: str, title: str) -> bytes:
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    bold = book.add_format({"bold": True, "bg_color": "#E8EEF4", "text_wrap": True,
+                            "valign": "top", "border": 1})
+    percent = book.add_format({"num_format": "0.0%"})
+    sheet = book.add_worksheet("统计" if lang == "zh" else "statistics")
+    for i, c in enumerate(COLUMNS):
+        sheet.write(0, i, getattr(c, lang), bold)
+        sheet.set_column(i, i, 14 if c.key != "name" else 22, percent if c.rate else None)
+    sheet.freeze_panes(1, 2)
+    sheet.set_row(0, 32)
+    for row, r in enumerate(reports, start=1):
+        for i, c in enumerate(COLUMNS):
+            v = _value(c, r, lang)
+            if v is not None:
+                sheet.write(row, i, v)
+    sheet.autofilter(0, 0, max(1, len(reports)), len(COLUMNS) - 1)
+    about = book.add_worksheet("说明" if lang == "zh" else "columns")
+    about.write_row(0, 0, ["列" if lang == "zh" else "column",
+                           "含义与公式" if lang == "zh" else "meaning and formula"], bold)
+    about.set_column(0, 0, 22)
+    about.set_column(1, 1, 90)
+    for i, c in enumerate(COLUMNS, start=1):
+        about.write_row(i, 0, [getattr(c, lang), c.about_zh if lang == "zh" else c.about_en])
+    about.write(len(COLUMNS) + 2, 0, title)
+    book.close()
+    return out.getvalue()

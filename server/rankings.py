@@ -1,0 +1,65 @@
+"""Rankings and the red and black lists (红黑榜), month over month.
+
+Order, stated once: by the metric's value, highest first; a tie goes to the
+member with the larger count basis (more disposals, households or
+respondents behind the value), then to the lower division code. Members
+with no data for the metric come last, in code order, marked no_data, and
+get no rank."""
+from __future__ import annotations
+
+from .report import member_reports
+from .timeutil import Period
+
+METRICS = ("accuracy", "participation", "awareness")
+LEVELS_BELOW = {"city": ("district", "street", "community"),
+                "district": ("street", "community"), "street": ("community",),
+                "community": ()}
+
+
+def _ordered(reports: list[dict], metric: str) -> tuple[list[dict], list[dict]]:
+    with_data = [r for r in reports if r[metric]["value"] is not None]
+    without = [r for r in reports if r[metric]["value"] is None]
+    with_data.sort(key=lambda r: (-r[metric]["value"], -r[metric]["denominator"], r["code"]))
+    return with_data, sorted(without, key=lambda r: r["code"])
+
+
+def _entry(report: dict, rank: int | None, metric: str, previous: dict | None) -> dict:
+    value = report[metric]["value"]
+    prev_value = previous["value"] if previous else None
+    prev_rank = previous["rank"] if previous else None
+    return {
+        "rank": rank, "code": report["code"], "name": report["name"],
+        "no_data": value is None,
+        "value": value,
+        "previous_rank": prev_rank, "previous_value": prev_value,
+        "rank_change": None if rank is None or prev_rank is None else prev_rank - rank,
+        "value_change": None if value is None or prev_value is None else value - prev_value,
+        "accuracy": report["accuracy"], "participation": report["participation"],
+        "awareness": report["awareness"],
+        "targets_met": {m: report[m]["met"] for m in METRICS},
+        "disposals": report["disposals"],
+        "coverage": report["coverage"]["value"],
+        "online_share": report["online_share"]["value"],
+    }
+
+
+def ranking(store, level: str, within: str, period: Period, metric: str, n: int, settings) -> dict:
+    now = member_reports(store, level, within, period, settings)
+    before = member_reports(store, level, within, period.previous(), settings)
+    prev_with, _ = _ordered(before, metric)
+    previous = {r["code"]: {"rank": i + 1, "value": r[metric]["value"]}
+                for i, r in enumerate(prev_with)}
+    with_data, without = _ordered(now, metric)
+    members = ([_entry(r, i + 1, metric, previous.get(r["code"])) for i, r in enumerate(with_data)]
+               + [_entry(r, None, metric, previous.get(r["code"])) for r in without])
+    ranked = members[:len(with_data)]
+    return {
+        "level": level, "within": within if within != "city" else None, "metric": metric,
+        "period": period.as_json(), "target": settings.targets[metric],
+        "order": "value descending; ties: larger count basis first, then lower code; "
+                 "members without data last, unranked",
+        "members": members,
+        "red_list": ranked[:n],
+        "black_list": list(reversed(ranked[-n:])) if ranked else [],
+        "list_size": n,
+    }

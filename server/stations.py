@@ -1,0 +1,39 @@
+"""Station health for managers (issue 5 point 4) and a station's day."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from .timeutil import beijing, now_utc
+
+OFFLINE_AFTER_HEARTBEATS = 3
+
+
+def station_health(store, scope: str, heartbeat_interval: int, now: datetime | None = None) -> list[dict]:
+    """Per station: online or offline since when, last heartbeat, events today,
+    dead letters, model and rule versions, overflow and litter reports today."""
+    now = now or now_utc()
+    today = beijing(now).date().isoformat()
+    totals = store.station_day_totals(scope, today)
+    limit = timedelta(seconds=OFFLINE_AFTER_HEARTBEATS * heartbeat_interval)
+    out = []
+    for st in store.stations_in(scope):
+        last = st["last_heartbeat"]
+        health = st["health"] or {}
+        online = last is not None and now - datetime.fromisoformat(last) <= limit
+        day = totals.get(st["id"], {})
+        out.append({
+            "station_id": st["id"], "name": st["name"],
+            "community_code": st["community_code"], "community": st["community"],
+            "online": online,
+            "offline_since": None if online else last,   # None with online=False: never seen
+            "last_heartbeat": last,
+            "camera": health.get("camera"),
+            "events_today": day.get("disposals", 0) or 0,
+            "wrong_today": day.get("wrong", 0) or 0,
+            "bin_full_today": day.get("bin_full", 0) or 0,
+            "litter_today": day.get("litter", 0) or 0,
+            "dead_letters": health.get("dead_letters"),
+            "pending_events": health.get("pending_events"),
+            "model": health.get("model"), "rules": health.get("rules"),
+        })
+    return out

@@ -1,0 +1,71 @@
+"""Door-to-door survey results an operator imports (import-surveys):
+community_code,date,respondents,aware. Refused whole with line numbers."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+COLUMNS = ["community_code", "date", "respondents", "aware"]
+MAX_RESPONDENTS = 100_000
+
+
+class SurveyRefused(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_surveys(text: str, today: date) -> list[dict]:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != COLUMNS:
+        raise SurveyRefused([f"line 1: the header must be {','.join(COLUMNS)}"])
+    rows, problems, seen = [], [], {}
+    for row in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(COLUMNS):
+            problems.append(f"line {line}: expected 4 columns, got {len(row)}")
+            continue
+        code, day, respondents, aware = (c.strip() for c in row)
+        mine = []
+        if len(code) != 12 or not code.isascii() or not code.isdigit():
+            mine.append(f"community_code must have 12 digits, got {code!r}")
+        try:
+            d = date.fromisoformat(day)
+            if len(day) != 10:
+                raise ValueError
+            if d > today:
+                mine.append(f"date {day} is in the future")
+        except ValueError:
+            mine.append(f"date must be YYYY-MM-DD, got {day!r}")
+        try:
+            n = int(respondents)
+            if not 1 <= n <= MAX_RESPONDENTS:
+                raise ValueError
+        except ValueError:
+            mine.append(f"respondents must be a whole number from 1 to {MAX_RESPONDENTS}, got {respondents!r}")
+            n = None
+        try:
+            a = int(aware)
+            if a < 0 or (n is not None and a > n):
+                raise ValueError
+        except ValueError:
+            mine.append(f"aware must be a whole number from 0 to respondents, got {aware!r}")
+        if (code, day) in seen:
+            mine.append(f"community {code} on {day} already appears on line {seen[(code, day)]}")
+        if mine:
+            problems.extend(f"line {line}: {p}" for p in mine)
+        else:
+            seen[(code, day)] = line
+            rows.append({"line": line, "community_code": code, "day": day,
+                         "respondents": n, "aware": a})
+    if problems:
+        raise SurveyRefused(problems)
+    if not rows:
+        raise SurveyRefused(["the file has a header but no rows"])
+    return rows

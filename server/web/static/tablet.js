@@ -1,0 +1,290 @@
+/* The volunteer's tablet: live prompts over server-sent events, feedback,
+   the resident quiz. No libraries. */
+(function () {
+  "use strict";
+  var cfg = JSON.parse(document.getElementById("tablet-config").textContent);
+  var S = cfg.strings;
+  var $ = function (id) { return document.getElementById(id); };
+  var lastCursor = null, source = null, retryDelay = 1000, lastMessage = Date.now();
+  var current = null, audio = null, alertTimer = null, quizState = null;
+  var csrf = (document.querySelector("input[name=csrf_token]") || {}).value || "";
+
+  function fmt(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (_, k) { return values[k] != null ? values[k] : ""; });
+  }
+  function pct(v) { return v == null ? "—" : (v * 100).toFixed(1) + "%"; }
+  function hhmm(ts) { var m = /T(\d\d:\d\d)/.exec(ts || ""); return m ? m[1] : ""; }
+
+  /* ---- clock and connection state ---- */
+  function tick() {
+    var d = new Date();
+    $("clock").textContent = ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+  setInterval(tick, 5000); tick();
+  function setOnline(on) {
+    $("offline").hidden = on;
+    $("conn-dot").className = "dot " + (on ? "on" : "off");
+    document.body.classList.toggle("is-offline", !on);
+  }
+
+  /* ---- sound: a short two-tone beep made with WebAudio ---- */
+  function beep() {
+    if (!audio) return;
+    try {
+      var t = audio.currentTime;
+      [[880, 0], [660, 0.22]].forEach(function (p) {
+        var o = audio.createOscillator(), g = audio.createGain();
+        o.type = "square"; o.frequency.value = p[0];
+        g.gain.setValueAtTime(0.0001, t + p[1]);
+        g.gain.exponentialRampToValueAtTime(0.35, t + p[1] + 0.02);
+        g.gain.exponentialRampToValueAtTime(0.0001, t + p[1] + 0.2);
+        o.connect(g); g.connect(audio.destination);
+        o.start(t + p[1]); o.stop(t + p[1] + 0.21);
+      });
+    } catch (e) { /* no sound is better than no prompt */ }
+  }
+  $("start-btn").addEventListener("click", function () {
+    try { audio = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { audio = null; }
+    var el = document.documentElement;
+    if (el.requestFullscreen) { el.requestFullscreen().catch(function () {}); }
+    $("start").hidden = true;
+  });
+
+  /* ---- counts and the recent list ---- */
+  function showCounts(c) {
+    ["disposals", "correct", "wrong", "assisted"].forEach(function (k) {
+      $("c-" + k).textContent = c[k] != null ? c[k] : 0;
+    });
+    var judged = (c.correct || 0) + (c.wrong || 0);
+    $("c-accuracy").textContent = pct(c.accuracy != null ? c.accuracy : (judged ? c.correct / judged : null));
+  }
+  function refreshCounts() {
+    fetch(cfg.today, {credentials: "same-origin"}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (c) { if (c) showCounts(c); }).catch(function () {});
+  }
+  var recent = [];
+  function verdictLabel(ev) {
+    if (ev.verdict === "correct") return S.correct;
+    if (ev.verdict === "wrong") return S.wrong;
+    return S.uncertain;
+  }
+  function renderRecent() {
+    var ol = $("recent");
+    ol.textContent = "";
+    recent.forEach(function (ev) {
+      var li = document.createElement("li");
+      li.className = "ev " + (ev.verdict || "") + (ev.assisted ? " assisted" : "");
+      li.dataset.id = ev.event_id;
+      var sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = ev.colour;
+      var txt = document.createElement("span"); txt.className = "evtext";
+      txt.textContent = hhmm(ev.ts) + "  " + (ev.item_name || "?") + " → " + (ev.category_name || "?");
+      var v = document.createElement("span"); v.className = "verdict"; v.textContent = verdictLabel(ev) + (ev.assisted ? " · " + S.assisted : "");
+      li.appendChild(sw); li.appendChild(txt); li.appendChild(v);
+      if (ev.type === "disposal") {
+        var b1 = document.createElement("button"); b1.type = "button"; b1.className = "tsmall";
+        b1.textContent = S.helped; b1.disabled = ev.assisted;
+        b1.addEventListener("click", function () { sendFeedback(ev, {assisted: true}); });
+        var b2 = document.createElement("button"); b2.type = "button"; b2.className = "tsmall";
+        b2.textContent = S.camera_wrong;
+        b2.addEventListener("click", function () { openPicker(ev); });
+        li.appendChild(b1); li.appendChild(b2);
+      }
+      ol.appendChild(li);
+    });
+  }
+  function remember(ev) {
+    recent = recent.filter(function (e) { return e.event_id !== ev.event_id; });
+    recent.unshift(ev);
+    if (recent.length > 8) recent.length = 8;
+    renderRecent();
+  }
+
+  /* ---- the prompt ---- */
+  function showStatus(text, cls) {
+    var box = $("status");
+    box.className = "tstatus " + (cls || "");
+    $("status-text").textContent = text;
+  }
+  function showWrong(ev) {
+    current = ev;
+    var box = $("alert");
+    box.style.background = ev.colour;
+    $("alert-title").textContent = (ev.item_name || "?") + " → " + (ev.category_name || "?");
+    $("alert-sub").textContent = fmt(cfg.please_use, {colour: ev.colour_name, colour_en: ev.colour_name, bin: ev.category_name});
+    var icon = $("alert-icon"); icon.textContent = "";
+    var tpl = document.getElementById("icon-" + ev.category);
+    if (tpl) icon.appendChild(tpl.content.cloneNode(true));
+    $("alert-note").textContent = "";
+    $("alert-helped").disabled = false;
+    box.hidden = false;
+    beep();
+    clearTimeout(alertTimer);
+    alertTimer = setTimeout(hideWrong, 20000);
+  }
+  function hideWrong() { $("alert").hidden = true; clearTimeout(alertTimer); }
+  $("alert-ok").addEventListener("click", hideWrong);
+  $("alert-helped").addEventListener("click", function () {
+    if (current) sendFeedback(current, {assisted: true}, $("alert-note"));
+  });
+  $("alert-camera").addEventListener("click", function () { if (current) openPicker(current); });
+
+  function onDisposal(ev) {
+    remember(ev);
+    if (ev.verdict === "wrong") {
+      showWrong(ev);
+      showStatus(S.wrong_prompt + "  " + ev.item_name + " → " + ev.category_name, "bad");
+    } else if (ev.verdict === "correct") {
+      showStatus("✓ " + S.correct_prompt + "  " + ev.item_name + " → " + ev.category_name, "good");
+    } else {
+      showStatus(S.uncertain + "  " + (ev.item_name || ""), "");
+    }
+  }
+
+  /* ---- feedback ---- */
+  function sendFeedback(ev, body, note) {
+    return fetch(fmt(cfg.feedback, {id: ev.event_id}), {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.json();
+    }).then(function () {
+      if (body.assisted) ev.assisted = true;
+      if (body.item) { ev.item = body.item; ev.corrected = true; relabel(ev, body.item); }
+      renderRecent(); refreshCounts();
+      if (note) note.textContent = S.saved;
+      if (current === ev) { $("alert-note").textContent = S.saved; $("alert-helped").disabled = !!ev.assisted; }
+      return true;
+    }).catch(function () {
+      if (note) note.textContent = S.save_failed;
+      if (current === ev) $("alert-note").textContent = S.save_failed;
+      return false;
+    });
+  }
+  function relabel(ev, item) {
+    cfg.items.forEach(function (it) {
+      if (it.key === item) {
+        ev.item_name = it.name; ev.category = it.category;
+        cfg.categories.forEach(function (c) { if (c.key === it.category) { ev.category_name = c.name; ev.colour = c.colour; } });
+      }
+    });
+  }
+  function openPicker(ev) {
+    var grid = $("picker-grid"); grid.textContent = "";
+    cfg.items.forEach(function (it) {
+      var b = document.createElement("button"); b.type = "button"; b.className = "pick";
+      b.textContent = it.name;
+      b.addEventListener("click", function () {
+        $("picker").hidden = true;
+        sendFeedback(ev, {camera_wrong: true, item: it.key}).then(function (ok) {
+          if (ok && current === ev) hideWrong();
+        });
+      });
+      grid.appendChild(b);
+    });
+    $("picker").hidden = false;
+  }
+  $("picker-cancel").addEventListener("click", function () { $("picker").hidden = true; });
+
+  /* ---- the live stream, reconnecting by itself ---- */
+  function connect() {
+    if (source) { source.close(); source = null; }
+    var url = cfg.stream + (lastCursor != null ? "?after=" + encodeURIComponent(lastCursor) : "");
+    var es = new EventSource(url);
+    source = es;
+    es.onopen = function () { retryDelay = 1000; lastMessage = Date.now(); setOnline(true); };
+    function track(e) { lastMessage = Date.now(); if (e.lastEventId) lastCursor = e.lastEventId; setOnline(true); }
+    es.addEventListener("disposal", function (e) { track(e); onDisposal(JSON.parse(e.data)); });
+    es.addEventListener("bin_full", track);
+    es.addEventListener("litter", track);
+    es.addEventListener("counts", function (e) { track(e); showCounts(JSON.parse(e.data)); });
+    es.addEventListener("ping", function (e) { track(e); });
+    es.onerror = function () {
+      // The browser retries by itself after a dropped connection, but not
+      // after a refusal (401, 403, 503): take over in both cases.
+      if (es.readyState === EventSource.CLOSED || !navigator.onLine) {
+        setOnline(false); scheduleReconnect();
+      } else if (es.readyState === EventSource.CONNECTING) {
+        setOnline(false);
+      }
+    };
+  }
+  var reconnectTimer = null;
+  function scheduleReconnect() {
+    if (reconnectTimer) return;
+    if (source) { source.close(); source = null; }
+    reconnectTimer = setTimeout(function () {
+      reconnectTimer = null;
+      fetch(cfg.me, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
+        if (r.status === 401) { window.location.href = cfg.login; return; }
+        connect();
+      }).catch(function () { scheduleReconnect(); });
+    }, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 10000);
+  }
+  setInterval(function () {
+    // No message, not even a ping, for 40 s: the network is silently gone.
+    if (Date.now() - lastMessage > 40000) { setOnline(false); lastMessage = Date.now(); scheduleReconnect(); }
+  }, 5000);
+  window.addEventListener("offline", function () { setOnline(false); });
+  window.addEventListener("online", function () { scheduleReconnect(); });
+
+  /* ---- the resident quiz ---- */
+  function quizShow() {
+    var q = quizState.questions[quizState.i];
+    $("quiz-progress").textContent = fmt(S.quiz_progress, {i: quizState.i + 1, n: quizState.questions.length});
+    $("quiz-q").textContent = fmt(S.quiz_question, {item: q.item_name || q.name || q.item || q.text});
+    $("quiz-choices").hidden = false; $("quiz-result").hidden = true;
+  }
+  $("quiz-open").addEventListener("click", function () {
+    $("quiz").hidden = false;
+    $("quiz-progress").textContent = ""; $("quiz-q").textContent = "…";
+    $("quiz-choices").hidden = true; $("quiz-result").hidden = true;
+    fetch(cfg.quiz_questions, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.json();
+    }).then(function (body) {
+      quizState = {token: body.token, questions: body.questions, answers: [], i: 0};
+      quizShow();
+    }).catch(function () { $("quiz-q").textContent = S.quiz_unavailable; });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("#quiz-choices .choice"), function (b) {
+    b.addEventListener("click", function () {
+      if (!quizState) return;
+      quizState.answers.push(b.dataset.cat);
+      quizState.i += 1;
+      if (quizState.i < quizState.questions.length) { quizShow(); return; }
+      $("quiz-choices").hidden = true;
+      $("quiz-q").textContent = "…";
+      fetch(cfg.quiz, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+        body: JSON.stringify({station_id: cfg.station, token: quizState.token, answers: quizState.answers})
+      }).then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); }).then(function (res) {
+        $("quiz-progress").textContent = "";
+        var passed = res.passed;
+        $("quiz-q").textContent = fmt(passed ? S.quiz_passed : S.quiz_failed, {k: res.score, n: res.of});
+        var box = $("quiz-result"); box.textContent = "";
+        (res.corrections || []).forEach(function (c) {
+          var p = document.createElement("p");
+          var cat = cfg.categories.filter(function (x) { return x.key === (c.category || c.answer || c.correct); })[0];
+          p.textContent = (c.item_name || c.item || "") + " → " + (c.category_name || (cat ? cat.name : ""));
+          if (cat) p.style.borderLeft = "1.2rem solid " + cat.colour;
+          box.appendChild(p);
+        });
+        box.hidden = false;
+        quizState = null;
+      }).catch(function () { $("quiz-q").textContent = S.quiz_unavailable; });
+    });
+  });
+  $("quiz-close").addEventListener("click", function () { $("quiz").hidden = true; quizState = null; });
+
+  /* ---- start ---- */
+  showCounts(cfg.counts);
+  recent = cfg.recent.slice(0, 8);
+  renderRecent();
+  setOnline(true);
+  connect();
+})();

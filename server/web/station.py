@@ -1,0 +1,214 @@
+"""The volunteer's tablet, /station/<id>, and its live stream.
+
+The stream is server-sent events: each request polls the store for the
+station's new events every WEB_STREAM_POLL seconds (0.5), sends a comment
+every WEB_STREAM_HEARTBEAT seconds (15) so that proxies keep the connection
+open, and ends after WEB_STREAM_MAX_SECONDS (600); the browser then
+reconnects with Last-Event-ID and misses nothing. Each open stream holds one
+server thread, so a process serves at most WEB_STREAM_SLOTS streams at once
+(gunicorn.conf.py sets it below the thread count, keeping threads free for
+ingest and pages); beyond that a stream is refused with 503 and the tablet
+retries."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from flask import (Blueprint, Response, abort, current_app, g, render_template, request,
+                   url_for)
+
+from .. import get_store
+from .. import store as store_pkg
+from ..timeutil import beijing, now_utc
+from . import i18n
+from .common import BIN_COLOURS, can_see_station, login_page, rules_for, setup_blueprint
+
+bp = Blueprint("web_station", __name__, template_folder="templates")
+setup_blueprint(bp)
+
+DEFAULTS = {"WEB_STREAM_POLL": 0.5, "WEB_STREAM_HEARTBEAT": 15.0,
+            "WEB_STREAM_MAX_SECONDS": 600.0, "WEB_STREAM_SLOTS": 64,
+            "WEB_STREAM_RETRY_MS": 1500}
+RECENT = 8
+
+_slots_lock = threading.Lock()
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _setting(name: str):
+    return current_app.config.get(name, DEFAULTS[name])
+
+
+def _slot_pool() -> threading.BoundedSemaphore:
+    size = int(_setting("WEB_STREAM_SLOTS"))
+    with _slots_lock:
+        if size not in _slots:
+            _slots[size] = threading.BoundedSemaphore(size)
+        return _slots[size]
+
+
+def _visible_station(station_id: str) -> dict:
+    station = get_store().station(station_id)
+    if station is None:
+        abort(404)
+    if not can_see_station(g.user, station):
+        abort(403)
+    return station
+
+
+def today() -> str:
+    return beijing(now_utc()).date().isoformat()
+
+
+def describe(ev: dict, lang: str) -> dict:
+    """What the tablet shows for one event, in the session's language."""
+    rules = rules_for(ev.get("rules"))
+
+    def named(fn, key):
+        try:
+            return fn(key, lang) if key else None
+        except ValueError:
+            return key
+    right = ev.get("category")
+    colour_zh = rules.categories.get(right, {}).get("bin_colour_zh", "") if right else ""
+    colour_en = rules.categories.get(right, {}).get("bin_colour", "") if right else ""
+    return {
+        "cursor": ev.get("cursor"), "event_id": ev["event_id"], "type": ev["type"],
+        "ts": ev["ts"], "bin": ev["bin"], "item": ev.get("item"), "category": right,
+        "verdict": ev.get("verdict"), "assisted": bool(ev.get("assisted")),
+        "corrected": bool(ev.get("corrected_item")),
+        "item_name": named(rules.item_name, ev.get("item")),
+        "category_name": named(rules.category_name, right),
+        "bin_name": named(rules.category_name, ev["bin"]),
+        "colour": BIN_COLOURS.get(right or "", "#455a64"),
+        "colour_name": colour_zh if lang == "zh" else colour_en,
+    }
+
+
+def _counts(store, station_id: str) -> dict:
+    counts = store.station_day_counts(station_id, today())
+    judged = counts["correct"] + counts["wrong"]
+    counts["accuracy"] = counts["correct"] / judged if judged else None
+    return counts
+
+
+@bp.get("/station/<station_id>")
+@login_page
+def tablet(station_id: str):
+    station = _visible_station(station_id)
+    store = get_store()
+    lang = i18n.lang()
+    recent = store.events_after(station["id"], 0, 5000, since_day=today())[-RECENT:]
+    rules = rules_for(None)
+    items = [{"key": k, "name": rules.item_name(k, lang), "category": rules.category(k)}
+             for k in rules.items]
+    categories = [{"key": c, "name": rules.category_name(c, lang),
+                   "colour": BIN_COLOURS[c]} for c in rules.categories]
+    config = {
+        "station": station["id"],
+        "stream": url_for("web_station.stream", station_id=station["id"]),
+        "feedback": "/api/v1/events/{id}/feedback",
+        "today": f"/api/v1/stations/{station['id']}/today",
+        "quiz_questions": f"/api/v1/quiz/questions?station={station['id']}&n=5",
+        "quiz": "/api/v1/quiz",
+        "me": "/api/v1/me",
+        "login": url_for("web_auth.login", next=request.path),
+        "lang": lang,
+        "items": items,
+        "categories": categories,
+        "recent": [describe(e, lang) for e in reversed(recent)],
+        "counts": _counts(store, station["id"]),
+        "strings": {k: i18n.t(k) for k in i18n.STRINGS if k not in ("please_use",)},
+        "please_use": i18n.STRINGS["please_use"][0 if lang == "zh" else 1],
+    }
+    return render_template("tablet.html", station=station, config=config,
+                           categories=categories)
+
+
+def _sse(event: str, data, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@bp.get("/station/<station_id>/stream")
+def stream(station_id: str):
+    if g.get("user") is None:
+        abort(401)
+    station = _visible_station(station_id)
+    store = get_store()
+    raw = request.headers.get("Last-Event-ID") or request.args.get("after")
+    try:
+        after = int(raw) if raw not in (None, "") else store.latest_cursor(station["id"])
+    except ValueError:
+        abort(400, description="Last-Event-ID must be an integer cursor")
+    slots = _slot_pool()
+    if not slots.acquire(blocking=False):
+        return Response("too many live streams in this process; retry\n", status=503,
+                        headers={"Retry-After": "2"}, mimetype="text/plain")
+    lang = i18n.lang()
+    poll, beat = float(_setting("WEB_STREAM_POLL")), float(_setting("WEB_STREAM_HEARTBEAT"))
+    lifetime, retry = float(_setting("WEB_STREAM_MAX_SECONDS")), int(_setting("WEB_STREAM_RETRY_MS"))
+    database = current_app.config["SETTINGS"].database
+    first_counts = _counts(store, station["id"])
+
+    def generate():
+        s = store_pkg.connect(database)
+        cursor, started = after, time.monotonic()
+        last_beat, last_counts_check, counts = started, started, first_counts
+        try:
+            yield f"retry: {retry}\n" + _sse("counts", counts, cursor)
+            while time.monotonic() - started < lifetime:
+                time.sleep(poll)
+                events = s.events_after(station["id"], cursor, 100)
+                now = time.monotonic()
+                if events:
+                    chunk = []
+                    for ev in events:
+                        cursor = ev["cursor"]
+                        chunk.append(_sse("disposal" if ev["type"] == "disposal" else ev["type"],
+                                          describe(ev, lang), cursor))
+                    counts = _counts(s, station["id"])
+                    last_counts_check = now
+                    chunk.append(_sse("counts", counts))
+                    yield "".join(chunk)
+                    last_beat = now
+                elif now - last_counts_check >= 5:
+                    # Feedback changes counts without new events.
+                    last_counts_check = now
+                    fresh = _counts(s, station["id"])
+                    if fresh != counts:
+                        counts = fresh
+                        yield _sse("counts", counts)
+                        last_beat = now
+                if now - last_beat >= beat:
+                    # The comment keeps proxies from closing an idle stream;
+                    # the ping lets the page notice a silently dead network.
+                    yield ": keep-alive\nevent: ping\ndata: {}\n\n"
+                    last_beat = now
+        finally:
+            s.close()
+
+    return Response(_Released(generate(), slots.release), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache, no-transform",
+                             "X-Accel-Buffering": "no"})
+
+
+class _Released:
+    """The stream's body; gives its slot back when the server closes it,
+    even if the client left before the first byte (a generator that never
+    started does not run its finally block)."""
+
+    def __init__(self, body, release):
+        self.body, self._release = body, release
+
+    def __iter__(self):
+        return self.body
+
+    def close(self):
+        release, self._release = self._release, None
+        try:
+            self.body.close()
+        finally:
+            if release is not None:
+                release()
