@@ -97,7 +97,9 @@ def test_server_down_500_429_then_back_delivers_in_order(station, contract_serve
     result = {}
     t = threading.Thread(target=lambda: result.setdefault("rc", rt.run(timeout=20)))
     t.start()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (rt.outbox and rt.outbox.counts()["pending"] == len(truth)):
+        time.sleep(0.05)
     assert rt.outbox.counts()["pending"] == len(truth)
     contract_server.faults = [500, 429, 500]
     contract_server.start()
@@ -170,7 +172,7 @@ import time
 
 class Slow(ColourClassifier):
     def classify(self, image):
-        time.sleep(0.15)
+        time.sleep(0.4)  # every run lasts longer than the longest wait before a kill
         return super().classify(image)
 
 cfg = load_config(sys.argv[1], {"server.url": sys.argv[4]})
@@ -193,7 +195,7 @@ def test_kill_9_at_random_moments_then_restart(station, contract_server):
             os.kill(p.pid, signal.SIGKILL)
             kills += 1
         p.wait()
-    assert kills >= 3
+    assert kills == 5
     assert subprocess.run(args, stderr=subprocess.DEVNULL, timeout=60).returncode == 0
     check_against_truth(contract_server, truth)
 

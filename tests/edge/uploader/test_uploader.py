@@ -81,8 +81,8 @@ def test_500_429_and_down_then_recovery_delivers_everything_in_order(box, contra
         contract_server.stop()  # the server goes down
         for e in events[10:]:
             box.put(e)
-        time.sleep(0.5)
-        assert box.counts()["pending"] == 20 and up.last_error
+        assert wait_for(lambda: up.last_error is not None)
+        assert box.counts()["pending"] == 20
         contract_server.start()  # same port
         assert wait_for(lambda: len(contract_server.order) == 30)
     finally:
