@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import os
 import random
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -97,7 +99,13 @@ class FolderSource(Source):
 
 
 def is_live(spec) -> bool:
-    return isinstance(spec, int) or (isinstance(spec, str) and "://" in spec)
+    """A USB index, a stream URL or a camera device (/dev/video0) is live; files and folders are not."""
+    if isinstance(spec, int) or (isinstance(spec, str) and "://" in spec):
+        return True
+    try:
+        return stat.S_ISCHR(os.stat(spec).st_mode)
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 def open_source(spec, fps: float = 10.0) -> Source:

@@ -94,6 +94,9 @@ class LineReader(threading.Thread):
                 with open(self.path, "rb", buffering=0) as f:
                     if regular:
                         f.seek(0, os.SEEK_END)
+                    elif os.isatty(f.fileno()):
+                        import tty
+                        tty.setraw(f.fileno())  # a serial reader: bytes as they come, no echo
                     self.state = "ok"
                     self._follow(f, regular)
             except OSError as e:
@@ -110,7 +113,7 @@ class LineReader(threading.Thread):
                     return  # the writer went away: reopen
                 self.stop_event.wait(self.poll)
                 continue
-            buffer += chunk
+            buffer += chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # scanners end lines with CR
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 self.tokens.offer(line.decode("utf-8", "replace"))

@@ -112,3 +112,9 @@ def test_folder_source_and_missing_file(tmp_path):
     assert fingerprint(tmp_path) == fingerprint(tmp_path) and fingerprint(0) is None
     cap = Capture(lambda: open_source(tmp_path / "gone.mp4"), live=False).start()
     assert cap.queue.get(timeout=5) is END and cap.camera_state() == "failed"
+
+
+def test_what_counts_as_live(tmp_path):
+    from edge.capture import is_live
+    assert is_live(0) and is_live("rtsp://cam/1") and is_live("/dev/null")  # a character device
+    assert not is_live(str(tmp_path)) and not is_live(str(tmp_path / "clip.mp4"))

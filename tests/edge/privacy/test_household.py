@@ -53,3 +53,23 @@ def test_reader_follows_a_file_and_never_logs_the_token(tmp_path, caplog):
     assert "hh-secret-42" not in caplog.text
     assert token_hash("hh-secret-42") in caplog.text
     assert "hh-old-token" not in caplog.text
+
+
+def test_reader_on_a_fifo_with_carriage_returns(tmp_path):
+    import os
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    tokens = HouseholdTokens(window=10)
+    reader = LineReader(path, tokens, poll=0.02)
+    reader.start()
+    try:
+        fd = os.open(path, os.O_WRONLY)  # blocks until the reader opened it
+        os.write(fd, b"hh-one\r")
+        deadline = time.monotonic() + 5
+        while tokens.read == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert tokens.take() == "hh-one"
+        os.close(fd)
+    finally:
+        reader.stop()
+    reader.join(3)
