@@ -1,0 +1,72 @@
+"""City and district staff: /rankings. Every member of a level inside a
+scope, ranked, with the red and black lists (红黑榜), month over month, and
+the CSV/XLSX downloads of the same figures."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+
+from .. import get_store
+from ..rankings import LEVELS_BELOW, METRICS, ranking
+from ..scopes import CITY, level_of
+from . import i18n
+from .common import login_page, require_scope, scope_name, setup_blueprint
+from .dashboard import parse_month
+
+bp = Blueprint("web_city", __name__, template_folder="templates")
+setup_blueprint(bp)
+
+LIST_SIZE = 5
+
+
+@bp.get("/rankings")
+@login_page
+def rankings():
+    user = g.user
+    if user["role"] not in ("city", "district"):
+        abort(403)
+    home = CITY if user["role"] == "city" else user["scope"]
+    within = request.args.get("within") or home
+    try:
+        within_level = level_of(within)
+    except ValueError:
+        abort(400, description="within must be a division code")
+    require_scope(within)
+    store = get_store()
+    if within != CITY and store.region(within) is None:
+        abort(404)
+    levels = LEVELS_BELOW[within_level]
+    if not levels:
+        abort(400, description="a community has no members to rank")
+    level = request.args.get("level") or levels[0]
+    if level not in levels:
+        abort(400, description=f"level must be one of {', '.join(levels)}")
+    metric = request.args.get("metric") or "accuracy"
+    if metric not in METRICS:
+        abort(400, description=f"metric must be one of {', '.join(METRICS)}")
+    period = parse_month(request.args)
+    settings = current_app.config["SETTINGS"]
+    result = ranking(store, level, within, period, metric, LIST_SIZE, settings)
+    # The scopes one may narrow to: the districts (city staff), the streets
+    # of the chosen district.
+    choices = []
+    if user["role"] == "city":
+        choices.append((CITY, scope_name(store, CITY)))
+        choices += store.members("district", CITY)
+    district = within[:6] if within != CITY else None
+    if district:
+        if user["role"] == "district":
+            choices.append((district, scope_name(store, district)))
+        choices += [(c, "　" + n) for c, n in store.members("street", district)]
+    query = {"level": level, "within": within, "month": period.label}
+    if period.kind != "month":
+        query["period"] = period.kind
+    if i18n.lang() == "en":
+        query["lang"] = "en"
+    downloads = {"csv": "/exports/stats.csv?" + urlencode(query),
+                 "xlsx": "/exports/stats.xlsx?" + urlencode(query)}
+    return render_template("rankings.html", result=result, level=level, levels=levels,
+                           within=within, within_name=scope_name(store, within),
+                           metric=metric, month=period.label, period=period,
+                           choices=choices, downloads=downloads)

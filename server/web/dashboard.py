@@ -1,0 +1,69 @@
+"""The manager's dashboard, /dashboard/<code>: a community, street or
+district (or the city, for city staff) for one month."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+
+from .. import get_store
+from ..insights import daily_trend, insights
+from ..rankings import ranking
+from ..report import scope_report
+from ..scopes import CITY, level_of
+from ..stations import station_health
+from ..timeutil import current_month_label, make_period
+from . import i18n
+from .chart import trend_svg
+from .common import login_page, require_scope, setup_blueprint
+
+bp = Blueprint("web_dashboard", __name__, template_folder="templates")
+setup_blueprint(bp)
+
+PARENT = {"district": CITY}
+HEALTH_ROWS = 50
+
+
+def parse_month(args):
+    try:
+        return make_period(args.get("month") or current_month_label(), args.get("period", "month"))
+    except ValueError as exc:
+        abort(400, description=str(exc))
+
+
+def parent_of(code: str) -> str:
+    level = level_of(code)
+    return {"district": CITY, "street": code[:6], "community": code[:9]}[level]
+
+
+@bp.get("/dashboard/<code>")
+@login_page
+def dashboard(code: str):
+    if g.user["role"] == "volunteer":
+        abort(403)
+    try:
+        level = level_of(code)
+    except ValueError:
+        abort(404)
+    require_scope(code)
+    store = get_store()
+    settings = current_app.config["SETTINGS"]
+    period = parse_month(request.args)
+    report = scope_report(store, code, period, settings)
+    if report is None:
+        abort(404)
+    target = settings.targets["accuracy"]
+    days = daily_trend(store, code, period, target)
+    chart = trend_svg(days, target, {"title": i18n.t("trend"), "empty": i18n.t("no_data")})
+    siblings = mine = None
+    if level != "city":
+        # Published monthly rankings (月排名): a manager sees where the scope
+        # stands among its neighbours, not the neighbours' details.
+        siblings = ranking(store, level, parent_of(code), period, "accuracy", 5, settings)
+        mine = next((m for m in siblings["members"] if m["code"] == code), None)
+    health = station_health(store, code, settings.heartbeat_interval)
+    health.sort(key=lambda s: (s["online"], s["station_id"]))
+    found = insights(store, code, period, target)
+    return render_template(
+        "dashboard.html", report=report, level=level, code=code, period=period,
+        chart=chart, siblings=siblings, mine=mine, health=health[:HEALTH_ROWS],
+        health_total=len(health), health_offline=sum(not s["online"] for s in health),
+        insights=found, month=period.label)
