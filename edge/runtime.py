@@ -315,6 +315,10 @@ class Runtime:
         self.start()
         try:
             ended = self.process()
+            if self.capture.state == "failed" or (ended and self.processed == 0):
+                log.error("the source could not be read (%d frames)", self.processed)
+                if self.once:
+                    return 1
             if self.once:
                 if not ended:
                     return 1

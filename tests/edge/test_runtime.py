@@ -268,3 +268,11 @@ def test_disk_full_outbox_drops_oldest_evidence_and_keeps_events(tmp_path, colou
     assert Runtime(configure(out, contract_server), classifier=ColourClassifier(), once=True).run(timeout=15) == 0
     check_against_truth(contract_server, truth)
     assert set(contract_server.evidence) == set(kept)
+
+
+def test_once_fails_on_an_unreadable_file(station, contract_server):
+    out, _ = station
+    (out / "clip.mp4").write_bytes(b"not a video at all" * 100)
+    cfg = configure(out, contract_server)
+    assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=2) == 1
+    assert contract_server.events == {}
