@@ -383,8 +383,8 @@ def main(args) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return runtime.run(timeout=args.timeout)
-    except ValueError as e:
-        print(f"run: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as e:  # a model, rule set or token that cannot be used
+        print(f"run: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     finally:
         for sig, handler in previous.items():

@@ -215,6 +215,10 @@ def test_cli_refuses_bad_config_and_once_on_a_live_camera(station, contract_serv
     assert "camera.source" in capsys.readouterr().err
     assert run_cli(["--config", str(out / "station.toml"), "--source", "rtsp://127.0.0.1:1/x", "--once"]) == 2
     assert "--once needs a file" in capsys.readouterr().err
+    text = (out / "station.toml").read_text()
+    (out / "station.toml").write_text(text.replace("[outbox]", '[classifier]\nmodel = "station.toml"\n\n[outbox]'))
+    assert run_cli(["--config", str(out / "station.toml")]) == 2  # not a model
+    assert "run: " in capsys.readouterr().err
 
 
 def test_cli_once_with_overrides(station, contract_server, tmp_path, monkeypatch):
