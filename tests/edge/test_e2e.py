@@ -43,11 +43,16 @@ def test_real_server_holds_one_event_per_drop(tmp_path, stack, colour_items):
                                         width=480, height=270, fps=10, wrong_share=0.5)
     config = load_config(out / "station.toml", {"server.url": stack.url, "server.device_id": "dev-e2e",
                                                 "server.token_file": str(stack.token_file)})
-    config.privacy["evidence"] = True
+    reader = tmp_path / "reader.txt"
+    reader.write_text("")
+    config.privacy.update(evidence=True, household_reader=reader)
     runtime = Runtime(config, classifier=ColourClassifier(), once=True)
+    runtime.setup()
+    runtime.tokens.offer("hh-e2e-0001")  # a card read just before the first drop
     assert runtime.run(timeout=30) == 0
     events = stack.events()
     assert len(events) == len(truth)
+    assert [e["household"] for e in events] == ["hh-e2e-0001"] + [None] * (len(truth) - 1)
     for e, t in zip(events, truth):
         assert (e["bin"], e["item"], e["category"]) == (t["bin"], t["item"], t["category"])
         assert e["verdict"] == ("wrong" if t["wrong"] else "correct")
