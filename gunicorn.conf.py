@@ -2,7 +2,7 @@
 
     SORTWATCH_BIND      default 127.0.0.1:8000 (0.0.0.0:8000 in the container)
     SORTWATCH_WORKERS   default 2 (one per core of a small server)
-    SORTWATCH_THREADS   default 4 threads per worker (gthread)
+    SORTWATCH_THREADS   default 256 threads per worker (gthread); see below
     SORTWATCH_TIMEOUT   default 30 seconds
     SORTWATCH_KEEPALIVE default 5 seconds
 """
@@ -10,8 +10,20 @@ import os
 
 bind = os.environ.get("SORTWATCH_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SORTWATCH_WORKERS", "2"))
-threads = int(os.environ.get("SORTWATCH_THREADS", "4"))
+# Live streams: every volunteer tablet holds one server-sent-event request
+# open (server/web/station.py) and so one thread of a gthread worker. A
+# thread parked on a stream costs little memory and no CPU (it sleeps between
+# 0.5 s polls), so workers get many threads; each worker lets streams take at
+# most three quarters of them (post_worker_init below), leaving the rest for
+# ingest and pages, which therefore never queue behind the tablets. Two
+# workers take 2 x 192 = 384 tablets; beyond that a stream gets 503 and the
+# tablet retries. gthread's timeout watches the worker's main loop, not
+# requests, so a stream open for minutes does not get its worker killed; the
+# streams themselves end after 10 minutes and the tablets reconnect with
+# Last-Event-ID, which also spreads them again after a restart.
+threads = int(os.environ.get("SORTWATCH_THREADS", "256"))
 worker_class = "gthread"
+_STREAM_SHARE = 0.75
 timeout = int(os.environ.get("SORTWATCH_TIMEOUT", "30"))
 graceful_timeout = timeout
 keepalive = int(os.environ.get("SORTWATCH_KEEPALIVE", "5"))
@@ -20,6 +32,11 @@ _access = os.environ.get("SORTWATCH_ACCESS_LOG", "-")
 accesslog = None if _access in ("", "off") else _access
 errorlog = "-"
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def post_worker_init(worker):
+    # The cap on open streams in this worker (server/web/station.py).
+    worker.wsgi.config["WEB_STREAM_SLOTS"] = max(1, int(worker.cfg.threads * _STREAM_SHARE))
 
 
 def on_starting(server):

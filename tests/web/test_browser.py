@@ -1,0 +1,240 @@
+"""The three kinds of user in a real browser (headless Chromium) against the
+real server (gunicorn, SQLite): the volunteer's prompt arrives within a
+second, feedback moves the manager's rate, downloads open, scopes hold.
+Screenshots of every page at each width go to artifacts/web/."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import pytest
+
+from scripts import benchlib
+from server import create_app
+from tests.server.support import City, disposal, make_settings
+
+from .browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, post_json, shoot
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(missing_browser() is not None,
+                                 reason=str(missing_browser()))]
+PASSWORD = "password-123"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The small city of the server tests, served by gunicorn."""
+    folder = tmp_path_factory.mktemp("web")
+    db = folder / "web.db"
+    app = create_app({"SETTINGS": make_settings(db), "TESTING": True})
+    city = City(app.test_cli_runner(), folder)
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=16) as base:
+        yield base, city
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_as(site, browser):
+    """A logged-in page for a user, at a width; closed after the test."""
+    base, _ = site
+    contexts = []
+
+    def open_as(username: str | None, width: str = "tablet", lang: str = "zh"):
+        w, h = WIDTHS[width]
+        context = browser.new_context(viewport={"width": w, "height": h}, accept_downloads=True,
+                                      locale="zh-CN")
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(base + "/login" + ("?lang=en" if lang == "en" else ""))
+        if username:
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def send(site, station: str, **fields) -> dict:
+    base, city = site
+    event = disposal(station=station, **fields)
+    status, body = post_json(base + "/api/v1/events",
+                             {"device_id": f"dev-{station}", "events": [event]},
+                             token=city.tokens[station])
+    assert status == 200 and body["accepted"] == 1, body
+    return event
+
+
+def rate_value(page, key: str) -> str:
+    return page.get_attribute(f"[data-rate={key}] .value", "data-value")
+
+
+def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_as):
+    base, _ = site
+    send(site, "st-a", verdict="correct", bin="hazardous")
+    manager = open_as("sanlihe", "desktop")
+    assert manager.url.endswith("/dashboard/110102001001")
+    before = rate_value(manager, "accuracy")
+
+    tablet = open_as("vol", "tablet")
+    assert tablet.url.endswith("/station/st-a")
+    tablet.click("#start-btn")
+    tablet.wait_for_function("document.getElementById('conn-dot').classList.contains('on')")
+    time.sleep(0.6)  # the stream is open and has polled once
+    sent_at = time.monotonic()
+    event = send(site, "st-a", item="battery", category="hazardous", bin="other",
+                 verdict="wrong")
+    tablet.wait_for_selector("#alert:not([hidden])", timeout=3000)
+    delay = time.monotonic() - sent_at
+    assert delay < 1.0, f"the prompt took {delay:.2f} s"
+    assert tablet.inner_text("#alert-title") == "电池 → 有害垃圾"
+    assert "红色" in tablet.inner_text("#alert-sub")
+    assert tablet.query_selector("#alert-icon svg") is not None
+    colour = tablet.evaluate("getComputedStyle(document.getElementById('alert')).backgroundColor")
+    assert colour == "rgb(198, 40, 40)"  # the hazardous bin's red
+    shoot(tablet, "tablet-wrong")
+
+    manager.reload()
+    wrong_counted = rate_value(manager, "accuracy")
+    tablet.click("#alert-helped")
+    tablet.wait_for_function("document.getElementById('alert-note').textContent.length > 0")
+    assert tablet.inner_text("#alert-note") == "已记录"
+    manager.reload()
+    after = rate_value(manager, "accuracy")
+    assert (before, wrong_counted, after) == ("1.0000", "0.5000", "1.0000")
+    assert manager.inner_text("#assisted") == "1"
+    tablet.click("#alert-ok")
+    assert tablet.is_hidden("#alert")
+    # the day's counts on the tablet follow
+    tablet.wait_for_function("document.getElementById('c-assisted').textContent === '1'")
+    assert event["event_id"] in tablet.inner_html("#recent")
+
+
+def test_correct_disposal_is_quiet_and_the_tablet_reconnects(site, open_as):
+    tablet = open_as("vol", "tablet")
+    tablet.click("#start-btn")
+    tablet.wait_for_function("document.getElementById('conn-dot').classList.contains('on')")
+    time.sleep(0.6)
+    send(site, "st-a", item="plastic", category="recyclable", bin="recyclable", verdict="correct")
+    tablet.wait_for_selector(".tstatus.good", timeout=3000)
+    assert tablet.is_hidden("#alert")
+    assert "塑料 → 可回收物" in tablet.inner_text("#status-text")
+
+    tablet.context.set_offline(True)
+    tablet.wait_for_selector("#offline:not([hidden])", timeout=5000)
+    assert "网络已断开" in tablet.inner_text("#offline")
+    shoot(tablet, "tablet-offline")
+    tablet.context.set_offline(False)
+    tablet.wait_for_selector("#offline", state="hidden", timeout=15000)
+    send(site, "st-a", item="glass", category="recyclable", bin="kitchen", verdict="wrong")
+    tablet.wait_for_selector("#alert:not([hidden])", timeout=5000)
+    assert tablet.inner_text("#alert-title") == "玻璃 → 可回收物"
+
+
+def test_camera_was_wrong_and_the_quiz(site, open_as):
+    tablet = open_as("vol", "phone")
+    tablet.click("#start-btn")
+    tablet.wait_for_function("document.getElementById('conn-dot').classList.contains('on')")
+    time.sleep(0.6)
+    send(site, "st-a", item="battery", category="hazardous", bin="kitchen", verdict="wrong")
+    tablet.wait_for_selector("#alert:not([hidden])", timeout=3000)
+    shoot(tablet, "tablet-wrong")
+    tablet.click("#alert-camera")
+    tablet.wait_for_selector("#picker:not([hidden])")
+    shoot(tablet, "tablet-picker")
+    tablet.click("#picker-grid button:text-is('厨余')")
+    tablet.wait_for_selector("#alert", state="hidden")
+    tablet.wait_for_function(
+        "document.querySelector('#recent li') && document.querySelector('#recent li').textContent.includes('厨余')")
+
+    tablet.click("#quiz-open")
+    tablet.wait_for_selector("#quiz-choices:not([hidden])")
+    shoot(tablet, "tablet-quiz")
+    for _ in range(5):
+        tablet.click("#quiz-choices .choice[data-cat=hazardous]")
+    tablet.wait_for_selector("#quiz-result:not([hidden])")
+    assert "/ 5" in tablet.inner_text("#quiz-q") or "of 5" in tablet.inner_text("#quiz-q")
+
+
+def test_downloads_open(site, open_as, tmp_path):
+    import openpyxl
+    page = open_as("city", "desktop")
+    assert "/rankings" in page.url
+    page.select_option("select[name=within]", "110102")
+    page.select_option("select[name=level]", "community")
+    page.click("#filters button[type=submit]")
+    page.wait_for_load_state()
+    assert "三里河社区" in page.inner_text("#ranking")
+    with page.expect_download() as info:
+        page.click("#dl-csv")
+    path = tmp_path / "stats.csv"
+    info.value.save_as(path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM, so that Excel reads Chinese
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    names = {cell for row in rows[1:] for cell in row}
+    assert {"三里河社区", "白云观社区", "官园社区"} <= names
+    assert len(rows) == 1 + 3
+    with page.expect_download() as info:
+        page.click("#dl-xlsx")
+    path = tmp_path / "stats.xlsx"
+    info.value.save_as(path)
+    book = openpyxl.load_workbook(path, read_only=True)
+    sheet = book.worksheets[0]
+    values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    assert len(values) == 1 + 3
+    assert "三里河社区" in {c for row in values for c in row}
+    book.close()
+
+
+def test_a_volunteer_stays_in_their_station(site, open_as):
+    base, _ = site
+    page = open_as("vol", "phone")
+    for path in ("/station/st-b", "/station/st-c", "/rankings", "/dashboard/110102001001",
+                 "/exports/stats.csv?level=community&within=110102001"):
+        response = page.goto(base + path)
+        assert response.status == 403, path
+    page.goto(base + "/rankings")
+    assert "无权访问" in page.inner_text("h1")
+    manager = open_as("sanlihe", "phone")
+    assert manager.goto(base + "/rankings").status == 403
+    assert manager.goto(base + "/dashboard/110102001002").status == 403
+    assert manager.goto(base + "/station/st-c").status == 403
+    assert manager.goto(base + "/station/st-a").status == 200
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_screenshots(site, open_as, width):
+    """Every page at every width, for a person to look at; also checks that
+    nothing overflows the viewport sideways."""
+    base, _ = site
+    pages = [(None, "/login", "login"), ("vol", "/station/st-a", "tablet"),
+             ("sanlihe", "/dashboard/110102001001", "dashboard-community"),
+             ("xicheng", "/dashboard/110102", "dashboard-district"),
+             ("city", "/rankings", "rankings-city"),
+             ("xicheng", "/rankings?level=community", "rankings-district")]
+    for user, path, name in pages:
+        page = open_as(user, width)
+        page.goto(base + path)
+        if name == "tablet":
+            page.click("#start-btn")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} is {overflow}px wider than a {width} screen"
+        shoot(page, name)
+    page = open_as("city", width, lang="en")
+    page.goto(base + "/rankings?lang=en")
+    assert "Download CSV" in page.inner_text("#dl-csv")
+    shoot(page, "rankings-city-en")
