@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, request
 from .. import get_store
 from ..auth import login_required, user_contains
 from ..errors import ApiError
+from ..insights import daily_trend, insights
 from ..report import scope_report
 from ..scopes import CITY, LEVEL_LENGTHS, LEVELS, level_of
 from ..timeutil import current_month_label, make_period
@@ -63,3 +64,36 @@ def stats():
     if report is None:
         raise ApiError(404, "not_found", f"no {level} with code {code}")
     return report
+
+
+def _readable_scope(args) -> tuple[str, str]:
+    level, code = parse_scope_args(args)
+    if not user_contains(g.user, code):
+        raise ApiError(403, "forbidden", "this scope is outside yours")
+    if code != CITY and get_store().region(code) is None:
+        raise ApiError(404, "not_found", f"no {level} with code {code}")
+    return level, code
+
+
+@bp.get("/stats/daily")
+@login_required
+def daily():
+    level, code = _readable_scope(request.args)
+    period = parse_period_args(request.args)
+    target = current_app.config["SETTINGS"].targets["accuracy"]
+    return {"level": level, "code": None if code == CITY else code, "period": period.as_json(),
+            "days": daily_trend(get_store(), code, period, target)}
+
+
+@bp.get("/insights")
+@login_required
+def get_insights():
+    from .stations import public_event
+    level, code = _readable_scope(request.args)
+    period = parse_period_args(request.args)
+    target = current_app.config["SETTINGS"].targets["accuracy"]
+    body = insights(get_store(), code, period, target)
+    body["latest_wrong"] = [dict(public_event(e), station_name=e["station_name"])
+                            for e in body["latest_wrong"]]
+    return {"level": level, "code": None if code == CITY else code, "period": period.as_json(),
+            **body}

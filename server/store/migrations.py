@@ -200,3 +200,13 @@ def m003_awareness_sources(db: Database) -> None:
         PRIMARY KEY (community_code, day)
     );
     """)
+
+
+@migrations()
+def m004_wrong_disposal_index(db: Database) -> None:
+    # The dashboard's "latest wrong disposals": a small partial index instead
+    # of a scan of the raw events.
+    db.executescript("""
+    CREATE INDEX events_wrong ON events(community_code, day)
+        WHERE type = 'disposal' AND verdict = 'wrong' AND assisted = 0;
+    """)

@@ -519,6 +519,39 @@ class SqliteStore:
         where, params = self._prefix_where("community_code", scope)
         return self._one(f"SELECT count(*) FROM stations WHERE {where}", params)[0]
 
+    # --- dashboard reads ------------------------------------------------------
+
+    def rollup_by_day(self, scope: str, start_day: str, end_day: str) -> list[dict]:
+        sums = ", ".join(f"sum({c}) AS {c}" for c in COUNTERS)
+        return [dict(r) for r in self._all(
+            f"SELECT day, {sums} FROM rollup_day WHERE scope = ? AND day BETWEEN ? AND ? "
+            "GROUP BY day ORDER BY day", (scope, start_day, end_day))]
+
+    def station_totals(self, scope: str, start_day: str, end_day: str) -> list[dict]:
+        where, params = self._prefix_where("s.community_code", scope)
+        return [dict(r) for r in self._all(
+            "SELECT r.station_id, s.name, s.community_code, sum(r.disposals) AS disposals, "
+            "sum(r.correct) AS correct, sum(r.wrong) AS wrong FROM rollup_station_hour r "
+            f"JOIN stations s ON s.id = r.station_id WHERE {where} AND r.day BETWEEN ? AND ? "
+            "GROUP BY r.station_id", (*params, start_day, end_day))]
+
+    def hour_totals(self, scope: str, start_day: str, end_day: str) -> list[dict]:
+        where, params = self._prefix_where("s.community_code", scope)
+        return [dict(r) for r in self._all(
+            "SELECT r.hour, sum(r.disposals) AS disposals, sum(r.correct) AS correct, "
+            "sum(r.wrong) AS wrong FROM rollup_station_hour r JOIN stations s ON s.id = r.station_id "
+            f"WHERE {where} AND r.day BETWEEN ? AND ? GROUP BY r.hour ORDER BY r.hour",
+            (*params, start_day, end_day))]
+
+    def latest_wrong(self, scope: str, since_day: str, limit: int) -> list[dict]:
+        where, params = self._prefix_where("e.community_code", scope)
+        return [dict(r) for r in self._all(
+            "SELECT e.rowid AS cursor, e.*, s.name AS station_name, "
+            "EXISTS(SELECT 1 FROM evidence v WHERE v.event_id = e.event_id) AS has_evidence "
+            "FROM events e INDEXED BY events_wrong JOIN stations s ON s.id = e.station_id "
+            f"WHERE {where} AND e.day >= ? AND e.type = 'disposal' AND e.verdict = 'wrong' "
+            "AND e.assisted = 0 ORDER BY e.rowid DESC LIMIT ?", (*params, since_day, limit))]
+
     # --- the same reads for every member of a level at once (rankings, exports)
 
     @staticmethod

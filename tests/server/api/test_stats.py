@@ -84,3 +84,36 @@ def test_participation_is_not_measured_without_readers(client, city):
     assert body["participation"]["measured"] is False
     assert body["participation"]["value"] is None
     assert body["participation"]["registered_households"] == 500
+
+
+BELOW = {"city": "district", "district": "community", "street": "community"}
+STATION_COMMUNITY = {"st-a": "110102001001", "st-b": "110102001002", "st-c": "110105001001"}
+
+
+def scope_urls(level, code):
+    q = f"level={level}" + (f"&code={code}" if code else "")
+    urls = [f"/api/v1/stats?{q}", f"/api/v1/stats/daily?{q}", f"/api/v1/insights?{q}"]
+    within = f"&within={code}" if code else ""
+    urls.append(f"/api/v1/stations/health?{within[1:]}")
+    if level in BELOW:
+        urls.append(f"/api/v1/rankings?level={BELOW[level]}{within}")
+        urls.append(f"/exports/stats.csv?level={BELOW[level]}{within}")
+        urls.append(f"/exports/stats.xlsx?level={BELOW[level]}{within}")
+    return urls
+
+
+@pytest.mark.parametrize("user", sorted(ALLOWED))
+def test_every_endpoint_keeps_to_the_users_scope(client, city, user):
+    login(client, user)
+    for level, code in SCOPES:
+        for url in scope_urls(level, code):
+            allowed = code in ALLOWED[user] and not (user == "vol")
+            r = client.get(url)
+            assert r.status_code == (200 if allowed else 403), (user, url, r.status_code)
+    for station, community in STATION_COMMUNITY.items():
+        allowed = (station == "st-a") if user == "vol" else (
+            user == "city" or any(community.startswith(c) for c in ALLOWED[user] if c))
+        for url in (f"/api/v1/stations/{station}/events", f"/api/v1/stations/{station}/today",
+                    f"/api/v1/quiz/questions?station={station}"):
+            r = client.get(url)
+            assert r.status_code == (200 if allowed else 403), (user, url, r.status_code)
