@@ -22,4 +22,5 @@ run: $(STAMP)
 	SORTWATCH_ENV=development $(VENV)/bin/gunicorn -c gunicorn.conf.py 'server:create_app()'
 
 test: $(STAMP)
+	sh scripts/install_browser.sh
 	$(PY) -m pytest
