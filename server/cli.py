@@ -205,9 +205,47 @@ def import_surveys(csv_file: Path):
     click.echo(", ".join(f"{k}: {v}" for k, v in summary.items()))
 
 
+@click.command("backup")
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+def backup(destination: Path):
+    """Copy the live database to a new file with SQLite's online backup.
+
+    Safe while the server runs; the copy is checked with PRAGMA integrity_check.
+
+    Example: flask --app server backup /backups/sortwatch-2026-11-29.db
+    """
+    if destination.exists():
+        _fail(f"{destination} exists; give a new file name")
+    if not destination.parent.is_dir():
+        _fail(f"{destination.parent} is not a directory")
+    s = _store()
+    try:
+        pages = s.backup_to(destination)
+    except store_pkg.StoreError as exc:
+        destination.unlink(missing_ok=True)
+        _fail(str(exc))
+    finally:
+        s.close()
+    click.echo(f"backed up {pages} pages to {destination} (integrity check ok)")
+
+
+@click.command("migrate")
+def migrate_command():
+    """Apply pending schema migrations (the server also does this at start).
+
+    Example: flask --app server migrate
+    """
+    from .store.migrations import migrations
+    database = current_app.config["SETTINGS"].database
+    store_pkg.migrate(database)
+    from sqlite_utils import Database
+    applied = migrations.applied(Database(str(database)))
+    click.echo(f"{database}: {len(applied)} migrations applied, latest {applied[-1].name}")
+
+
 def register_commands(app: Flask) -> None:
     from .demo import load_demo
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
-                    import_surveys, load_demo):
+                    import_surveys, backup, migrate_command, load_demo):
         command.callback = with_appcontext(command.callback)
         app.cli.add_command(command)

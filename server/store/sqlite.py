@@ -75,6 +75,17 @@ class SqliteStore:
     def _all(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, tuple(params)).fetchall()
 
+    def backup_to(self, destination: Path) -> int:
+        """Online backup into a new file; returns its page count."""
+        target = sqlite3.connect(str(destination))
+        try:
+            self.conn.backup(target)
+            if target.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise StoreError(f"the backup in {destination} failed its integrity check")
+            return target.execute("PRAGMA page_count").fetchone()[0]
+        finally:
+            target.close()
+
     def ping(self) -> bool:
         return self._one("SELECT 1")[0] == 1
 

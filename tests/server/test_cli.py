@@ -127,3 +127,30 @@ def test_every_command_is_documented(app):
             continue
         assert command.help and "Example:" in command.help, name
         assert name in readme, f"command {name} is not in README.md"
+
+
+def test_backup_while_serving_then_restore_gives_the_same_numbers(app, client, city, runner, tmp_path):
+    from server import create_app
+
+    from .support import disposal, login, make_settings, post_events
+    post_events(client, city, [disposal(ts="2026-11-10T08:00:00+08:00") for _ in range(7)])
+    copy = tmp_path / "backup.db"
+    result = runner.invoke(args=["backup", str(copy)])
+    assert result.exit_code == 0 and "integrity check ok" in result.output, result.output
+    assert runner.invoke(args=["backup", str(copy)]).exit_code != 0      # never overwrites
+    restored = create_app({"SETTINGS": make_settings(copy), "TESTING": True}).test_client()
+    for c in (client, restored):
+        login(c, "city")
+    query = {"level": "city", "month": "2026-11"}
+    assert restored.get("/api/v1/stats", query_string=query).get_json()["disposals"] == 7
+    a, b = (c.get("/api/v1/stats", query_string=query).get_json() for c in (client, restored))
+    for body in (a, b):
+        body["online_share"].pop("possible_seconds")   # grows with the clock
+    assert a == b
+
+
+def test_migrate_command_is_idempotent(runner):
+    first = runner.invoke(args=["migrate"])
+    second = runner.invoke(args=["migrate"])
+    assert first.exit_code == 0 and first.output == second.output
+    assert "m004_wrong_disposal_index" in first.output
