@@ -1,24 +1,43 @@
-# The sortwatch server. Build: docker build -t sortwatch-server .
-# Run:   docker run -p 8000:8000 -e SORTWATCH_SECRET_KEY=... -v sortwatch-data:/data sortwatch-server
-FROM python:3.11.7-slim-bookworm
-
+# Two images from one file:
+#   docker build --target server -t sortwatch-server .   (also the default target)
+#   docker build --target edge   -t sortwatch-edge .
+# Run the server:
+#   docker run -p 8000:8000 -e SORTWATCH_SECRET_KEY=... -v sortwatch-data:/data sortwatch-server
+FROM python:3.11.7-slim-bookworm AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    SORTWATCH_DATABASE=/data/sortwatch.db \
-    SORTWATCH_BIND=0.0.0.0:8000
-
-RUN groupadd --system sortwatch && useradd --system --gid sortwatch --home /app sortwatch \
-    && mkdir -p /data && chown sortwatch:sortwatch /data
-
+    PYTHONUNBUFFERED=1
+RUN groupadd --system sortwatch && useradd --system --gid sortwatch --home /app sortwatch
 WORKDIR /app
 # Requirements first so that this layer is cached across source changes.
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
+
+FROM base AS edge
+# The station program with the default model and rule sets. Mount the
+# station config, the token file and the outbox directory:
+#   docker run -v /etc/sortwatch:/etc/sortwatch:ro -v sortwatch-outbox:/var/lib/sortwatch \
+#     --device /dev/video0 sortwatch-edge
+RUN mkdir -p /var/lib/sortwatch && chown sortwatch:sortwatch /var/lib/sortwatch
+COPY edge/ edge/
+COPY models/ models/
+USER sortwatch
+VOLUME ["/var/lib/sortwatch"]
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \
+    CMD python -m edge check-config /etc/sortwatch/station.toml > /dev/null || exit 1
+ENTRYPOINT ["python", "-m", "edge"]
+CMD ["run", "--config", "/etc/sortwatch/station.toml"]
+
+
+FROM base AS server
+ENV SORTWATCH_DATABASE=/data/sortwatch.db \
+    SORTWATCH_BIND=0.0.0.0:8000
+RUN mkdir -p /data && chown sortwatch:sortwatch /data
 COPY gunicorn.conf.py .
 COPY server/ server/
+# The server reads the rule sets (quiz questions, camera corrections) through edge/rules.py.
+COPY edge/__init__.py edge/rules.py edge/
 COPY models/rules/ models/rules/
-
 USER sortwatch
 VOLUME ["/data"]
 EXPOSE 8000
