@@ -1,38 +1,30 @@
 #!/bin/sh
 # What the browser tests (tests/web) need beyond requirements-dev.txt: a
-# Chromium that Playwright drives through executable_path. Debian's package,
-# never `playwright install` (which downloads its own browser at run time).
-# Idempotent: does nothing when /usr/bin/chromium is already there.
+# Chromium that Playwright drives through executable_path (Debian's package;
+# never `playwright install`, which downloads its own browser), and a Chinese
+# font so that the pages and their screenshots show 中文, not boxes.
+# Idempotent: installs only what is missing, with one `apt-get update`.
 set -eu
 CHROMIUM=/usr/bin/chromium
-if [ -x "$CHROMIUM" ]; then
-    exit 0
+PACKAGES=""
+[ -x "$CHROMIUM" ] || PACKAGES="chromium"
+if ! { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null)" ]; }; then
+    PACKAGES="$PACKAGES fonts-wqy-microhei"
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_browser.sh: $CHROMIUM is missing and there is no apt-get here;" \
-         "install Chromium so that $CHROMIUM exists, then run the tests again" >&2
-    exit 1
-fi
+[ -n "$PACKAGES" ] || exit 0
+
+fail() { echo "install_browser.sh: $*" >&2; exit 1; }
+command -v apt-get >/dev/null 2>&1 ||
+    fail "missing:$PACKAGES and there is no apt-get here; install Chromium (as $CHROMIUM) and a Chinese font, then run the tests again"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "install_browser.sh: $CHROMIUM is missing; run as root (or with sudo):" \
-             "apt-get update && apt-get install -y chromium" >&2
-        exit 1
-    fi
+    command -v sudo >/dev/null 2>&1 ||
+        fail "missing:$PACKAGES; run as root: apt-get update && apt-get install -y$PACKAGES"
+    SUDO="sudo"
 fi
-echo "install_browser.sh: installing Debian's chromium for the browser tests" >&2
-if ! $SUDO apt-get update -qq; then
-    echo "install_browser.sh: apt-get update failed; check the network or the apt sources" >&2
-    exit 1
-fi
-if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
-    echo "install_browser.sh: apt-get install chromium failed" >&2
-    exit 1
-fi
-if [ ! -x "$CHROMIUM" ]; then
-    echo "install_browser.sh: chromium was installed but $CHROMIUM is not there" >&2
-    exit 1
-fi
+echo "install_browser.sh: installing$PACKAGES for the browser tests" >&2
+$SUDO apt-get update -qq || fail "apt-get update failed; check the network and the apt sources"
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null ||
+    fail "apt-get install$PACKAGES failed"
+[ -x "$CHROMIUM" ] || fail "chromium was installed but $CHROMIUM is not there"

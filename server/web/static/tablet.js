@@ -17,8 +17,9 @@
 
   /* ---- clock and connection state ---- */
   function tick() {
-    var d = new Date();
-    $("clock").textContent = ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+    // Beijing time, whatever the tablet's own time zone: the events' times are.
+    var d = new Date(Date.now() + 8 * 3600 * 1000);
+    $("clock").textContent = ("0" + d.getUTCHours()).slice(-2) + ":" + ("0" + d.getUTCMinutes()).slice(-2);
   }
   setInterval(tick, 5000); tick();
   function setOnline(on) {
