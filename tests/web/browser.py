@@ -42,3 +42,75 @@ def shoot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}-{width}x{height}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+def seed_month(base: str, city, seed: int = 6) -> dict:
+    """A month of believable disposals up to yesterday (Beijing) at every
+    station of the small city, sent through the device API as the edge would,
+    plus a heartbeat and one wrong disposal of today with an evidence image."""
+    import io
+    import random
+    import uuid
+    from datetime import datetime, timedelta
+
+    from PIL import Image, ImageDraw
+
+    from edge.rules import load_rules
+    from tests.server.support import BEIJING, disposal
+
+    rules = load_rules("beijing")
+    rng = random.Random(seed)
+    now = datetime.now(BEIJING)
+    bins = {"st-a": list(rules.categories), "st-b": list(rules.categories),
+            "st-c": ["recyclable", "other"]}
+    skill = {"st-a": 0.88, "st-b": 0.7, "st-c": 0.95}
+    sent = {}
+    for station, station_bins in bins.items():
+        events = []
+        day = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        while day.date() < now.date():
+            for _ in range(rng.randrange(6, 16)):
+                ts = day.replace(hour=rng.choice([7, 7, 8, 8, 12, 18, 19, 20, 21]),
+                                 minute=rng.randrange(60), second=rng.randrange(60))
+                item = rng.choice(rules.items)
+                good = [b for b in station_bins if rules.accepts(item, b)]
+                bin_ = rng.choice(good) if good and rng.random() < skill[station] \
+                    else rng.choice(station_bins)
+                verdict = "correct" if rules.accepts(item, bin_) else "wrong"
+                if rng.random() < 0.05:
+                    verdict = "uncertain"
+                events.append(disposal(station=station, ts=ts.isoformat(timespec="milliseconds"),
+                                       item=item, category=rules.category(item), bin=bin_,
+                                       verdict=verdict, confidence=round(rng.uniform(0.6, 0.99), 2),
+                                       household=f"hh-{rng.randrange(60):03d}"))
+            day += timedelta(days=1)
+        for i in range(0, len(events), 500):
+            status, body = post_json(base + "/api/v1/events",
+                                     {"device_id": f"dev-{station}", "events": events[i:i + 500]},
+                                     token=city.tokens[station])
+            assert status == 200 and not body["rejected"], body
+        sent[station] = len(events)
+    status, _ = post_json(base + "/api/v1/heartbeat",
+                          {"device_id": "dev-st-a", "ts": now.isoformat(timespec="seconds"),
+                           "fps": 5.0, "dead_letters": 0, "pending_events": 0,
+                           "model": "waste-effl0-int8@3fa2c1d0", "rules": rules.tag,
+                           "camera": "ok"}, token=city.tokens["st-a"])
+    assert status == 200
+    wrong = disposal(station="st-a", event_id=str(uuid.uuid4()),
+                     ts=(now - timedelta(minutes=5)).isoformat(timespec="milliseconds"),
+                     item="glass", category="recyclable", bin="other", verdict="wrong")
+    post_json(base + "/api/v1/events", {"device_id": "dev-st-a", "events": [wrong]},
+              token=city.tokens["st-a"])
+    image = Image.new("RGB", (320, 240), (90, 110, 120))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((40, 60, 140, 220), fill=(110, 110, 110))   # the grey bin
+    draw.ellipse((80, 20, 120, 60), fill=(60, 180, 90))        # a green bottle
+    jpeg = io.BytesIO()
+    image.save(jpeg, "JPEG", quality=80)
+    request = urllib.request.Request(base + f"/api/v1/events/{wrong['event_id']}/evidence",
+                                     data=jpeg.getvalue(), method="PUT")
+    request.add_header("Content-Type", "image/jpeg")
+    request.add_header("Authorization", f"Bearer {city.tokens['st-a']}")
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status in (200, 201)
+    return sent

@@ -14,7 +14,8 @@ from scripts import benchlib
 from server import create_app
 from tests.server.support import City, disposal, make_settings
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, post_json, shoot
+from .browser import (CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, post_json, seed_month,
+                      shoot)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(missing_browser() is not None,
@@ -30,6 +31,7 @@ def site(tmp_path_factory):
     app = create_app({"SETTINGS": make_settings(db), "TESTING": True})
     city = City(app.test_cli_runner(), folder)
     with benchlib.gunicorn("server:create_app()", db, workers=2, threads=16) as base:
+        seed_month(base, city)
         yield base, city
 
 
@@ -78,16 +80,20 @@ def send(site, station: str, **fields) -> dict:
     return event
 
 
-def rate_value(page, key: str) -> str:
-    return page.get_attribute(f"[data-rate={key}] .value", "data-value")
+def rate(page, key: str) -> tuple[int, int, str]:
+    """(numerator, denominator, value as shown to 4 places) of a rate card."""
+    card = f"[data-rate={key}]"
+    return (int(page.get_attribute(card, "data-numerator")),
+            int(page.get_attribute(card, "data-denominator")),
+            page.get_attribute(f"{card} .value", "data-value"))
 
 
 def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_as):
     base, _ = site
-    send(site, "st-a", verdict="correct", bin="hazardous")
     manager = open_as("sanlihe", "desktop")
     assert manager.url.endswith("/dashboard/110102001001")
-    before = rate_value(manager, "accuracy")
+    correct, judged, _ = rate(manager, "accuracy")
+    assisted = int(manager.inner_text("#assisted"))
 
     tablet = open_as("vol", "tablet")
     assert tablet.url.endswith("/station/st-a")
@@ -108,19 +114,20 @@ def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_
     shoot(tablet, "tablet-wrong")
 
     manager.reload()
-    wrong_counted = rate_value(manager, "accuracy")
+    assert rate(manager, "accuracy") == (correct, judged + 1, f"{correct / (judged + 1):.4f}")
     tablet.click("#alert-helped")
     tablet.wait_for_function("document.getElementById('alert-note').textContent.length > 0")
     assert tablet.inner_text("#alert-note") == "已记录"
     manager.reload()
-    after = rate_value(manager, "accuracy")
-    assert (before, wrong_counted, after) == ("1.0000", "0.5000", "1.0000")
-    assert manager.inner_text("#assisted") == "1"
+    # Assisted: out of self-directed accuracy, counted as assisted.
+    assert rate(manager, "accuracy") == (correct, judged, f"{correct / judged:.4f}")
+    assert int(manager.inner_text("#assisted")) == assisted + 1
+    shoot(manager, "dashboard-after-feedback")
     tablet.click("#alert-ok")
     assert tablet.is_hidden("#alert")
     # the day's counts on the tablet follow
     tablet.wait_for_function("document.getElementById('c-assisted').textContent === '1'")
-    assert event["event_id"] in tablet.inner_html("#recent")
+    assert tablet.query_selector(f"#recent li[data-id='{event['event_id']}'].assisted")
 
 
 def test_correct_disposal_is_quiet_and_the_tablet_reconnects(site, open_as):
