@@ -1,12 +1,17 @@
 # Two commands for a newcomer:
-#   make run   set up and start the server on the demo database
+#   make demo  set up, then run the server and three simulated stations on the demo district
+#              (ITEMS=../shared/datasets/waste-images for real item photos; PORT=8000)
 #   make test  set up and run every test
+# make run starts the server alone on the demo database.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup clean-venv
+ITEMS ?=
+PORT ?= 8000
+
+.PHONY: demo run test setup
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -17,9 +22,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
+demo: $(STAMP)
+	$(PY) scripts/demo.py --port $(PORT) $(if $(ITEMS),--items $(ITEMS))
+
 run: $(STAMP)
 	SORTWATCH_ENV=development $(VENV)/bin/flask --app server load-demo
-	SORTWATCH_ENV=development $(VENV)/bin/gunicorn -c gunicorn.conf.py 'server:create_app()'
+	SORTWATCH_ENV=development $(VENV)/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'server:create_app()'
 
 test: $(STAMP)
 	sh scripts/install_browser.sh

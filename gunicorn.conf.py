@@ -7,6 +7,13 @@
     SORTWATCH_KEEPALIVE default 5 seconds
 """
 import os
+import secrets
+
+# Development and tests may run without a secret; then every worker must
+# still share one, or a login made in one worker is unknown to the others.
+if (os.environ.get("SORTWATCH_ENV") in ("development", "test")
+        and not os.environ.get("SORTWATCH_SECRET_KEY")):
+    os.environ["SORTWATCH_SECRET_KEY"] = secrets.token_hex(32)
 
 bind = os.environ.get("SORTWATCH_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SORTWATCH_WORKERS", "2"))
