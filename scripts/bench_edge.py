@@ -86,8 +86,10 @@ class ServerStack:
 
     def start(self):
         self.log = open(self.workdir / "gunicorn.log", "w")
+        # The server is another machine in real life: it does not share the edge's pinned core.
         self.proc = subprocess.Popen([self.python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "server:create_app()"],
-                                     cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+                                     cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=unpin)
         import requests
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -148,6 +150,13 @@ class ServerStack:
 def edge_command(config: Path, server: ServerStack, *extra) -> list[str]:
     return [sys.executable, "-m", "edge", "run", "--config", str(config), "--server", server.url,
             "--device-id", server.device_id, "--token-file", str(server.token_file), *extra]
+
+
+def unpin():
+    try:
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    except (AttributeError, OSError):
+        pass
 
 
 def pin(core: int):
