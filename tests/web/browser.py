@@ -36,11 +36,12 @@ def post_json(url: str, body: dict, token: str | None = None) -> tuple[int, dict
         return r.status, json.loads(r.read())
 
 
-def shoot(page, name: str) -> Path:
+def shoot(page, name: str, full: bool = False) -> Path:
+    """The screen as a person sees it (and the whole page, with full=True)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     width, height = page.viewport_size["width"], page.viewport_size["height"]
-    path = ARTIFACTS / f"{name}-{width}x{height}.png"
-    page.screenshot(path=str(path), full_page=False)
+    path = ARTIFACTS / f"{name}-{width}x{height}{'-full' if full else ''}.png"
+    page.screenshot(path=str(path), full_page=full)
     return path
 
 

@@ -241,6 +241,8 @@ def test_screenshots(site, open_as, width):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} is {overflow}px wider than a {width} screen"
         shoot(page, name)
+        if name.startswith(("dashboard", "rankings")):
+            shoot(page, name, full=True)
     page = open_as("city", width, lang="en")
     page.goto(base + "/rankings?lang=en")
     assert "Download CSV" in page.inner_text("#dl-csv")

@@ -1,0 +1,289 @@
+"""Do 200 open tablet streams slow ingest or pages? Measured under real
+gunicorn (gunicorn.conf.py) on loopback over a temporary SQLite file.
+
+In one run, two phases of the same load, first without and then with N
+tablets connected to GET /station/<id>/stream (server-sent events over raw
+sockets, held open by one reader thread):
+
+- ingest: device clients post batches of disposals in a closed loop
+  (keep-alive connections); events/s and request latency;
+- pages: one logged-in person loads the community dashboard again and
+  again; page latency;
+- delivery (second phase): a probe tablet on its own station; an event is
+  posted to it every half second and the time until its stream delivers it
+  is measured.
+
+Prints both phases, the ratios (with / without streams) and the command line.
+Bounded: --seconds per phase, --streams connections, loopback only.
+
+    python scripts/bench_streams.py [--streams 200] [--seconds 15] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import selectors
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402
+
+sys.path.insert(0, str(benchlib.ROOT))
+BEIJING = timezone(timedelta(hours=8))
+STATIONS = 20
+PASSWORD = "bench-password-1"
+DISTRICT, STREET = "110102", "110102001"
+
+
+def setup(db: Path) -> dict[str, str]:
+    """Ten communities, STATIONS stations and a probe station with devices,
+    a city user; straight through the store (an operator would use the
+    commands; the result is the same rows)."""
+    from server import store as store_pkg
+    from server.auth import hash_password, hash_token, new_device_token
+    store_pkg.migrate(db)
+    s = store_pkg.connect(db)
+    now = datetime.now(timezone.utc).isoformat()
+    s.import_regions([{"district_code": DISTRICT, "district": "西城区", "street_code": STREET,
+                       "street": "西长安街街道", "community_code": f"{STREET}{i:03d}",
+                       "community": f"社区{i}", "households": 1000} for i in range(1, 11)])
+    ids = [f"st-{i:03d}" for i in range(STATIONS)] + ["st-probe"]
+    s.add_stations([{"id": sid, "community_code": f"{STREET}{(i % 10) + 1:03d}", "name": sid,
+                     "bins": ["kitchen", "recyclable", "hazardous", "other"],
+                     "household_reader": True,
+                     "staffed_windows": [["07:00", "09:00"], ["18:00", "21:00"]],
+                     "created_at": now} for i, sid in enumerate(ids)])
+    tokens = {}
+    for sid in ids:
+        token = new_device_token()
+        s.add_device(f"dev-{sid}", sid, hash_token(token), now)
+        tokens[sid] = token
+    s.add_user({"username": "bench", "password_hash": hash_password(PASSWORD), "role": "city",
+                "scope": "", "created_at": now})
+    s.close()
+    return tokens
+
+
+def login(host: str, port: int) -> str:
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("POST", "/api/v1/login", json.dumps({"username": "bench", "password": PASSWORD}),
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 200, r.status
+    cookie = r.getheader("Set-Cookie").split(";", 1)[0]
+    conn.close()
+    return cookie
+
+
+def disposal(station: str, wrong: bool = False) -> dict:
+    return {"event_id": str(uuid.uuid4()), "type": "disposal",
+            "ts": datetime.now(BEIJING).isoformat(timespec="milliseconds"),
+            "station_id": station, "bin": "other" if wrong else "hazardous", "item": "battery",
+            "category": "hazardous", "verdict": "wrong" if wrong else "correct",
+            "confidence": 0.9, "household": f"hh-{uuid.uuid4().hex[:6]}", "assisted": False,
+            "model": "waste-effl0-int8@bench", "rules": "beijing@2020.1"}
+
+
+class Streams:
+    """N open SSE connections read by one thread with a selector."""
+
+    def __init__(self, host, port, cookie, stations, n, probe=None):
+        self.host, self.port, self.cookie = host, port, cookie
+        self.sel = selectors.DefaultSelector()
+        self.open = self.refused = self.events = 0
+        self.bytes = 0
+        self.stop = threading.Event()
+        self.probe_seen: dict[str, float] = {}
+        self.socks = []
+        for i in range(n):
+            self._connect(stations[i % len(stations)])
+        if probe:
+            self._connect(probe, probe=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _connect(self, station, probe=False):
+        sock = socket.create_connection((self.host, self.port), timeout=10)
+        sock.sendall((f"GET /station/{station}/stream HTTP/1.1\r\nHost: {self.host}\r\n"
+                      f"Cookie: {self.cookie}\r\nAccept: text/event-stream\r\n\r\n").encode())
+        sock.setblocking(False)
+        self.socks.append(sock)
+        self.sel.register(sock, selectors.EVENT_READ, {"station": station, "probe": probe,
+                                                       "head": True, "buf": b""})
+
+    def _read(self):
+        ids = re.compile(rb'"event_id": "([0-9a-f-]{36})"')
+        while not self.stop.is_set():
+            for key, _ in self.sel.select(timeout=0.2):
+                state = key.data
+                try:
+                    data = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    self.sel.unregister(key.fileobj)
+                    continue
+                now = time.monotonic()
+                self.bytes += len(data)
+                if state["head"]:
+                    state["buf"] += data
+                    if b"\r\n\r\n" not in state["buf"]:
+                        continue
+                    state["head"] = False
+                    if state["buf"].startswith(b"HTTP/1.1 200"):
+                        self.open += 1
+                    else:
+                        self.refused += 1
+                    data = state["buf"].split(b"\r\n\r\n", 1)[1]
+                    state["buf"] = b""
+                self.events += data.count(b"event: disposal")
+                if state["probe"]:
+                    for m in ids.finditer(data):
+                        self.probe_seen.setdefault(m.group(1).decode(), now)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        for s in self.socks:
+            s.close()
+
+
+def run_phase(host, port, tokens, cookie, seconds, clients, batch, probe=None):
+    stop = threading.Event()
+    ingest_lat, page_lat, posted = [], [], [0]
+    probe_sent: dict[str, float] = {}
+    lock = threading.Lock()
+    stations = [s for s in tokens if s != "st-probe"]
+
+    def device(k):
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        station = stations[k % len(stations)]
+        headers = {"Content-Type": "application/json",
+                   "Authorization": f"Bearer {tokens[station]}"}
+        while not stop.is_set():
+            body = json.dumps({"device_id": f"dev-{station}",
+                               "events": [disposal(station, wrong=i % 5 == 0)
+                                          for i in range(batch)]})
+            t0 = time.perf_counter()
+            conn.request("POST", "/api/v1/events", body, headers)
+            r = conn.getresponse()
+            r.read()
+            dt = time.perf_counter() - t0
+            assert r.status == 200, r.status
+            with lock:
+                ingest_lat.append(dt)
+                posted[0] += batch
+
+    def person():
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            conn.request("GET", f"/dashboard/{STREET}001", headers={"Cookie": cookie})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200, r.status
+            page_lat.append(time.perf_counter() - t0)
+
+    def prober():
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        headers = {"Content-Type": "application/json",
+                   "Authorization": f"Bearer {tokens['st-probe']}"}
+        while not stop.wait(0.5):
+            ev = disposal("st-probe", wrong=True)
+            conn.request("POST", "/api/v1/events",
+                         json.dumps({"device_id": "dev-st-probe", "events": [ev]}), headers)
+            r = conn.getresponse()
+            r.read()
+            probe_sent[ev["event_id"]] = time.monotonic()
+
+    threads = [threading.Thread(target=device, args=(k,)) for k in range(clients)]
+    threads.append(threading.Thread(target=person))
+    if probe is not None:
+        threads.append(threading.Thread(target=prober))
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    out = {"events_per_s": posted[0] / elapsed, "requests": len(ingest_lat),
+           "ingest_p50_ms": 1000 * benchlib.percentile(ingest_lat, 50),
+           "ingest_p95_ms": 1000 * benchlib.percentile(ingest_lat, 95),
+           "pages": len(page_lat),
+           "page_p50_ms": 1000 * benchlib.percentile(page_lat, 50),
+           "page_p95_ms": 1000 * benchlib.percentile(page_lat, 95)}
+    if probe is not None:
+        time.sleep(1.5)  # let the last probes arrive
+        delays = [probe.probe_seen[i] - t for i, t in probe_sent.items() if i in probe.probe_seen]
+        out.update(probes=len(probe_sent), delivered=len(delays),
+                   delivery_p50_ms=1000 * benchlib.percentile(delays, 50),
+                   delivery_max_ms=1000 * max(delays) if delays else float("nan"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per phase")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=256,
+                        help="per worker (gunicorn.conf.py's default)")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent device clients")
+    parser.add_argument("--batch", type=int, default=10, help="events per request")
+    args = parser.parse_args()
+    if not 1 <= args.streams <= 1000 or not 1 <= args.seconds <= 120:
+        parser.error("--streams is 1-1000 and --seconds 1-120")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "streams.db"
+        tokens = setup(db)
+        with benchlib.gunicorn("server:create_app()", db, workers=args.workers,
+                               threads=args.threads) as base:
+            host, port = base[len("http://"):].split(":")
+            port = int(port)
+            cookie = login(host, port)
+            stations = [s for s in tokens if s != "st-probe"]
+            print(f"gunicorn gthread: {args.workers} workers x {args.threads} threads; "
+                  f"{args.clients} device clients x {args.batch} events/request; "
+                  f"{args.seconds:.0f} s per phase", flush=True)
+            without = run_phase(host, port, tokens, cookie, args.seconds, args.clients, args.batch)
+            streams = Streams(host, port, cookie, stations, args.streams, probe="st-probe")
+            deadline = time.monotonic() + 30
+            while streams.open + streams.refused < args.streams + 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            opened, refused = streams.open, streams.refused
+            with_streams = run_phase(host, port, tokens, cookie, args.seconds, args.clients,
+                                     args.batch, probe=streams)
+            still_open = len(streams.sel.get_map()) if not streams.stop.is_set() else 0
+            streams.close()
+    print(f"streams: {opened} open (the tablets and the probe), {refused} refused, "
+          f"{still_open} still open at the end, {streams.events} disposals pushed to tablets")
+    rows = [("ingest events/s", "events_per_s", "{:.0f}"),
+            ("ingest request p50 ms", "ingest_p50_ms", "{:.1f}"),
+            ("ingest request p95 ms", "ingest_p95_ms", "{:.1f}"),
+            ("dashboard page p50 ms", "page_p50_ms", "{:.1f}"),
+            ("dashboard page p95 ms", "page_p95_ms", "{:.1f}")]
+    print(f"{'':24}{'without':>10}{'with ' + str(args.streams):>12}{'ratio':>8}")
+    for label, key, fmt in rows:
+        a, b = without[key], with_streams[key]
+        print(f"{label:24}{fmt.format(a):>10}{fmt.format(b):>12}{b / a if a else float('nan'):>8.2f}")
+    print(f"probe tablet: {with_streams['delivered']}/{with_streams['probes']} prompts delivered, "
+          f"p50 {with_streams['delivery_p50_ms']:.0f} ms, max {with_streams['delivery_max_ms']:.0f} ms "
+          "after the device's request returned")
+    print("command:", benchlib.command_line())
+
+
+if __name__ == "__main__":
+    main()
