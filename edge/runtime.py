@@ -68,6 +68,7 @@ class Runtime:
         self.fps = 0.0
         self.episodes = 0
         self.events_stored = 0
+        self.errors = 0
         self.unsaved: list = []  # events that could not be stored (disk full), retried
         self.capture = None
         self.outbox = None
@@ -193,7 +194,7 @@ class Runtime:
                 for tracker in trackers:
                     ep = tracker.flush(frame)
                     if ep is not None:
-                        self.emit(ep)
+                        self.emit_safely(ep)
                 return True
             frame = item
             if gate is None:
@@ -204,7 +205,7 @@ class Runtime:
             for tracker, motion in zip(trackers, motions):
                 ep = tracker.update(frame, motion)
                 if ep is not None:
-                    self.emit(ep)
+                    self.emit_safely(ep)
             self.processed += 1
             now = time.monotonic()
             dt, last = now - last, now
@@ -235,6 +236,14 @@ class Runtime:
             "rules": self.rules.tag,
         }
         return event
+
+    def emit_safely(self, ep):
+        """emit(), but a failure to judge one disposal is logged and counted, not fatal."""
+        try:
+            self.emit(ep)
+        except Exception:  # noqa: BLE001 - the station must keep running for the next disposal
+            self.errors += 1
+            log.exception("disposal in %s at %.2f s could not be judged", ep.bin, ep.start_t)
 
     def emit(self, ep):
         from edge.outbox import OutboxFull
@@ -334,7 +343,7 @@ class Runtime:
                 log.info("source done: %d frames, %d dropped, %d disposals; %d pending, %d evidence, "
                          "%d dead letters", self.processed, self.capture.dropped, self.episodes,
                          c["pending"], c["evidence"], new_dead)
-                return 0 if self.delivered_all() and new_dead == 0 else 1
+                return 0 if self.delivered_all() and new_dead == 0 and self.errors == 0 else 1
             # A file that ended, or stop(): keep delivering until stopped.
             if ended:
                 log.info("source ended; still delivering and sending heartbeats")

@@ -235,6 +235,8 @@ class Uploader(threading.Thread):
             self.heartbeats += 1
         except UploadError as e:
             log.info("heartbeat not delivered: %s", e)
+        except Exception:  # a failing health probe must not stop the uploads
+            log.exception("heartbeat failed")
 
     # -- the thread ------------------------------------------------------------------
 

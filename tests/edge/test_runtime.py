@@ -280,3 +280,19 @@ def test_once_fails_on_an_unreadable_file(station, contract_server):
     cfg = configure(out, contract_server)
     assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=2) == 1
     assert contract_server.events == {}
+
+
+def test_a_disposal_that_cannot_be_judged_does_not_stop_the_station(station, contract_server, caplog):
+    out, truth = station
+
+    class Flaky(ColourClassifier):
+        def classify(self, image):
+            if self.calls == 1:
+                self.calls += 1
+                raise RuntimeError("inference failed")
+            return super().classify(image)
+
+    rt = Runtime(configure(out, contract_server), classifier=Flaky(), once=True)
+    assert rt.run(timeout=10) == 1, "--once says that not every disposal became an event"
+    assert rt.errors == 1 and len(contract_server.events) == len(truth) - 1
+    assert "could not be judged" in caplog.text
