@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
         return {"t": i18n.t, "lang": i18n.lang(), "csrf_token": csrf.token,
                 "user": g.get("user"), "home_url": home_url, "lang_url": lang_url,
                 "pct": pct, "bin_colours": BIN_COLOURS, "item_name": item_name,
-                "category_name": category_name}
+                "category_name": category_name, "bjtime": bjtime}
 
 
 def setup_blueprint(bp) -> None:
@@ -90,6 +90,19 @@ def lang_url(target: str) -> str:
     args = request.args.to_dict()
     args["lang"] = target
     return request.path + "?" + urlencode(args)
+
+
+def bjtime(iso: str | None) -> str:
+    """An ISO timestamp (UTC or any offset) as Beijing 'YYYY-MM-DD HH:MM'."""
+    if not iso:
+        return "—"
+    from datetime import datetime
+
+    from ..timeutil import beijing
+    try:
+        return beijing(datetime.fromisoformat(iso.replace("Z", "+00:00"))).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
 
 
 def pct(value, digits: int = 1) -> str:

@@ -1,0 +1,255 @@
+"""The pages through Flask's test client: login and CSRF, landing pages,
+scopes, language, the tablet's stream. The browser tests (test_browser.py)
+do the same journeys in Chromium; these are the fast, exhaustive part."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+
+from server.web.chart import trend_svg
+from tests.server.support import disposal, post_events
+
+from .conftest import csrf_of, web_login
+
+FAST_STREAM = {"WEB_STREAM_POLL": 0.02, "WEB_STREAM_MAX_SECONDS": 0.3, "WEB_STREAM_HEARTBEAT": 0.1}
+
+
+def test_login_form_needs_its_csrf_token(client, city):
+    client.get("/login")
+    response = client.post("/login", data={"username": "sanlihe", "password": "password-123"})
+    assert response.status_code == 400
+    assert "表单已过期" in response.get_data(as_text=True)
+    page = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"username": "sanlihe", "password": "password-123",
+                                           "csrf_token": csrf_of(page) + "x"})
+    assert response.status_code == 400
+
+
+def test_wrong_password_is_refused_with_a_message(client, city):
+    response = web_login(client, "sanlihe", password="not-it")
+    assert response.status_code == 401
+    assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert client.get("/dashboard/110102001001").status_code == 302
+
+
+@pytest.mark.parametrize("username, home", [
+    ("city", "/rankings"), ("xicheng", "/dashboard/110102"),
+    ("xichangan", "/dashboard/110102001"), ("sanlihe", "/dashboard/110102001001"),
+    ("vol", "/station/st-a")])
+def test_each_role_lands_on_its_page(client, city, username, home):
+    response = web_login(client, username)
+    assert response.status_code == 302 and response.headers["Location"] == home
+    assert client.get("/").headers["Location"] == home
+    assert client.get(home).status_code == 200
+
+
+def test_the_session_cookie_expires_and_is_renewed_at_login(app, client, city):
+    before = client.get("/login")
+    response = web_login(client, "sanlihe")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Expires=" in cookie
+    # a new session at login: the CSRF token from before is no longer valid
+    assert csrf_of(client.get("/dashboard/110102001001").get_data(as_text=True)) \
+        != csrf_of(before.get_data(as_text=True))
+
+
+def test_an_expired_session_sends_back_to_login(app, client, city):
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=1)
+    web_login(client, "sanlihe")
+    assert client.get("/dashboard/110102001001").status_code == 200
+    time.sleep(2.2)
+    response = client.get("/dashboard/110102001001")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/dashboard/110102001001")
+
+
+def test_login_goes_back_to_the_page_asked_for_but_never_off_site(client, city):
+    response = client.get("/dashboard/110102001001?month=2026-10")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'name="next" value="/dashboard/110102001001?month=2026-10"' in page
+    response = client.post("/login", data={"username": "sanlihe", "password": "password-123",
+                                           "csrf_token": csrf_of(page),
+                                           "next": "/dashboard/110102001001?month=2026-10"})
+    assert response.headers["Location"] == "/dashboard/110102001001?month=2026-10"
+    for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        page = client.get("/login").get_data(as_text=True)
+        response = client.post("/login", data={"username": "sanlihe", "password": "password-123",
+                                               "csrf_token": csrf_of(page), "next": evil})
+        assert response.headers["Location"] == "/dashboard/110102001001", evil
+
+
+def test_logout_needs_csrf(client, city):
+    web_login(client, "sanlihe")
+    assert client.post("/logout").status_code == 400
+    page = client.get("/dashboard/110102001001").get_data(as_text=True)
+    assert client.post("/logout", data={"csrf_token": csrf_of(page)}).status_code == 302
+    assert client.get("/dashboard/110102001001").status_code == 302
+
+
+PAGES = ["/station/st-a", "/station/st-b", "/station/st-c", "/dashboard/110102001001",
+         "/dashboard/110102001002", "/dashboard/110102001", "/dashboard/110102",
+         "/dashboard/110105", "/dashboard/city", "/rankings", "/rankings?within=110105",
+         "/station/st-a/stream"]
+ALLOWED = {
+    "city": set(PAGES),
+    "xicheng": {"/station/st-a", "/station/st-b", "/dashboard/110102001001",
+                "/dashboard/110102001002", "/dashboard/110102001", "/dashboard/110102",
+                "/rankings", "/station/st-a/stream"},
+    "xichangan": {"/station/st-a", "/station/st-b", "/dashboard/110102001001",
+                  "/dashboard/110102001002", "/dashboard/110102001", "/station/st-a/stream"},
+    "sanlihe": {"/station/st-a", "/dashboard/110102001001", "/station/st-a/stream"},
+    "chaoyang": {"/station/st-c", "/dashboard/110105", "/rankings", "/rankings?within=110105"},
+    "vol": {"/station/st-a", "/station/st-a/stream"},
+}
+
+
+@pytest.mark.parametrize("username", list(ALLOWED))
+def test_everyone_sees_only_their_scope(app, client, city, username):
+    app.config.update(FAST_STREAM)
+    web_login(client, username)
+    for path in PAGES:
+        response = client.get(path)
+        expected = 200 if path in ALLOWED[username] else 403
+        assert response.status_code == expected, (username, path)
+        if expected == 403 and not path.endswith("/stream"):
+            assert "无权访问" in response.get_data(as_text=True)
+        response.close()
+
+
+def test_unknown_things_are_404_and_bad_months_400(client, city):
+    web_login(client, "city")
+    assert client.get("/station/nope").status_code == 404
+    assert client.get("/dashboard/110102009").status_code == 404
+    assert client.get("/dashboard/not-a-code").status_code == 404
+    assert client.get("/dashboard/110102?month=2026-13").status_code == 400
+    assert client.get("/rankings?level=province").status_code == 400
+    assert client.get("/rankings?within=110102001&level=district").status_code == 400
+
+
+def test_english_is_a_switch_remembered_in_the_session(client, city):
+    web_login(client, "sanlihe")
+    page = client.get("/dashboard/110102001001").get_data(as_text=True)
+    assert 'lang="zh-CN"' in page and "自主投放准确率" in page
+    page = client.get("/dashboard/110102001001?lang=en").get_data(as_text=True)
+    assert 'lang="en"' in page and "Self-directed accuracy" in page
+    page = client.get("/station/st-a").get_data(as_text=True)
+    assert "Start duty" in page
+    page = client.get("/dashboard/110102001001?lang=zh").get_data(as_text=True)
+    assert "自主投放准确率" in page
+
+
+def test_dashboard_shows_the_rates_and_feedback_moves_them(client, city):
+    wrong = disposal(verdict="wrong")
+    glass = disposal(verdict="wrong", item="glass", category="recyclable", bin="other")
+    post_events(client, city, [disposal(verdict="correct", bin="hazardous"), wrong, glass])
+    web_login(client, "sanlihe")
+
+    def accuracy():
+        page = client.get("/dashboard/110102001001").get_data(as_text=True)
+        card = re.search(r'data-rate="accuracy" data-numerator="(\d+)" data-denominator="(\d+)"', page)
+        return int(card.group(1)), int(card.group(2))
+    assert accuracy() == (1, 3)
+    response = client.post(f"/api/v1/events/{wrong['event_id']}/feedback", json={"assisted": True})
+    assert response.status_code == 200, response.get_json()
+    assert accuracy() == (1, 2)
+    page = client.get("/dashboard/110102001001").get_data(as_text=True)
+    assert "<svg" in page and "<circle" in page
+    # the latest wrong disposals name the item in Chinese; the assisted one left
+    latest = page.split("最近的错误投放", 1)[1]
+    assert "玻璃" in latest and "电池" not in latest
+
+
+def test_rankings_page_links_both_downloads(client, city):
+    post_events(client, city, [disposal(verdict="correct", bin="hazardous")])
+    web_login(client, "xicheng")
+    page = client.get("/rankings?level=community&month=2026-11").get_data(as_text=True)
+    assert "三里河社区" in page and "白云观社区" in page and "建外社区" not in page
+    links = re.findall(r'href="(/exports/stats\.(?:csv|xlsx)\?[^"]+)"', page)
+    assert len(links) == 2
+    for link in links:
+        response = client.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200, link
+        response.close()
+
+
+def read_stream(client, path, **headers) -> list[dict]:
+    response = client.get(path, headers=headers)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    text = response.get_data(as_text=True)
+    response.close()
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines()
+                      if ": " in line and not line.startswith(":"))
+        if fields:
+            events.append(fields)
+    return events
+
+
+def test_stream_resumes_after_last_event_id_and_starts_at_now(app, client, city):
+    import json
+    app.config.update(FAST_STREAM)
+    old = disposal(verdict="correct", bin="hazardous")
+    post_events(client, city, [old])
+    web_login(client, "vol")
+    events = read_stream(client, "/station/st-a/stream")
+    assert [e["event"] for e in events if e["event"] != "ping"] == ["counts"]
+    start = int(events[0]["id"])
+    first, second = disposal(), disposal(item="glass", category="recyclable", bin="other")
+    post_events(client, city, [first, second])
+    events = read_stream(client, "/station/st-a/stream", **{"Last-Event-ID": str(start)})
+    disposals = [json.loads(e["data"]) for e in events if e["event"] == "disposal"]
+    assert [d["event_id"] for d in disposals] == [first["event_id"], second["event_id"]]
+    assert disposals[0]["item_name"] == "电池" and disposals[0]["category_name"] == "有害垃圾"
+    assert disposals[0]["colour"] == "#c62828" and disposals[0]["colour_name"] == "红色"
+    assert disposals[1]["item_name"] == "玻璃" and disposals[1]["bin_name"] == "其他垃圾"
+    cursor = int([e for e in events if e["event"] == "disposal"][0]["id"])
+    events = read_stream(client, f"/station/st-a/stream?after={cursor}")
+    assert [json.loads(e["data"])["event_id"] for e in events if e["event"] == "disposal"] \
+        == [second["event_id"]]
+    counts = json.loads([e for e in events if e["event"] == "counts"][-1]["data"])
+    assert counts["disposals"] == 3 and counts["wrong"] == 2 and counts["correct"] == 1
+
+
+def test_stream_sends_heartbeats_and_needs_a_login(app, client, city):
+    app.config.update(FAST_STREAM)
+    assert client.get("/station/st-a/stream").status_code == 401
+    web_login(client, "vol")
+    response = client.get("/station/st-a/stream")
+    text = response.get_data(as_text=True)
+    assert text.startswith("retry: ")
+    assert ": keep-alive\n" in text and "event: ping" in text
+    assert response.headers["Cache-Control"].startswith("no-cache")
+
+
+def test_streams_beyond_the_process_cap_are_refused_and_slots_come_back(app, client, city):
+    app.config.update(FAST_STREAM, WEB_STREAM_SLOTS=1)
+    web_login(client, "vol")
+    held = client.get("/station/st-a/stream")
+    assert held.status_code == 200
+    refused = client.get("/station/st-a/stream")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "2"
+    held.close()  # never read: the slot must come back anyway
+    again = client.get("/station/st-a/stream")
+    assert again.status_code == 200
+    again.close()
+
+
+def test_trend_chart_is_plain_svg_with_gaps_for_days_without_judgements():
+    days = [{"day": f"2026-11-{d:02d}", "disposals": n,
+             "accuracy": {"value": v}} for d, n, v in
+            [(1, 10, 0.9), (2, 0, None), (3, 5, 0.6), (4, 8, 1.0), (5, 3, 0.5)]]
+    svg = str(trend_svg(days, 0.9, {"title": "趋势 <x>", "empty": "无"}))
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "趋势 &lt;x&gt;" in svg and "<script" not in svg
+    assert svg.count("<polyline") == 1          # day 1 alone, then days 3-5
+    assert svg.count("<circle") == 4
+    assert svg.count("<rect") == 4               # no bar on the empty day
+    empty = str(trend_svg([{"day": "2026-11-01", "disposals": 0,
+                            "accuracy": {"value": None}}], 0.9, {"title": "t", "empty": "无"}))
+    assert "无" in empty and "<circle" not in empty
