@@ -1,7 +1,9 @@
-"""GET /api/v1/stats latency over a generated city (16 districts, 343
-streets, 7,000 communities, a year of daily roll-ups), under real gunicorn.
+"""Read latency over a generated city (16 districts, 343 streets, 7,000
+communities, 25,000 stations, a year of daily roll-ups), under real gunicorn:
+GET /api/v1/stats at every level, community rankings within a district, and
+city-wide community exports (7,000 rows) as CSV and XLSX.
 
-    python scripts/bench_stats.py [--requests 2000] [--days 365]
+    python scripts/bench_stats.py [--requests 2000] [--rankings 200] [--exports 5] [--days 365]
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def login(base: str) -> tuple[http.client.HTTPConnection, dict]:
     return conn, {"Cookie": cookie}
 
 
-def timed_get(conn, headers, path: str) -> float:
+def timed_get(conn, headers, path: str, expect_rows: int | None = None) -> float:
     t0 = time.perf_counter()
     conn.request("GET", path, headers=headers)
     r = conn.getresponse()
@@ -42,6 +44,10 @@ def timed_get(conn, headers, path: str) -> float:
     elapsed = time.perf_counter() - t0
     if r.status != 200:
         raise RuntimeError(f"GET {path}: HTTP {r.status} {body[:200]!r}")
+    if expect_rows is not None and path.startswith("/exports/stats.csv"):
+        rows = body.decode("utf-8-sig").count("\n") - 1
+        if rows != expect_rows:
+            raise RuntimeError(f"{path}: {rows} rows, expected {expect_rows}")
     return elapsed
 
 
@@ -54,6 +60,8 @@ def summary(name: str, latencies: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rankings", type=int, default=200)
+    parser.add_argument("--exports", type=int, default=5)
     parser.add_argument("--days", type=int, default=365)
     args = parser.parse_args()
     rng = random.Random(3)
@@ -81,10 +89,22 @@ def main() -> int:
                 if i % 4 == 0:
                     path += "&period=inspection"
                 by_level.setdefault(level, []).append(timed_get(conn, headers, path))
+            districts = sorted({c[:6] for c in communities})
+            ranking = [timed_get(conn, headers, f"/api/v1/rankings?level=community&within="
+                                 f"{rng.choice(districts)}&month={rng.choice(months)}&metric="
+                                 f"{rng.choice(['accuracy', 'participation', 'awareness'])}")
+                       for _ in range(args.rankings)]
+            month = months[-2]
+            exports = {fmt: [timed_get(conn, headers, f"/exports/stats.{fmt}?level=community"
+                                       f"&month={month}", expect_rows=len(communities))
+                             for _ in range(args.exports)] for fmt in ("csv", "xlsx")}
         everything = [x for v in by_level.values() for x in v]
         print(summary("GET /api/v1/stats, all levels", everything))
         for level in ("city", "district", "street", "community"):
             print(summary(f"  level={level}", by_level[level]))
+        print(summary("community ranking within a district", ranking))
+        for fmt, times in exports.items():
+            print(summary(f"city-wide community export .{fmt}", times))
     return 0
 
 

@@ -74,10 +74,10 @@ def generate(db: Path, days: int = 365, seed: int = 7, end: date | None = None) 
                     uncertain = n // 12
                     judged = n - assisted - uncertain
                     correct = int(judged * quality[c])
-                    counters = (n, assisted, correct, judged - correct, uncertain)
+                    counters = (n, assisted, correct, judged - correct, uncertain, n // 200)
                     yield (c, iso, staffed, *counters)
                     for scope in (c[:9], c[:6], CITY):
-                        t = totals.setdefault((scope, iso, staffed), [0] * 5)
+                        t = totals.setdefault((scope, iso, staffed), [0] * len(COUNTERS))
                         for i, v in enumerate(counters):
                             t[i] += v
         for key, counters in totals.items():
@@ -116,6 +116,7 @@ def generate(db: Path, days: int = 365, seed: int = 7, end: date | None = None) 
             yield (*key, seconds)
 
     s.bulk_load("online_day", ("scope", "day", "seconds"), online_rows())
+    s.rebuild_period_rollups()
     s.conn.execute("ANALYZE")
     s.close()
     return {"rollup_day_rows": n_day, "seconds": time.perf_counter() - t0,

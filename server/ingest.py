@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from .contract.validate import event_errors
 from .errors import ApiError
-from .timeutil import beijing, periods_of_day
+from .timeutil import beijing
 
 MAX_EVENTS = 500
 BATCH_KEYS = {"device_id", "events"}
@@ -58,7 +58,6 @@ class Preparer:
         self.earliest = now - timedelta(days=settings.event_retention_days)
         self.received_at = now.isoformat()
         self.stations: dict[str, dict | None] = {}
-        self.periods: dict[object, dict] = {}
 
     def _station(self, station_id: str) -> dict | None:
         if station_id not in self.stations:
@@ -68,10 +67,6 @@ class Preparer:
             self.stations[station_id] = station
         return self.stations[station_id]
 
-    def _periods(self, day) -> dict:
-        if day not in self.periods:
-            self.periods[day] = periods_of_day(day)
-        return self.periods[day]
 
     def prepare(self, ev) -> tuple[dict | None, list[dict]]:
         errors = event_errors(ev)
@@ -122,5 +117,4 @@ class Preparer:
             "rules": ev.get("rules"),
             "received_at": self.received_at,
             "_household_reader": station["household_reader"],
-            "_periods": self._periods(day),
         }, []

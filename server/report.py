@@ -12,11 +12,15 @@ from .timeutil import Period, now_utc
 CITY_NAME = "北京市"
 
 
+def elapsed_seconds(period: Period, now: datetime | None = None) -> int:
+    """Seconds of the period that have passed."""
+    start, end = period.start_utc(), min(period.end_utc(), now or now_utc())
+    return max(0, int((end - start).total_seconds()))
+
+
 def possible_online_seconds(stations: int, period: Period, now: datetime | None = None) -> int:
     """Station-seconds in the elapsed part of the period."""
-    now = now or now_utc()
-    start, end = period.start_utc(), min(period.end_utc(), now)
-    return max(0, int((end - start).total_seconds())) * stations
+    return elapsed_seconds(period, now) * stations
 
 
 def _empty_totals() -> dict:
@@ -30,14 +34,14 @@ def member_reports(store, level: str, within: str, period: Period, settings,
     if members is None:
         members = store.members(level, within)
     length = LEVEL_LENGTHS[level]
-    start, end = period.start.isoformat(), period.end.isoformat()
-    totals = store.rollup_totals_many(length, within, start, end)
-    households = store.participating_households_many(length, within, period.kind, period.label)
+    kind, label = period.kind, period.label
+    totals = store.rollup_totals_many(length, within, kind, label)
+    households = store.participating_households_many(length, within, kind, label)
     registered = store.registered_households_many(length, within)
-    awareness = store.awareness_totals_many(length, within, start, end)
-    online = store.online_seconds_many(length, within, start, end)
+    awareness = store.awareness_totals_many(length, within, kind, label)
+    online = store.online_seconds_many(length, within, kind, label)
     stations = store.station_counts_many(length, within)
-    now = now_utc()
+    elapsed = elapsed_seconds(period)
     out = []
     for code, name in members:
         measured, total = registered.get(code, (0, 0))
@@ -46,7 +50,7 @@ def member_reports(store, level: str, within: str, period: Period, settings,
             totals.get(code) or _empty_totals(), households=households.get(code, 0),
             measured=measured, registered=total, respondents=respondents, aware=aware,
             online_seconds=online.get(code, 0),
-            possible_seconds=possible_online_seconds(stations.get(code, 0), period, now),
+            possible_seconds=elapsed * stations.get(code, 0),
             targets=settings.targets)
         out.append({"level": level, "code": code, "name": name, "period": period.as_json(),
                     "stations": stations.get(code, 0), **body})
@@ -65,15 +69,15 @@ def scope_report(store, code: str, period: Period, settings) -> dict | None:
 
 
 def _city_report(store, period: Period, settings) -> dict:
-    start, end = period.start.isoformat(), period.end.isoformat()
+    kind, label = period.kind, period.label
     measured, registered = store.registered_households(CITY)
-    respondents, aware = store.awareness_totals(CITY, start, end)
+    respondents, aware = store.awareness_totals(CITY, kind, label)
     stations = store.station_count(CITY)
     body = rates.scope_rates(
-        store.rollup_totals(CITY, start, end),
-        households=store.participating_households(CITY, period.kind, period.label),
+        store.rollup_totals(CITY, kind, label),
+        households=store.participating_households(CITY, kind, label),
         measured=measured, registered=registered, respondents=respondents, aware=aware,
-        online_seconds=store.online_seconds(CITY, start, end),
+        online_seconds=store.online_seconds(CITY, kind, label),
         possible_seconds=possible_online_seconds(stations, period), targets=settings.targets)
     return {"level": "city", "code": None, "name": CITY_NAME, "period": period.as_json(),
             "stations": stations, **body}

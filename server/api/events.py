@@ -34,7 +34,7 @@ def json_body():
 def _delta(new_events: list[dict]) -> RollupDelta:
     delta = RollupDelta()
     for ev in new_events:
-        delta.add(ev, ev["_periods"], ev["_household_reader"])
+        delta.add(ev, ev["_household_reader"])
     return delta
 
 

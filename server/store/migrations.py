@@ -210,3 +210,58 @@ def m004_wrong_disposal_index(db: Database) -> None:
     CREATE INDEX events_wrong ON events(community_code, day)
         WHERE type = 'disposal' AND verdict = 'wrong' AND assisted = 0;
     """)
+
+
+_INSPECTION_LABEL = ("CASE WHEN substr(day, 9, 2) >= '20' "
+                     "THEN strftime('%Y-%m', day, 'start of month', '+1 month') "
+                     "ELSE substr(day, 1, 7) END")
+
+
+_SUMS = "sum(disposals), sum(assisted), sum(correct), sum(wrong), sum(uncertain), sum(corrected)"
+# Fills the period tables from the daily ones (used by m005 and by
+# SqliteStore.rebuild_period_rollups).
+PERIOD_BACKFILL = f"""
+    INSERT INTO rollup_period SELECT scope, 'month', substr(day, 1, 7), staffed, {_SUMS}
+        FROM rollup_day GROUP BY 1, 2, 3, 4;
+    INSERT INTO rollup_period SELECT scope, 'inspection', {_INSPECTION_LABEL}, staffed, {_SUMS}
+        FROM rollup_day GROUP BY 1, 2, 3, 4;
+    INSERT INTO awareness_period SELECT scope, 'month', substr(day, 1, 7),
+        sum(respondents), sum(aware) FROM awareness_day GROUP BY 1, 2, 3;
+    INSERT INTO awareness_period SELECT scope, 'inspection', {_INSPECTION_LABEL},
+        sum(respondents), sum(aware) FROM awareness_day GROUP BY 1, 2, 3;
+    INSERT INTO online_period SELECT scope, 'month', substr(day, 1, 7), sum(seconds)
+        FROM online_day GROUP BY 1, 2, 3;
+    INSERT INTO online_period SELECT scope, 'inspection', {_INSPECTION_LABEL}, sum(seconds)
+        FROM online_day GROUP BY 1, 2, 3;
+"""
+
+
+@migrations()
+def m005_period_rollups(db: Database) -> None:
+    """Per-period roll-ups (calendar month and inspection month), so that a
+    ranking or an export reads one row per member instead of one per day."""
+    db.executescript(f"""
+    CREATE TABLE rollup_period (
+        scope TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        staffed INTEGER NOT NULL,
+        {SCOPE_COUNTERS},
+        PRIMARY KEY (scope, kind, period, staffed)
+    ) WITHOUT ROWID;
+    CREATE TABLE awareness_period (
+        scope TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        respondents INTEGER NOT NULL DEFAULT 0,
+        aware INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, kind, period)
+    ) WITHOUT ROWID;
+    CREATE TABLE online_period (
+        scope TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        period TEXT NOT NULL,
+        seconds INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, kind, period)
+    ) WITHOUT ROWID;
+    """ + PERIOD_BACKFILL)

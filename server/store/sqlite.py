@@ -10,7 +10,7 @@ from typing import Iterable, Iterator
 
 from sqlite_utils import Database
 
-from ..rollups import COUNTERS, RollupDelta
+from ..rollups import COUNTERS, RollupDelta, periods_of
 from ..scopes import CITY, ancestors, station_scope
 from . import migrations, writer
 
@@ -172,8 +172,19 @@ class SqliteStore:
                     self.conn.execute("UPDATE communities SET reader_stations = reader_stations + 1 "
                                       "WHERE code = ?", (station["community_code"],))
 
-    ROLLUP_TABLES = {"rollup_day", "rollup_station_hour", "participation_period",
-                     "awareness_day", "online_day"}
+    ROLLUP_TABLES = {"rollup_day", "rollup_period", "rollup_station_hour",
+                     "participation_period", "awareness_day", "awareness_period",
+                     "online_day", "online_period"}
+
+    def rebuild_period_rollups(self) -> None:
+        """Recompute the per-period roll-ups from the daily ones (after a
+        bulk load, or to repair)."""
+        with self.write():
+            for table in ("rollup_period", "awareness_period", "online_period"):
+                self.conn.execute(f"DELETE FROM {table}")
+            for statement in migrations.PERIOD_BACKFILL.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
 
     def bulk_load(self, table: str, columns: tuple[str, ...], rows) -> int:
         """Add generated roll-up rows in one transaction (benchmarks and demo
@@ -278,6 +289,11 @@ class SqliteStore:
             f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_UPSERT_SET}",
             [(*k, *c) for k, c in delta.day.items()])
         self.conn.executemany(
+            f"INSERT INTO rollup_period(scope, kind, period, staffed, {cols}) "
+            f"VALUES (?, ?, ?, ?, {marks}) "
+            f"ON CONFLICT(scope, kind, period, staffed) DO UPDATE SET {_UPSERT_SET}",
+            [(*k, *c) for k, c in delta.period.items()])
+        self.conn.executemany(
             f"INSERT INTO rollup_station_hour(station_id, day, hour, {cols}, bin_full, litter) "
             f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
             f"{_UPSERT_SET}, bin_full = bin_full + excluded.bin_full, "
@@ -367,8 +383,8 @@ class SqliteStore:
                  new["corrected_item"], new["original_item"], new["original_verdict"],
                  who, now, event_id))
             delta = RollupDelta()
-            delta.add(old, {}, False, sign=-1)
-            delta.add(new, {}, False, sign=+1)
+            delta.add(old, False, sign=-1)
+            delta.add(new, False, sign=+1)
             self._apply_delta(delta)
             return new
 
@@ -407,6 +423,10 @@ class SqliteStore:
                     "INSERT INTO online_day(scope, day, seconds) VALUES (?, ?, ?) "
                     "ON CONFLICT(scope, day) DO UPDATE SET seconds = seconds + excluded.seconds",
                     [(s, day, seconds) for s in scopes])
+                self.conn.executemany(
+                    "INSERT INTO online_period(scope, kind, period, seconds) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(scope, kind, period) DO UPDATE SET seconds = seconds + excluded.seconds",
+                    [(s, kind, label, seconds) for s in scopes for kind, label in periods_of(day)])
             return seconds
 
     def station_status(self, station_id: str) -> dict | None:
@@ -450,6 +470,12 @@ class SqliteStore:
             "ON CONFLICT(scope, day) DO UPDATE SET respondents = respondents + excluded.respondents, "
             "aware = aware + excluded.aware",
             [(scope, day, respondents, aware) for scope in ancestors(community)])
+        self.conn.executemany(
+            "INSERT INTO awareness_period(scope, kind, period, respondents, aware) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(scope, kind, period) DO UPDATE SET "
+            "respondents = respondents + excluded.respondents, aware = aware + excluded.aware",
+            [(scope, kind, label, respondents, aware) for scope in ancestors(community)
+             for kind, label in periods_of(day)])
 
     def record_quiz(self, result: dict) -> bool:
         """Store a scored quiz once per nonce; False if it was already stored."""
@@ -491,13 +517,11 @@ class SqliteStore:
 
     # --- reads for the rates -------------------------------------------------
 
-    def rollup_totals(self, scope: str, start_day: str, end_day: str) -> dict[int, dict]:
-        """Counters summed over the days, keyed by staffed (0 or 1)."""
-        sums = ", ".join(f"sum({c}) AS {c}" for c in COUNTERS)
-        rows = self._all(f"SELECT staffed, {sums} FROM rollup_day WHERE scope = ? "
-                         "AND day BETWEEN ? AND ? GROUP BY staffed", (scope, start_day, end_day))
+    def rollup_totals(self, scope: str, kind: str, period: str) -> dict[int, dict]:
+        """Counters of a period, keyed by staffed (0 or 1)."""
         out = {0: dict.fromkeys(COUNTERS, 0), 1: dict.fromkeys(COUNTERS, 0)}
-        for r in rows:
+        for r in self._all(f"SELECT staffed, {','.join(COUNTERS)} FROM rollup_period "
+                           "WHERE scope = ? AND kind = ? AND period = ?", (scope, kind, period)):
             out[r["staffed"]] = {c: r[c] for c in COUNTERS}
         return out
 
@@ -515,16 +539,15 @@ class SqliteStore:
             f"coalesce(sum(households), 0) FROM communities WHERE {where}", params)
         return row[0], row[1]
 
-    def awareness_totals(self, scope: str, start_day: str, end_day: str) -> tuple[int, int]:
-        row = self._one("SELECT coalesce(sum(respondents), 0), coalesce(sum(aware), 0) "
-                        "FROM awareness_day WHERE scope = ? AND day BETWEEN ? AND ?",
-                        (scope, start_day, end_day))
-        return row[0], row[1]
+    def awareness_totals(self, scope: str, kind: str, period: str) -> tuple[int, int]:
+        row = self._one("SELECT respondents, aware FROM awareness_period WHERE scope = ? "
+                        "AND kind = ? AND period = ?", (scope, kind, period))
+        return (row[0], row[1]) if row else (0, 0)
 
-    def online_seconds(self, scope: str, start_day: str, end_day: str) -> int:
-        row = self._one("SELECT coalesce(sum(seconds), 0) FROM online_day WHERE scope = ? "
-                        "AND day BETWEEN ? AND ?", (scope, start_day, end_day))
-        return row[0]
+    def online_seconds(self, scope: str, kind: str, period: str) -> int:
+        row = self._one("SELECT seconds FROM online_period WHERE scope = ? AND kind = ? "
+                        "AND period = ?", (scope, kind, period))
+        return row[0] if row else 0
 
     def station_count(self, scope: str) -> int:
         where, params = self._prefix_where("community_code", scope)
@@ -576,13 +599,12 @@ class SqliteStore:
         return [(r[0], r[1]) for r in self._all(
             f"SELECT code, name FROM {table} WHERE code >= ? AND code < ? ORDER BY code", (lo, hi))]
 
-    def rollup_totals_many(self, length: int, within: str, start_day: str, end_day: str) -> dict:
+    def rollup_totals_many(self, length: int, within: str, kind: str, period: str) -> dict:
         lo, hi = self._member_range(within)
-        sums = ", ".join(f"sum({c}) AS {c}" for c in COUNTERS)
         out: dict[str, dict] = {}
-        for r in self._all(f"SELECT scope, staffed, {sums} FROM rollup_day WHERE scope >= ? "
-                           "AND scope < ? AND length(scope) = ? AND day BETWEEN ? AND ? "
-                           "GROUP BY scope, staffed", (lo, hi, length, start_day, end_day)):
+        for r in self._all(f"SELECT scope, staffed, {','.join(COUNTERS)} FROM rollup_period "
+                           "WHERE scope >= ? AND scope < ? AND length(scope) = ? AND kind = ? "
+                           "AND period = ?", (lo, hi, length, kind, period)):
             per = out.setdefault(r["scope"], {0: dict.fromkeys(COUNTERS, 0),
                                               1: dict.fromkeys(COUNTERS, 0)})
             per[r["staffed"]] = {c: r[c] for c in COUNTERS}
@@ -602,19 +624,17 @@ class SqliteStore:
             "coalesce(sum(households), 0) FROM communities WHERE code >= ? AND code < ? "
             "GROUP BY scope", (length, lo, hi))}
 
-    def awareness_totals_many(self, length: int, within: str, start_day: str, end_day: str) -> dict:
+    def awareness_totals_many(self, length: int, within: str, kind: str, period: str) -> dict:
         lo, hi = self._member_range(within)
         return {r[0]: (r[1], r[2]) for r in self._all(
-            "SELECT scope, sum(respondents), sum(aware) FROM awareness_day WHERE scope >= ? "
-            "AND scope < ? AND length(scope) = ? AND day BETWEEN ? AND ? GROUP BY scope",
-            (lo, hi, length, start_day, end_day))}
+            "SELECT scope, respondents, aware FROM awareness_period WHERE scope >= ? AND scope < ? "
+            "AND length(scope) = ? AND kind = ? AND period = ?", (lo, hi, length, kind, period))}
 
-    def online_seconds_many(self, length: int, within: str, start_day: str, end_day: str) -> dict:
+    def online_seconds_many(self, length: int, within: str, kind: str, period: str) -> dict:
         lo, hi = self._member_range(within)
         return {r[0]: r[1] for r in self._all(
-            "SELECT scope, sum(seconds) FROM online_day WHERE scope >= ? AND scope < ? "
-            "AND length(scope) = ? AND day BETWEEN ? AND ? GROUP BY scope",
-            (lo, hi, length, start_day, end_day))}
+            "SELECT scope, seconds FROM online_period WHERE scope >= ? AND scope < ? "
+            "AND length(scope) = ? AND kind = ? AND period = ?", (lo, hi, length, kind, period))}
 
     def station_counts_many(self, length: int, within: str) -> dict:
         lo, hi = self._member_range(within)

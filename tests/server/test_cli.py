@@ -153,4 +153,4 @@ def test_migrate_command_is_idempotent(runner):
     first = runner.invoke(args=["migrate"])
     second = runner.invoke(args=["migrate"])
     assert first.exit_code == 0 and first.output == second.output
-    assert "m004_wrong_disposal_index" in first.output
+    assert "m005_period_rollups" in first.output

@@ -233,10 +233,20 @@
   window.addEventListener("online", function () { scheduleReconnect(); });
 
   /* ---- the resident quiz ---- */
+  function quizBody() {
+    var body = {station_id: cfg.station, token: quizState.token, answers: quizState.answers};
+    var household = $("quiz-household").value.trim();
+    if (/^[A-Za-z0-9_-]{1,64}$/.test(household)) body.household = household;
+    return body;
+  }
+  function itemName(key) {
+    var found = cfg.items.filter(function (it) { return it.key === key; })[0];
+    return found ? found.name : key;
+  }
   function quizShow() {
     var q = quizState.questions[quizState.i];
     $("quiz-progress").textContent = fmt(S.quiz_progress, {i: quizState.i + 1, n: quizState.questions.length});
-    $("quiz-q").textContent = fmt(S.quiz_question, {item: q.item_name || q.name || q.item || q.text});
+    $("quiz-q").textContent = fmt(S.quiz_question, {item: itemName(q.item)});
     $("quiz-choices").hidden = false; $("quiz-result").hidden = true;
   }
   $("quiz-open").addEventListener("click", function () {
@@ -248,6 +258,7 @@
       return r.json();
     }).then(function (body) {
       quizState = {token: body.token, questions: body.questions, answers: [], i: 0};
+      $("quiz-household").value = "";
       quizShow();
     }).catch(function () { $("quiz-q").textContent = S.quiz_unavailable; });
   });
@@ -262,17 +273,19 @@
       fetch(cfg.quiz, {
         method: "POST", credentials: "same-origin",
         headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
-        body: JSON.stringify({station_id: cfg.station, token: quizState.token, answers: quizState.answers})
+        body: JSON.stringify(quizBody())
       }).then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); }).then(function (res) {
         $("quiz-progress").textContent = "";
         var passed = res.passed;
         $("quiz-q").textContent = fmt(passed ? S.quiz_passed : S.quiz_failed, {k: res.score, n: res.of});
         var box = $("quiz-result"); box.textContent = "";
         (res.corrections || []).forEach(function (c) {
+          // c.bin is the item's own bin; c.right says whether the answer was accepted
           var p = document.createElement("p");
-          var cat = cfg.categories.filter(function (x) { return x.key === (c.category || c.answer || c.correct); })[0];
-          p.textContent = (c.item_name || c.item || "") + " → " + (c.category_name || (cat ? cat.name : ""));
+          var cat = cfg.categories.filter(function (x) { return x.key === c.bin; })[0];
+          p.textContent = (c.right ? "✓ " : "✗ ") + itemName(c.item) + " → " + (cat ? cat.name : c.bin);
           if (cat) p.style.borderLeft = "1.2rem solid " + cat.colour;
+          p.className = c.right ? "right" : "wrong";
           box.appendChild(p);
         });
         box.hidden = false;
