@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 
 import pytest
@@ -169,11 +170,18 @@ def test_camera_was_wrong_and_the_quiz(site, open_as):
 
     tablet.click("#quiz-open")
     tablet.wait_for_selector("#quiz-choices:not([hidden])")
+    assert re.match(r"\S+ 应该投入哪个桶？", tablet.inner_text("#quiz-q"))
+    tablet.fill("#quiz-household", "hh-quiz-1")
     shoot(tablet, "tablet-quiz")
     for _ in range(5):
         tablet.click("#quiz-choices .choice[data-cat=hazardous]")
     tablet.wait_for_selector("#quiz-result:not([hidden])")
-    assert "/ 5" in tablet.inner_text("#quiz-q") or "of 5" in tablet.inner_text("#quiz-q")
+    assert re.match(r"答对 [0-5] / 5 题", tablet.inner_text("#quiz-q"))
+    corrections = tablet.query_selector_all("#quiz-result p")
+    assert len(corrections) == 5
+    assert all(re.match(r"[✓✗] \S+ → (有害垃圾|可回收物|厨余垃圾|其他垃圾)", p.inner_text())
+               for p in corrections)
+    shoot(tablet, "tablet-quiz-result")
 
 
 def test_downloads_open(site, open_as, tmp_path):
