@@ -102,15 +102,15 @@ class Runtime:
         from edge.uploader import Client, Uploader
 
         cfg = self.config
+        spec = cfg.camera["source"]
+        self.live = is_live(spec)
+        if self.once and self.live:
+            raise ValueError("--once needs a file or folder source, not a live camera")
         os.makedirs(os.path.dirname(os.path.abspath(cfg.outbox["path"])), exist_ok=True)
         self.outbox = Outbox(cfg.outbox["path"], max_bytes=cfg.outbox["max_bytes"])
         self.dead_letters_at_start = self.outbox.counts()["dead_letter"]
         self._load_model()
 
-        spec = cfg.camera["source"]
-        self.live = is_live(spec)
-        if self.once and self.live:
-            raise ValueError("--once needs a file or folder source, not a live camera")
         # A file replayed as a camera (realtime, loop) gets live ids and wall-clock times.
         as_camera = self.live or cfg.camera["loop"] or cfg.camera["realtime"]
         self.source_id = None if as_camera else fingerprint(spec)
