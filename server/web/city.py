@@ -40,8 +40,12 @@ def rankings():
     if not levels:
         abort(400, description="a community has no members to rank")
     level = request.args.get("level") or levels[0]
-    if level not in levels:
+    if level not in LEVELS_BELOW[CITY]:
         abort(400, description=f"level must be one of {', '.join(levels)}")
+    if level not in levels:
+        # The form keeps the level when one narrows the scope (districts,
+        # then a district chosen): show the first level that exists there.
+        level = levels[0]
     metric = request.args.get("metric") or "accuracy"
     if metric not in METRICS:
         abort(400, description=f"metric must be one of {', '.join(METRICS)}")

@@ -62,6 +62,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "month": ("月份", "Month"),
     "show": ("查看", "Show"),
     "period": ("统计期", "Period"),
+    "period_month": ("自然月", "calendar month"),
+    "period_inspection": ("考核月（上月20日–本月19日）", "inspection month (20th to 19th)"),
     # dashboard
     "dashboard": ("数据看板", "Dashboard"),
     "trend": ("本月每日趋势", "Daily trend this month"),

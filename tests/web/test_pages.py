@@ -127,7 +127,10 @@ def test_unknown_things_are_404_and_bad_months_400(client, city):
     assert client.get("/dashboard/not-a-code").status_code == 404
     assert client.get("/dashboard/110102?month=2026-13").status_code == 400
     assert client.get("/rankings?level=province").status_code == 400
-    assert client.get("/rankings?within=110102001&level=district").status_code == 400
+    assert client.get("/rankings?within=110102001&level=community").status_code == 200
+    # a level that does not exist inside the scope falls back to the first that does
+    page = client.get("/rankings?within=110102&level=district").get_data(as_text=True)
+    assert "各街道排名" in page
 
 
 def test_english_is_a_switch_remembered_in_the_session(client, city):
@@ -168,6 +171,10 @@ def test_rankings_page_links_both_downloads(client, city):
     web_login(client, "xicheng")
     page = client.get("/rankings?level=community&month=2026-11").get_data(as_text=True)
     assert "三里河社区" in page and "白云观社区" in page and "建外社区" not in page
+    assert '<option value="inspection"' in page
+    page = client.get("/rankings?level=community&month=2026-11&period=inspection").get_data(
+        as_text=True)
+    assert "2026-10-20 – 2026-11-19" in page and "period=inspection" in page
     links = re.findall(r'href="(/exports/stats\.(?:csv|xlsx)\?[^"]+)"', page)
     assert len(links) == 2
     for link in links:
