@@ -28,6 +28,16 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def _parse_import(csv_file: Path, parse):
+    """Read an import file and parse it, or fail with every problem."""
+    try:
+        return parse(csv_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        _fail(f"{csv_file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was imported")
+    except ImportRefused as exc:
+        _fail(f"{csv_file} refused, nothing was imported:\n  " + "\n  ".join(exc.problems))
+
+
 def parse_windows(text: str) -> list[list[str]]:
     windows = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -46,12 +56,7 @@ def import_regions(csv_file: Path):
 
     Example: flask --app server import-regions regions.csv
     """
-    try:
-        rows = parse_regions(csv_file.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        _fail(f"{csv_file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was imported")
-    except ImportRefused as exc:
-        _fail(f"{csv_file} refused, nothing was imported:\n  " + "\n  ".join(exc.problems))
+    rows = _parse_import(csv_file, parse_regions)
     s = _store()
     try:
         summary = s.import_regions(rows)
@@ -187,14 +192,10 @@ def import_surveys(csv_file: Path):
 
     Example: flask --app server import-surveys surveys-2026-11.csv
     """
-    from .surveys import SurveyRefused, parse_surveys
+    from .surveys import parse_surveys
     from .timeutil import beijing
-    try:
-        rows = parse_surveys(csv_file.read_text(encoding="utf-8"), beijing(now_utc()).date())
-    except UnicodeDecodeError as exc:
-        _fail(f"{csv_file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was imported")
-    except SurveyRefused as exc:
-        _fail(f"{csv_file} refused, nothing was imported:\n  " + "\n  ".join(exc.problems))
+    today = beijing(now_utc()).date()
+    rows = _parse_import(csv_file, lambda text: parse_surveys(text, today))
     s = _store()
     try:
         summary = s.import_surveys(rows, now_utc().isoformat())

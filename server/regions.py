@@ -4,18 +4,13 @@ The whole file is checked before anything is written: one bad line refuses
 the file, with every problem's line number and reason."""
 from __future__ import annotations
 
-import csv
-import io
+from .csvfile import ImportRefused, finish, read_rows
+
+__all__ = ["COLUMNS", "ImportRefused", "parse_regions"]
 
 COLUMNS = ["district_code", "district", "street_code", "street",
            "community_code", "community", "households"]
 MAX_HOUSEHOLDS = 200_000
-
-
-class ImportRefused(Exception):
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def _code_problem(value: str, digits: int, parent: str | None, what: str) -> str | None:
@@ -28,25 +23,11 @@ def _code_problem(value: str, digits: int, parent: str | None, what: str) -> str
 
 def parse_regions(text: str, max_problems: int = 50) -> list[dict]:
     """Rows of a regions CSV as dicts; raises ImportRefused."""
-    if text.startswith("\ufeff"):
-        text = text[1:]  # a BOM, as Excel writes
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise ImportRefused(["line 1: the file is empty"])
-    if [h.strip() for h in header] != COLUMNS:
-        raise ImportRefused([f"line 1: the header must be {','.join(COLUMNS)}"])
-    rows, problems = [], []
+    raw, problems = read_rows(text, COLUMNS)
+    rows = []
     seen: dict[str, tuple] = {}
     names: dict[str, tuple[str, int]] = {}
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(COLUMNS):
-            problems.append(f"line {line}: expected {len(COLUMNS)} columns, got {len(row)}")
-            continue
-        r = dict(zip(COLUMNS, (cell.strip() for cell in row)))
+    for line, r in raw:
         mine = [
             _code_problem(r["district_code"], 6, None, "district"),
             _code_problem(r["street_code"], 9, r["district_code"], "street"),
@@ -82,8 +63,4 @@ def parse_regions(text: str, max_problems: int = 50) -> list[dict]:
         if len(problems) >= max_problems:
             problems.append("... (stopped after the first problems)")
             break
-    if problems:
-        raise ImportRefused(problems)
-    if not rows:
-        raise ImportRefused(["the file has a header but no rows"])
-    return rows
+    return finish(rows, problems)

@@ -2,36 +2,19 @@
 community_code,date,respondents,aware. Refused whole with line numbers."""
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
+
+from .csvfile import ImportRefused, finish, read_rows
 
 COLUMNS = ["community_code", "date", "respondents", "aware"]
 MAX_RESPONDENTS = 100_000
 
 
-class SurveyRefused(Exception):
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
 def parse_surveys(text: str, today: date) -> list[dict]:
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None or [h.strip() for h in header] != COLUMNS:
-        raise SurveyRefused([f"line 1: the header must be {','.join(COLUMNS)}"])
-    rows, problems, seen = [], [], {}
-    for row in reader:
-        line = reader.line_num
-        if not any(c.strip() for c in row):
-            continue
-        if len(row) != len(COLUMNS):
-            problems.append(f"line {line}: expected 4 columns, got {len(row)}")
-            continue
-        code, day, respondents, aware = (c.strip() for c in row)
+    raw, problems = read_rows(text, COLUMNS)
+    rows, seen = [], {}
+    for line, r in raw:
+        code, day, respondents, aware = (r[c] for c in COLUMNS)
         mine = []
         if len(code) != 12 or not code.isascii() or not code.isdigit():
             mine.append(f"community_code must have 12 digits, got {code!r}")
@@ -64,8 +47,4 @@ def parse_surveys(text: str, today: date) -> list[dict]:
             seen[(code, day)] = line
             rows.append({"line": line, "community_code": code, "day": day,
                          "respondents": n, "aware": a})
-    if problems:
-        raise SurveyRefused(problems)
-    if not rows:
-        raise SurveyRefused(["the file has a header but no rows"])
-    return rows
+    return finish(rows, problems)

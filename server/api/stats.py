@@ -75,25 +75,30 @@ def _readable_scope(args) -> tuple[str, str]:
     return level, code
 
 
-@bp.get("/stats/daily")
-@login_required
-def daily():
-    level, code = _readable_scope(request.args)
-    period = parse_period_args(request.args)
-    target = current_app.config["SETTINGS"].targets["accuracy"]
-    return {"level": level, "code": None if code == CITY else code, "period": period.as_json(),
-            "days": daily_trend(get_store(), code, period, target)}
+def _scope_view(build):
+    """A view over one readable scope and period: `build(store, code, period,
+    accuracy_target) -> dict` gives the body beside level, code and period."""
+    def view():
+        level, code = _readable_scope(request.args)
+        period = parse_period_args(request.args)
+        target = current_app.config["SETTINGS"].targets["accuracy"]
+        return {"level": level, "code": None if code == CITY else code,
+                "period": period.as_json(), **build(get_store(), code, period, target)}
+    view.__name__ = build.__name__
+    return login_required(view)
 
 
-@bp.get("/insights")
-@login_required
-def get_insights():
+def _daily(store, code, period, target) -> dict:
+    return {"days": daily_trend(store, code, period, target)}
+
+
+def _insights(store, code, period, target) -> dict:
     from .stations import public_event
-    level, code = _readable_scope(request.args)
-    period = parse_period_args(request.args)
-    target = current_app.config["SETTINGS"].targets["accuracy"]
-    body = insights(get_store(), code, period, target)
+    body = insights(store, code, period, target)
     body["latest_wrong"] = [dict(public_event(e), station_name=e["station_name"])
                             for e in body["latest_wrong"]]
-    return {"level": level, "code": None if code == CITY else code, "period": period.as_json(),
-            **body}
+    return body
+
+
+bp.add_url_rule("/stats/daily", view_func=_scope_view(_daily), methods=["GET"])
+bp.add_url_rule("/insights", view_func=_scope_view(_insights), methods=["GET"])
