@@ -4,10 +4,11 @@
         --drops 12 --seed 1 --station-id st-demo-01 --out /tmp/clip
 
 writes into OUT:
-- clip.mp4: a station seen from above and in front (1280x720 by default): a
-  wall and floor, four bins in their Beijing colours, items carried down into
-  the drop zone above a bin (some into the wrong bin) and falling in, idle
-  stretches without drops, slow light changes and a sudden one, sensor noise;
+- clip.mp4: a station seen from in front (1280x720 by default): a wall and
+  floor, four bins in their Beijing colours, items carried down by a hand
+  into the drop zone above a bin (some into the wrong bin), let go and falling
+  in while the arm is drawn back, idle stretches without drops, slow light
+  changes and a sudden one, sensor noise;
 - station.toml: a matching station config (drop zones, source = clip.mp4,
   token_file = "token" beside it: write the device token there, or pass
   --token-file to `python -m edge run`);
@@ -150,6 +151,29 @@ def paste(frame, img, cx, cy):
     frame[fy0:fy1, fx0:fx1] = img[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
 
 
+SKIN = (125, 160, 215)  # BGR
+SLEEVE = (90, 60, 50)
+
+
+def draw_hand(canvas, d, k, h, fps):
+    """A forearm and hand holding the item by its top edge, then drawn back after the release."""
+    speed = (d["y_to"] - d["y_from"]) / d["descent"]  # pixels per frame
+    release_k = (d["release_y"] - d["y_from"]) / speed
+    if k <= release_k:
+        hy = d["y_from"] + speed * k - h / 2
+    else:
+        hy = d["release_y"] - h / 2 - (k - release_k) * 1.5 * speed  # pulled back up, faster
+    if hy < -h:
+        return
+    hand = (int(d["x"]), int(hy))
+    width = max(6, int(h * 0.22))
+    ax, ay = d["arm_from"]
+    cv2.line(canvas, (int(ax), int(ay)), hand, SLEEVE, width + 4, cv2.LINE_AA)
+    mid = (int((ax + hand[0]) / 2 * 0.3 + hand[0] * 0.7), int((ay + hand[1]) / 2 * 0.3 + hand[1] * 0.7))
+    cv2.line(canvas, mid, hand, SKIN, width, cv2.LINE_AA)
+    cv2.ellipse(canvas, hand, (max(4, int(h * 0.2)), max(3, int(h * 0.12))), 0, 0, 360, SKIN, -1, cv2.LINE_AA)
+
+
 def lighting(total, fps, rng: random.Random):
     """A gain per frame: slow drifts and one sudden step (a lamp switched on)."""
     gain = np.ones(total, np.float32)
@@ -163,7 +187,7 @@ def lighting(total, fps, rng: random.Random):
 
 def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, height=720, fps=15,
            wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing",
-           only_paths=None):
+           only_paths=None, hands=True):
     rules = load_rules(rules_name)
     rows = read_manifest(items_dir, rules, only_paths)
     rng = random.Random(seed)
@@ -190,6 +214,10 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
         h = img.shape[0]
         d["x"] = (x0 + x1) / 2 + d["drift"] * (x1 - x0) / 2
         d["y_from"], d["y_to"] = -h / 2, opening - h / 2
+        # The hand lets go when a quarter of the item is inside the drop zone; its arm comes
+        # down from the top edge at a slant and stays above the zone.
+        d["release_y"] = zone_top - h / 4
+        d["arm_from"] = (d["x"] + rng.choice([-1, 1]) * rng.uniform(0.3, 0.6) * (x1 - x0), -30.0)
         # the item's lower edge reaches the zone's top edge at:
         frac = (zone_top - h / 2 - d["y_from"]) / (d["y_to"] - d["y_from"])
         t_zone = (d["start"] + max(0.0, frac) * d["descent"]) / fps
@@ -216,6 +244,8 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
                 s = 1 - (k - d["descent"] + 1) / (d["fall"] + 1)
                 small = cv2.resize(img, (max(2, int(img.shape[1] * s)), max(2, int(img.shape[0] * s))))
                 paste(canvas, small.astype(np.float32), d["x"], d["y_to"] + img.shape[0] / 2 * (1 - s))
+            if hands:
+                draw_hand(canvas, d, k, img.shape[0], fps)
         frame = canvas * gains[f] + noise[f % 4]
         writer.write(np.clip(frame, 0, 255).astype(np.uint8))
     writer.release()
@@ -255,6 +285,7 @@ def main(argv=None) -> int:
     p.add_argument("--wrong-share", type=float, default=0.3, help="share of drops into a wrong bin")
     p.add_argument("--server", default="http://127.0.0.1:8000", help="server URL for station.toml")
     p.add_argument("--device-id", help="device id for station.toml (default dev-<station id>)")
+    p.add_argument("--no-hands", action="store_true", help="items move on their own, without a hand")
     p.add_argument("--paths-from", type=Path,
                    help="use only the manifest paths listed in this file, one a line "
                         "(e.g. a model's held-out validation images)")
@@ -267,7 +298,7 @@ def main(argv=None) -> int:
     truth, seconds = render(args.items, args.out, drops=args.drops, seed=args.seed,
                             station_id=args.station_id, width=args.width, height=args.height, fps=args.fps,
                             wrong_share=args.wrong_share, server=args.server, device_id=args.device_id,
-                            only_paths=only)
+                            only_paths=only, hands=not args.no_hands)
     wrong = sum(t["wrong"] for t in truth)
     print(f"{args.out}/clip.mp4: {seconds:.1f} s, {args.width}x{args.height} at {args.fps} fps, "
           f"{len(truth)} drops ({wrong} into a wrong bin)")

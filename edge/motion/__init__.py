@@ -3,8 +3,11 @@
 Frames are shrunk to `width` pixels, turned grey and blurred, and compared
 with a running background. A global change of light (a lamp, a cloud) is
 taken out first by scaling the background to the frame's median brightness,
-so it does not count as motion. Changed pixels form blobs; a zone is active
-when enough of it changed and a blob touching it is big enough to be an item.
+so it does not count as motion. A zone is active when enough of it changed
+(`min_fraction` of the zone, and `min_area` pixels). The crop of the moving
+thing is the box of the blobs that touch the zone, cut to the zone's bounding
+box grown by a tenth of its height: draw a drop zone tall enough for a whole
+item, and an arm reaching in from above stays (mostly) out of the crop.
 """
 from __future__ import annotations
 
@@ -17,11 +20,15 @@ import numpy as np
 @dataclass
 class ZoneMotion:
     fraction: float                 # share of the zone's pixels that changed
-    bbox: tuple | None              # x, y, w, h in full-frame pixels of the blobs touching the zone
-    area: float                     # their area in full-frame pixels
+    bbox: tuple | None              # x, y, w, h in full-frame pixels: the blobs touching the zone,
+                                    # cut to the zone's bounding box grown by `ZONE_MARGIN`
+    area: float                     # changed pixels inside the zone, in full-frame pixels
 
     def active(self, min_fraction: float, min_area: float) -> bool:
         return self.fraction >= min_fraction and self.area >= min_area and self.bbox is not None
+
+
+ZONE_MARGIN = 0.1  # share of the zone's height: how far a crop may reach outside the zone
 
 
 class MotionGate:
@@ -33,11 +40,15 @@ class MotionGate:
         self.threshold = threshold
         self.alpha = background_alpha
         self.masks = []
+        self.limits = []  # per zone: x0, y0, x1, y1 a crop may span (small-frame pixels)
         for polygon in zones:
             mask = np.zeros((self.size[1], self.size[0]), np.uint8)
             pts = np.round(np.array(polygon, np.float32) * self.scale).astype(np.int32)
             cv2.fillPoly(mask, [pts], 1)
             self.masks.append(mask.astype(bool))
+            x, y, w, h = cv2.boundingRect(pts)
+            m = h * ZONE_MARGIN
+            self.limits.append((x - m, y - m, x + w + m, y + h + m))
         self.areas = [max(1, int(m.sum())) for m in self.masks]
         self.background: np.ndarray | None = None
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
@@ -72,20 +83,21 @@ class MotionGate:
             return [ZoneMotion(0.0, None, 0.0) for _ in self.masks]
         count, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
         inv = 1.0 / self.scale
-        for mask, area in zip(self.masks, self.areas):
-            zone_changed = changed.astype(bool) & mask
-            fraction = float(zone_changed.sum()) / area
-            if fraction == 0:
+        moving = changed.astype(bool)
+        for mask, area, (lx0, ly0, lx1, ly1) in zip(self.masks, self.areas, self.limits):
+            zone_changed = moving & mask
+            count = int(zone_changed.sum())
+            if count == 0:
                 out.append(ZoneMotion(0.0, None, 0.0))
                 continue
             ids = np.unique(labels[zone_changed])
             ids = ids[ids > 0]
             x0, y0, x1, y1 = 1 << 30, 1 << 30, -1, -1
-            blob_area = 0
             for i in ids:
-                x, y, w, h, a = stats[i]
+                x, y, w, h, _ = stats[i]
                 x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x + w), max(y1, y + h)
-                blob_area += a
+            # An arm that reaches in from above belongs to the blob but not to the crop.
+            x0, y0, x1, y1 = max(x0, lx0), max(y0, ly0), min(x1, lx1), min(y1, ly1)
             bbox = (int(x0 * inv), int(y0 * inv), int(np.ceil((x1 - x0) * inv)), int(np.ceil((y1 - y0) * inv)))
-            out.append(ZoneMotion(fraction, bbox, blob_area * inv * inv))
+            out.append(ZoneMotion(count / area, bbox, count * inv * inv))
         return out
