@@ -55,3 +55,17 @@ def test_wrong_frame_size_is_refused():
         assert "zones are for" in str(e)
     else:
         raise AssertionError("a frame of another size must be refused")
+
+
+def test_an_arm_reaching_in_from_above_is_cut_from_the_crop():
+    gate = MotionGate((W, H), ZONES, width=320)
+    base = scene()
+    gate.process(base)
+    frame = base.copy()
+    frame[200:280, 400:480] = (30, 30, 220)   # the item, inside the right zone (y 100..300)
+    frame[0:205, 430:450] = (120, 150, 200)   # an arm from the top edge down to it
+    _, right = gate.process(frame)
+    x, y, w, h = right.bbox
+    assert 75 <= y <= 85, "the crop starts a tenth of the zone's height above it, not at the top edge"
+    assert abs(x - 400) <= 6 and abs(y + h - 280) <= 6
+    assert right.area <= 1.2 * (80 * 80 + 20 * 105), "only the change inside the zone counts"
