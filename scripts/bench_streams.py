@@ -1,22 +1,24 @@
 """Do 200 open tablet streams slow ingest or pages? Measured under real
 gunicorn (gunicorn.conf.py) on loopback over a temporary SQLite file.
 
-In one run, two phases of the same load, first without and then with N
-tablets connected to GET /station/<id>/stream (server-sent events over raw
-sockets, held open by one reader thread):
+In one run, phases of the same load alternate, without and with N tablets
+connected to GET /station/<id>/stream (server-sent events over raw sockets,
+held open by one reader thread), --rounds times each, so that a drift in the
+machine's background load hits both sides alike:
 
-- ingest: device clients post batches of disposals in a closed loop
-  (keep-alive connections); events/s and request latency;
-- pages: one logged-in person loads the community dashboard again and
-  again; page latency;
-- delivery (second phase): a probe tablet on its own station; an event is
-  posted to it every half second and the time until its stream delivers it
-  is measured.
+- ingest: device clients post batches of disposals to 20 stations in a
+  closed loop (keep-alive connections); events/s and request latency;
+- pages: one logged-in person loads a community dashboard again and again;
+  page latency;
+- tablets (with streams): one tablet per station, as at a real station; their
+  stations get 10 disposals a second between them (a busy peak hour), which
+  the streams push; a probe tablet on its own station gets an event every
+  half second, and the time until its stream delivers it is measured.
 
-Prints both phases, the ratios (with / without streams) and the command line.
-Bounded: --seconds per phase, --streams connections, loopback only.
+Prints both sides, the ratios (with / without streams) and the command line.
+Bounded: --seconds per phase, --rounds, --streams connections, loopback only.
 
-    python scripts/bench_streams.py [--streams 200] [--seconds 15] [--workers 2]
+    python scripts/bench_streams.py [--streams 200] [--seconds 10] [--rounds 2]
 """
 from __future__ import annotations
 
@@ -44,10 +46,11 @@ PASSWORD = "bench-password-1"
 DISTRICT, STREET = "110102", "110102001"
 
 
-def setup(db: Path) -> dict[str, str]:
-    """Ten communities, STATIONS stations and a probe station with devices,
-    a city user; straight through the store (an operator would use the
-    commands; the result is the same rows)."""
+def setup(db: Path, tablets: int) -> dict[str, str]:
+    """Ten communities; STATIONS stations that the ingest load posts to,
+    one station per tablet and a probe station, each with its device; a city
+    user. Straight through the store (an operator would use the commands;
+    the result is the same rows)."""
     from server import store as store_pkg
     from server.auth import hash_password, hash_token, new_device_token
     store_pkg.migrate(db)
@@ -56,7 +59,8 @@ def setup(db: Path) -> dict[str, str]:
     s.import_regions([{"district_code": DISTRICT, "district": "西城区", "street_code": STREET,
                        "street": "西长安街街道", "community_code": f"{STREET}{i:03d}",
                        "community": f"社区{i}", "households": 1000} for i in range(1, 11)])
-    ids = [f"st-{i:03d}" for i in range(STATIONS)] + ["st-probe"]
+    ids = ([f"st-{i:03d}" for i in range(STATIONS)] + [f"tab-{i:03d}" for i in range(tablets)]
+           + ["st-probe"])
     s.add_stations([{"id": sid, "community_code": f"{STREET}{(i % 10) + 1:03d}", "name": sid,
                      "bins": ["kitchen", "recyclable", "hazardous", "other"],
                      "household_reader": True,
@@ -160,10 +164,11 @@ class Streams:
 
 def run_phase(host, port, tokens, cookie, seconds, clients, batch, probe=None):
     stop = threading.Event()
-    ingest_lat, page_lat, posted = [], [], [0]
+    ingest_lat, page_lat, posted, tablet_posted = [], [], [0], [0]
     probe_sent: dict[str, float] = {}
     lock = threading.Lock()
-    stations = [s for s in tokens if s != "st-probe"]
+    stations = [s for s in tokens if s.startswith("st-") and s != "st-probe"]
+    tablets = [s for s in tokens if s.startswith("tab-")]
 
     def device(k):
         conn = http.client.HTTPConnection(host, port, timeout=30)
@@ -206,10 +211,28 @@ def run_phase(host, port, tokens, cookie, seconds, clients, batch, probe=None):
             r.read()
             probe_sent[ev["event_id"]] = time.monotonic()
 
+    def tablet_traffic():
+        # 10 disposals a second spread over the tablets' stations.
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        k = 0
+        while not stop.wait(0.1):
+            station = tablets[k % len(tablets)]
+            k += 7
+            conn.request("POST", "/api/v1/events",
+                         json.dumps({"device_id": f"dev-{station}",
+                                     "events": [disposal(station, wrong=k % 3 == 0)]}),
+                         {"Content-Type": "application/json",
+                          "Authorization": f"Bearer {tokens[station]}"})
+            r = conn.getresponse()
+            r.read()
+            with lock:
+                tablet_posted[0] += 1
+
     threads = [threading.Thread(target=device, args=(k,)) for k in range(clients)]
     threads.append(threading.Thread(target=person))
     if probe is not None:
         threads.append(threading.Thread(target=prober))
+        threads.append(threading.Thread(target=tablet_traffic))
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -218,16 +241,28 @@ def run_phase(host, port, tokens, cookie, seconds, clients, batch, probe=None):
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
-    out = {"events_per_s": posted[0] / elapsed, "requests": len(ingest_lat),
-           "ingest_p50_ms": 1000 * benchlib.percentile(ingest_lat, 50),
-           "ingest_p95_ms": 1000 * benchlib.percentile(ingest_lat, 95),
-           "pages": len(page_lat),
-           "page_p50_ms": 1000 * benchlib.percentile(page_lat, 50),
-           "page_p95_ms": 1000 * benchlib.percentile(page_lat, 95)}
+    out = {"posted": posted[0], "elapsed": elapsed, "ingest": ingest_lat, "pages": page_lat}
     if probe is not None:
         time.sleep(1.5)  # let the last probes arrive
-        delays = [probe.probe_seen[i] - t for i, t in probe_sent.items() if i in probe.probe_seen]
-        out.update(probes=len(probe_sent), delivered=len(delays),
+        out["probes"] = len(probe_sent)
+        out["tablet_posted"] = tablet_posted[0] + len(probe_sent)
+        out["delays"] = [probe.probe_seen[i] - t for i, t in probe_sent.items()
+                         if i in probe.probe_seen]
+    return out
+
+
+def summary(phases: list[dict]) -> dict:
+    """Phases of one side pooled: total throughput, latency percentiles."""
+    ingest = [x for p in phases for x in p["ingest"]]
+    pages = [x for p in phases for x in p["pages"]]
+    out = {"events_per_s": sum(p["posted"] for p in phases) / sum(p["elapsed"] for p in phases),
+           "ingest_p50_ms": 1000 * benchlib.percentile(ingest, 50),
+           "ingest_p95_ms": 1000 * benchlib.percentile(ingest, 95),
+           "page_p50_ms": 1000 * benchlib.percentile(pages, 50),
+           "page_p95_ms": 1000 * benchlib.percentile(pages, 95)}
+    if "delays" in phases[0]:
+        delays = [x for p in phases for x in p["delays"]]
+        out.update(probes=sum(p["probes"] for p in phases), delivered=len(delays),
                    delivery_p50_ms=1000 * benchlib.percentile(delays, 50),
                    delivery_max_ms=1000 * max(delays) if delays else float("nan"))
     return out
@@ -235,41 +270,50 @@ def run_phase(host, port, tokens, cookie, seconds, clients, batch, probe=None):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--streams", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=15.0, help="per phase")
+    parser.add_argument("--streams", type=int, default=200, help="tablets, one per station")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per phase")
+    parser.add_argument("--rounds", type=int, default=2, help="phases per side, alternating")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=256,
                         help="per worker (gunicorn.conf.py's default)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent device clients")
     parser.add_argument("--batch", type=int, default=10, help="events per request")
     args = parser.parse_args()
-    if not 1 <= args.streams <= 1000 or not 1 <= args.seconds <= 120:
-        parser.error("--streams is 1-1000 and --seconds 1-120")
+    if not 1 <= args.streams <= 1000 or not 1 <= args.seconds <= 120 or not 1 <= args.rounds <= 5:
+        parser.error("--streams is 1-1000, --seconds 1-120 and --rounds 1-5")
 
+    without, with_streams, opened, refused, pushed, for_tablets = [], [], [], [], 0, 0
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "streams.db"
-        tokens = setup(db)
+        tokens = setup(db, args.streams)
         with benchlib.gunicorn("server:create_app()", db, workers=args.workers,
                                threads=args.threads) as base:
             host, port = base[len("http://"):].split(":")
             port = int(port)
             cookie = login(host, port)
-            stations = [s for s in tokens if s != "st-probe"]
+            tablets = [s for s in tokens if s.startswith("tab-")]
             print(f"gunicorn gthread: {args.workers} workers x {args.threads} threads; "
                   f"{args.clients} device clients x {args.batch} events/request; "
-                  f"{args.seconds:.0f} s per phase", flush=True)
-            without = run_phase(host, port, tokens, cookie, args.seconds, args.clients, args.batch)
-            streams = Streams(host, port, cookie, stations, args.streams, probe="st-probe")
-            deadline = time.monotonic() + 30
-            while streams.open + streams.refused < args.streams + 1 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            opened, refused = streams.open, streams.refused
-            with_streams = run_phase(host, port, tokens, cookie, args.seconds, args.clients,
-                                     args.batch, probe=streams)
-            still_open = len(streams.sel.get_map()) if not streams.stop.is_set() else 0
-            streams.close()
-    print(f"streams: {opened} open (the tablets and the probe), {refused} refused, "
-          f"{still_open} still open at the end, {streams.events} disposals pushed to tablets")
+                  f"{args.rounds} x {args.seconds:.0f} s per side", flush=True)
+            for _ in range(args.rounds):
+                without.append(run_phase(host, port, tokens, cookie, args.seconds, args.clients,
+                                         args.batch))
+                streams = Streams(host, port, cookie, tablets, args.streams, probe="st-probe")
+                deadline = time.monotonic() + 30
+                while streams.open + streams.refused < args.streams + 1 \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                opened.append(streams.open)
+                refused.append(streams.refused)
+                with_streams.append(run_phase(host, port, tokens, cookie, args.seconds,
+                                              args.clients, args.batch, probe=streams))
+                time.sleep(0.5)
+                streams.close()
+                pushed += streams.events
+                for_tablets += with_streams[-1]["tablet_posted"]
+    a, b = summary(without), summary(with_streams)
+    print(f"streams per round: {opened} open (the tablets and the probe), {refused} refused; "
+          f"{pushed} of the {for_tablets} disposals posted to the tablets' stations pushed")
     rows = [("ingest events/s", "events_per_s", "{:.0f}"),
             ("ingest request p50 ms", "ingest_p50_ms", "{:.1f}"),
             ("ingest request p95 ms", "ingest_p95_ms", "{:.1f}"),
@@ -277,10 +321,10 @@ def main() -> None:
             ("dashboard page p95 ms", "page_p95_ms", "{:.1f}")]
     print(f"{'':24}{'without':>10}{'with ' + str(args.streams):>12}{'ratio':>8}")
     for label, key, fmt in rows:
-        a, b = without[key], with_streams[key]
-        print(f"{label:24}{fmt.format(a):>10}{fmt.format(b):>12}{b / a if a else float('nan'):>8.2f}")
-    print(f"probe tablet: {with_streams['delivered']}/{with_streams['probes']} prompts delivered, "
-          f"p50 {with_streams['delivery_p50_ms']:.0f} ms, max {with_streams['delivery_max_ms']:.0f} ms "
+        x, y = a[key], b[key]
+        print(f"{label:24}{fmt.format(x):>10}{fmt.format(y):>12}{y / x if x else float('nan'):>8.2f}")
+    print(f"probe tablet: {b['delivered']}/{b['probes']} prompts delivered, "
+          f"p50 {b['delivery_p50_ms']:.0f} ms, max {b['delivery_max_ms']:.0f} ms "
           "after the device's request returned")
     print("command:", benchlib.command_line())
 

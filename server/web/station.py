@@ -4,7 +4,9 @@ The stream is server-sent events: each request polls the store for the
 station's new events every WEB_STREAM_POLL seconds (0.5), sends a comment
 every WEB_STREAM_HEARTBEAT seconds (15) so that proxies keep the connection
 open, and ends after WEB_STREAM_MAX_SECONDS (600); the browser then
-reconnects with Last-Event-ID and misses nothing. Each open stream holds one
+reconnects with Last-Event-ID and misses nothing. Under gunicorn a stream
+also ends as soon as the tablet hangs up (checked at every poll), so that a
+tablet that lost its network does not hold a slot. Each open stream holds one
 server thread, so a process serves at most WEB_STREAM_SLOTS streams at once
 (gunicorn.conf.py sets it below the thread count, keeping threads free for
 ingest and pages); beyond that a stream is refused with 503 and the tablet
@@ -12,8 +14,10 @@ retries."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
+from datetime import timedelta
 
 from flask import (Blueprint, Response, abort, current_app, g, render_template, request,
                    url_for)
@@ -59,6 +63,10 @@ def _visible_station(station_id: str) -> dict:
 
 def today() -> str:
     return beijing(now_utc()).date().isoformat()
+
+
+def _yesterday() -> str:
+    return (beijing(now_utc()).date() - timedelta(days=1)).isoformat()
 
 
 def describe(ev: dict, lang: str) -> dict:
@@ -151,6 +159,7 @@ def stream(station_id: str):
     lifetime, retry = float(_setting("WEB_STREAM_MAX_SECONDS")), int(_setting("WEB_STREAM_RETRY_MS"))
     database = current_app.config["SETTINGS"].database
     first_counts = _counts(store, station["id"])
+    client = request.environ.get("gunicorn.socket")
 
     def generate():
         s = store_pkg.connect(database)
@@ -160,7 +169,12 @@ def stream(station_id: str):
             yield f"retry: {retry}\n" + _sse("counts", counts, cursor)
             while time.monotonic() - started < lifetime:
                 time.sleep(poll)
-                events = s.events_after(station["id"], cursor, 100)
+                if client is not None and _client_gone(client):
+                    return  # free the thread and the slot now, not at the next write
+                # since_day bounds the index range the query reads to two
+                # days of this station's events (the index is (station, day));
+                # a disposal older than yesterday is no prompt for anyone.
+                events = s.events_after(station["id"], cursor, 100, since_day=_yesterday())
                 now = time.monotonic()
                 if events:
                     chunk = []
@@ -192,6 +206,17 @@ def stream(station_id: str):
     return Response(_Released(generate(), slots.release), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache, no-transform",
                              "X-Accel-Buffering": "no"})
+
+
+def _client_gone(sock) -> bool:
+    """Whether the tablet closed its end. It sends nothing after its request,
+    so a readable socket that gives no bytes means the connection is over."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
 class _Released:
