@@ -261,8 +261,13 @@ class Runtime:
         evidence = None
         p = self.config.privacy
         if p["evidence"] and judgement.verdict == "wrong" and ep.context is not None:
-            from edge.privacy.evidence import make_evidence
-            evidence = make_evidence(ep.context, ep.context_box, p["evidence_max_px"], p["evidence_quality"])
+            if ep.reaching:
+                # A person or arm was attached to the item in its best frame: no picture at all.
+                log.info("no evidence for %s: someone reached into the drop zone", event["event_id"][:8])
+            else:
+                from edge.privacy.evidence import make_evidence
+                evidence = make_evidence(ep.context, ep.context_box, p["evidence_max_px"],
+                                         p["evidence_quality"])
         minute = datetime.fromisoformat(event["ts"])
         if not self.config.in_window(minute.hour * 60 + minute.minute):
             log.info("disposal outside the station's opening windows")

@@ -29,6 +29,7 @@ class Episode:
     crop: np.ndarray | None = field(default=None, repr=False)        # the item, for the model
     context: np.ndarray | None = field(default=None, repr=False)     # the item and some surroundings
     context_box: tuple | None = None                                  # the item's box inside `context`
+    reaching: bool = False            # at the best frame, something bigger (an arm, a person) was attached
     truncated: bool = False
 
 
@@ -115,6 +116,7 @@ class ZoneTracker:
             ep.context, (cx, cy) = crop_with_margin(frame.image, motion.bbox, self.context_margin)
             x, y, w, h = motion.bbox
             ep.context_box = (x - cx, y - cy, w, h)
+            ep.reaching = motion.reaching
 
     def _finish(self, frame, cooldown):
         ep = self.episode

@@ -23,6 +23,7 @@ class ZoneMotion:
     bbox: tuple | None              # x, y, w, h in full-frame pixels: the blobs touching the zone,
                                     # cut to the zone's bounding box grown by `ZONE_MARGIN`
     area: float                     # changed pixels inside the zone, in full-frame pixels
+    reaching: bool = False          # the blobs went on beyond the grown zone box (an arm, a person)
 
     def active(self, min_fraction: float, min_area: float) -> bool:
         return self.fraction >= min_fraction and self.area >= min_area and self.bbox is not None
@@ -97,7 +98,8 @@ class MotionGate:
                 x, y, w, h, _ = stats[i]
                 x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x + w), max(y1, y + h)
             # An arm that reaches in from above belongs to the blob but not to the crop.
+            reaching = x0 < lx0 or y0 < ly0 or x1 > lx1 or y1 > ly1
             x0, y0, x1, y1 = max(x0, lx0), max(y0, ly0), min(x1, lx1), min(y1, ly1)
             bbox = (int(x0 * inv), int(y0 * inv), int(np.ceil((x1 - x0) * inv)), int(np.ceil((y1 - y0) * inv)))
-            out.append(ZoneMotion(count / area, bbox, count * inv * inv))
+            out.append(ZoneMotion(count / area, bbox, count * inv * inv, reaching))
         return out

@@ -4,12 +4,19 @@ No face detector ships offline with OpenCV 5 (its wheels have no Haar cascades
 and YuNet's weights are a download), and a detector that misses a face would
 leak it. So the evidence does not depend on finding faces:
 
-1. only the item's box stays sharp; everything around it is pixelated to
-   blocks of 1/12 of the image's longer side, too coarse for a face;
-2. inside the item's box, skin-coloured regions (YCrCb skin range) are
-   pixelated as well, for a hand or face that overlaps the item;
+1. only the item's box stays sharp: the moving region inside the drop zone
+   (plus a tenth of the zone's height), which lies at bin height; everything
+   around it is pixelated to blocks of 1/12 of the image's longer side, too
+   coarse for a face;
+2. when the item was still attached to something bigger in its best frame (a
+   person leaning into the zone, an arm), the runtime makes no evidence at all
+   (`Episode.reaching`);
 3. the image is shrunk to at most `max_px` on its longer side and encoded as
    JPEG; it never exceeds the server's 256 KiB.
+
+A skin-colour filter inside the item's box was tried and dropped: cardboard,
+wood and food fall in the skin range, so it blurred the very items the
+evidence is for. `skin_share` remains for tests and diagnostics.
 """
 from __future__ import annotations
 
@@ -31,8 +38,11 @@ def skin_mask(image: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
-def make_evidence(context: np.ndarray, item_box, max_px: int = 320, quality: int = 70,
-                  min_skin_share: float = 0.02) -> bytes:
+def skin_share(image: np.ndarray) -> float:
+    return float(skin_mask(image).mean() / 255)
+
+
+def make_evidence(context: np.ndarray, item_box, max_px: int = 320, quality: int = 70) -> bytes:
     """JPEG bytes of `context` with everything but the item box (x, y, w, h) pixelated."""
     h, w = context.shape[:2]
     scale = min(1.0, max_px / max(h, w))
@@ -46,12 +56,7 @@ def make_evidence(context: np.ndarray, item_box, max_px: int = 320, quality: int
     x, y, bw, bh = item_box
     x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
     if x1 > x0 and y1 > y0:
-        item = context[y0:y1, x0:x1].copy()
-        skin = skin_mask(item)
-        if skin.mean() / 255 >= min_skin_share:
-            grown = cv2.dilate(skin, np.ones((7, 7), np.uint8)) > 0
-            item[grown] = pixelate(item, max(4, block // 2))[grown]
-        out[y0:y1, x0:x1] = item
+        out[y0:y1, x0:x1] = context[y0:y1, x0:x1]
     for q in (quality, 50, 30):
         ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
         if ok and len(data) <= MAX_BYTES:

@@ -296,3 +296,26 @@ def test_a_disposal_that_cannot_be_judged_does_not_stop_the_station(station, con
     assert rt.run(timeout=10) == 1, "--once says that not every disposal became an event"
     assert rt.errors == 1 and len(contract_server.events) == len(truth) - 1
     assert "could not be judged" in caplog.text
+
+
+def test_no_evidence_when_someone_reaches_into_the_zone(station, contract_server):
+    import numpy as np
+    from edge.episodes import Episode
+    out, _ = station
+    cfg = configure(out, contract_server)
+    cfg.privacy["evidence"] = True
+    rt = Runtime(cfg, classifier=ColourClassifier())
+    rt.setup()
+    try:
+        for reaching in (False, True):
+            crop = np.zeros((60, 60, 3), np.uint8)
+            crop[:] = (40, 40, 210)  # a battery card, into the kitchen bin: wrong
+            ep = Episode("kitchen", "kitchen", start_index=10 + reaching, start_t=1.0 + reaching, start_wall=0.0,
+                         crop=crop, context=np.pad(crop, ((20, 20), (20, 20), (0, 0))), context_box=(20, 20, 60, 60),
+                         reaching=reaching)
+            rt.emit(ep)
+        rows = rt.outbox.conn.execute("SELECT e.body, v.event_id IS NOT NULL FROM events e "
+                                      "LEFT JOIN evidence v USING (event_id) ORDER BY e.seq").fetchall()
+        assert [(json.loads(b)["verdict"], has) for b, has in rows] == [("wrong", 1), ("wrong", 0)]
+    finally:
+        rt.outbox.close()

@@ -69,3 +69,6 @@ def test_an_arm_reaching_in_from_above_is_cut_from_the_crop():
     assert 75 <= y <= 85, "the crop starts a tenth of the zone's height above it, not at the top edge"
     assert abs(x - 400) <= 6 and abs(y + h - 280) <= 6
     assert right.area <= 1.2 * (80 * 80 + 20 * 105), "only the change inside the zone counts"
+    assert right.reaching
+    frame[0:205, 430:450] = base[0:205, 430:450]  # let go: the item alone
+    assert not gate.process(frame)[1].reaching
