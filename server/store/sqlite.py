@@ -261,25 +261,36 @@ class SqliteStore:
 
     def ingest(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
         """Store the events whose ids are new, with their roll-ups, atomically
-        (group commit, see writer.py). `delta_for(new_events)` builds the
-        RollupDelta. Returns (stored events, duplicates)."""
+        (group commit, see writer.py). `delta_for(events)` builds the
+        RollupDelta. Returns (stored events, duplicates).
+
+        The delta of the whole batch is built before the write transaction,
+        which every request waits for; only when some events turn out to be
+        duplicates is it built again, inside, for the new ones."""
+        rows = [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in events]
+        delta = delta_for(events)
+
         def job(conn: sqlite3.Connection):
-            return SqliteStore(conn)._ingest_in_transaction(events, delta_for)
+            return SqliteStore(conn)._ingest_in_transaction(events, rows, delta, delta_for)
         return writer.submit(self.path, lambda: _open(self.path), job).result()
 
-    def _ingest_in_transaction(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
+    def _ingest_in_transaction(self, events, rows, delta, delta_for) -> tuple[list[dict], int]:
         seen = self.existing_event_ids([e["event_id"] for e in events])
-        new = []
-        for e in events:
+        keep = []
+        for i, e in enumerate(events):
             if e["event_id"] not in seen:
                 seen.add(e["event_id"])
-                new.append(e)
+                keep.append(i)
+        duplicates = len(events) - len(keep)
+        if duplicates:
+            events = [events[i] for i in keep]
+            rows = [rows[i] for i in keep]
+            delta = delta_for(events)
         marks = ",".join("?" * len(self._EVENT_COLUMNS))
         self.conn.executemany(
-            f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})",
-            [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in new])
-        self._apply_delta(delta_for(new))
-        return new, len(events) - len(new)
+            f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})", rows)
+        self._apply_delta(delta)
+        return events, duplicates
 
     def _apply_delta(self, delta: RollupDelta) -> None:
         cols = ",".join(COUNTERS)
