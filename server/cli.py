@@ -230,6 +230,29 @@ def backup(destination: Path):
     click.echo(f"backed up {pages} pages to {destination} (integrity check ok)")
 
 
+@click.command("prune-events")
+def prune_events():
+    """Delete raw events older than the retention period; roll-ups are kept.
+
+    The retention is SORTWATCH_EVENT_RETENTION_DAYS (default 400). Ingest
+    already refuses events that old, so a late resend can never be counted
+    again after its original was pruned. Run it daily, e.g. from cron.
+
+    Example: flask --app server prune-events
+    """
+    from datetime import timedelta
+
+    from .timeutil import beijing
+    days = current_app.config["SETTINGS"].event_retention_days
+    cutoff = (beijing(now_utc()) - timedelta(days=days)).date().isoformat()
+    s = _store()
+    try:
+        events, images = s.prune_events(cutoff)
+    finally:
+        s.close()
+    click.echo(f"deleted {events} raw events and {images} evidence images from before {cutoff}")
+
+
 @click.command("migrate")
 def migrate_command():
     """Apply pending schema migrations (the server also does this at start).
@@ -247,6 +270,6 @@ def migrate_command():
 def register_commands(app: Flask) -> None:
     from .demo import load_demo
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
-                    import_surveys, backup, migrate_command, load_demo):
+                    import_surveys, backup, prune_events, migrate_command, load_demo):
         command.callback = with_appcontext(command.callback)
         app.cli.add_command(command)

@@ -265,3 +265,9 @@ def m005_period_rollups(db: Database) -> None:
         PRIMARY KEY (scope, kind, period)
     ) WITHOUT ROWID;
     """ + PERIOD_BACKFILL)
+
+
+@migrations()
+def m006_events_day_index(db: Database) -> None:
+    # prune-events deletes by day.
+    db.executescript("CREATE INDEX events_day ON events(day);")

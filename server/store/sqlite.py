@@ -176,6 +176,16 @@ class SqliteStore:
                      "participation_period", "awareness_day", "awareness_period",
                      "online_day", "online_period"}
 
+    def prune_events(self, before_day: str) -> tuple[int, int]:
+        """Delete raw events (and their evidence) of days before `before_day`;
+        roll-ups stay. Returns (events, evidence images) deleted."""
+        with self.write():
+            images = self.conn.execute(
+                "DELETE FROM evidence WHERE event_id IN "
+                "(SELECT event_id FROM events WHERE day < ?)", (before_day,)).rowcount
+            events = self.conn.execute("DELETE FROM events WHERE day < ?", (before_day,)).rowcount
+        return events, images
+
     def rebuild_period_rollups(self) -> None:
         """Recompute the per-period roll-ups from the daily ones (after a
         bulk load, or to repair)."""

@@ -153,4 +153,23 @@ def test_migrate_command_is_idempotent(runner):
     first = runner.invoke(args=["migrate"])
     second = runner.invoke(args=["migrate"])
     assert first.exit_code == 0 and first.output == second.output
-    assert "m005_period_rollups" in first.output
+    assert "m006_events_day_index" in first.output
+
+
+def test_prune_keeps_the_rates_and_refuses_the_pruned_days(app, client, city, runner):
+    from datetime import datetime, timedelta
+
+    from .support import BEIJING, disposal, login, make_settings, post_events
+    old_day = datetime.now(BEIJING) - timedelta(days=200)
+    post_events(client, city, [disposal(ts=old_day.isoformat(), verdict="correct", bin="hazardous"),
+                               disposal(verdict="wrong")])
+    login(client, "city")
+    month = old_day.strftime("%Y-%m")
+    before = client.get("/api/v1/stats", query_string={"level": "city", "month": month}).get_json()
+    app.config["SETTINGS"] = make_settings(app.config["SETTINGS"].database, event_retention_days=100)
+    result = runner.invoke(args=["prune-events"])
+    assert result.exit_code == 0 and "deleted 1 raw events" in result.output, result.output
+    after = client.get("/api/v1/stats", query_string={"level": "city", "month": month}).get_json()
+    assert after["accuracy"] == before["accuracy"] and after["disposals"] == 1
+    resend = post_events(client, city, [disposal(ts=old_day.isoformat())]).get_json()
+    assert resend["accepted"] == 0 and "older" in resend["rejected"][0]["errors"][0]["message"]
