@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -214,7 +215,7 @@ class Uploader(threading.Thread):
             except (KeyError, ValueError, TypeError, IndexError):
                 log.error("unreadable rejection %r", r)
                 continue
-            rejected[eid] = "; ".join(str(x) for x in r.get("errors", [])) or "rejected"
+            rejected[eid] = json.dumps(r.get("errors") or ["rejected"], ensure_ascii=False)
         delivered = [e["event_id"] for e in events if e["event_id"] not in rejected]
         if result.accepted + result.duplicates != len(delivered):
             log.warning("server counted %d accepted + %d duplicates for %d events sent",

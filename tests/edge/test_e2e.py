@@ -139,3 +139,19 @@ def test_kill_9_of_python_m_edge_run_then_restart(tmp_path, stack, colour_items)
     events = stack.events()
     assert len(events) == len(truth), moments
     assert [e["bin"] for e in events] == [t["bin"] for t in truth]
+
+
+def test_events_the_real_server_rejects_go_to_the_dead_letter_table(tmp_path, stack, colour_items):
+    out = tmp_path / "clip"
+    truth, _ = make_station_clip.render(colour_items, out, drops=3, seed=6, station_id="st-not-mine",
+                                        width=480, height=270, fps=10)
+    config = load_config(out / "station.toml", {"server.url": stack.url, "server.device_id": "dev-e2e",
+                                                "server.token_file": str(stack.token_file)})
+    runtime = Runtime(config, classifier=ColourClassifier(), once=True)
+    assert runtime.run(timeout=30) == 1, "--once says not everything was delivered"
+    from edge.outbox import Outbox
+    box = Outbox(config.outbox["path"])
+    dead = box.dead_letters()
+    box.close()
+    assert len(dead) == len(truth) and stack.events() == []
+    assert all("station" in d["reason"] for d in dead), dead[0]["reason"]
