@@ -287,6 +287,22 @@ class Outbox:
             row = self.conn.execute("SELECT ts FROM events ORDER BY seq LIMIT 1").fetchone()
         return row[0] if row else None
 
+    def requeue_dead_letters(self) -> int:
+        """Move every dead letter back to the queue (after the cause was fixed, e.g. the clock)."""
+        with self.lock:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            rows = c.execute("SELECT event_id, body FROM dead_letter ORDER BY at").fetchall()
+            for event_id, body in rows:
+                ts = json.loads(body).get("ts", "")
+                c.execute("INSERT OR IGNORE INTO events(event_id, ts, body, created) VALUES (?,?,?,?)",
+                          (event_id, ts, body, self.clock()))
+            c.execute("DELETE FROM dead_letter")
+            c.execute("COMMIT")
+        if rows:
+            self.changed.set()
+        return len(rows)
+
     def dead_letters(self) -> list[dict]:
         with self.lock:
             rows = self.conn.execute("SELECT event_id, body, reason, at FROM dead_letter ORDER BY at").fetchall()

@@ -121,3 +121,23 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path):
     stored = {r[0] for r in conn.execute("SELECT event_id FROM events")}
     assert set(acked) <= stored
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_dead_letters_can_be_requeued_and_listed_without_household(tmp_path, capsys):
+    from edge.outbox.__main__ import main
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    (tmp_path / "token").write_text("t")
+    (tmp_path / "station.toml").write_text(
+        '[station]\nid = "st-1"\n[camera]\nsource = "clip.mp4"\n[server]\nurl = "http://h:1"\n'
+        'device_id = "d-1"\ntoken_file = "token"\n[[bins]]\ncategory = "other"\n'
+        'zone = [[0, 0], [10, 0], [10, 10]]\n')
+    box = Outbox(tmp_path / "outbox.sqlite")
+    e = event(household="hh-secret-9")
+    box.put(e)
+    box.dead_letter(e["event_id"], '["ts: is in the future; check the device clock"]')
+    box.close()
+    assert main(["--config", str(tmp_path / "station.toml"), "--dead", "--requeue"]) == 0
+    out = capsys.readouterr().out
+    assert "check the device clock" in out and "hh-secret-9" not in out and "requeued 1 events" in out
+    box = Outbox(tmp_path / "outbox.sqlite")
+    assert box.counts()["pending"] == 1 and box.counts()["dead_letter"] == 0
