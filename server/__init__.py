@@ -45,6 +45,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api import register_blueprints
     register_blueprints(app)
 
+    from .web import register_web
+    register_web(app)
+
     from .cli import register_commands
     register_commands(app)
     return app

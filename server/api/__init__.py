@@ -6,4 +6,3 @@ def register_blueprints(app: Flask) -> None:
     from . import events, exports, health, openapi, quiz, rankings, session, stations, stats
     for module in (health, events, session, stats, rankings, stations, quiz, exports, openapi):
         app.register_blueprint(module.bp)
-    from ..web import register_web; register_web(app)  # noqa: E702 (pages for people)
