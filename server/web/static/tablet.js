@@ -80,7 +80,9 @@
       var sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = ev.colour;
       var txt = document.createElement("span"); txt.className = "evtext";
       txt.textContent = hhmm(ev.ts) + "  " + (ev.item_name || "?") + " → " + (ev.category_name || "?");
-      var v = document.createElement("span"); v.className = "verdict"; v.textContent = verdictLabel(ev) + (ev.assisted ? " · " + S.assisted : "");
+      var v = document.createElement("span"); v.className = "verdict";
+      v.textContent = verdictLabel(ev) + (ev.verdict === "wrong" && ev.bin_name ? " · " + S.put_in + " " + ev.bin_name : "")
+        + (ev.assisted ? " · " + S.assisted : "");
       li.appendChild(sw); li.appendChild(txt); li.appendChild(v);
       if (ev.type === "disposal") {
         var b1 = document.createElement("button"); b1.type = "button"; b1.className = "tsmall";
