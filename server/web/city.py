@@ -18,6 +18,7 @@ bp = Blueprint("web_city", __name__, template_folder="templates")
 setup_blueprint(bp)
 
 LIST_SIZE = 5
+MAX_ROWS = 300  # a city-wide community ranking has ~7,000: the download has them all
 
 
 @bp.get("/rankings")
@@ -71,6 +72,7 @@ def rankings():
     downloads = {"csv": "/exports/stats.csv?" + urlencode(query),
                  "xlsx": "/exports/stats.xlsx?" + urlencode(query)}
     return render_template("rankings.html", result=result, level=level, levels=levels,
+                           rows=result["members"][:MAX_ROWS], total=len(result["members"]),
                            within=within, within_name=scope_name(store, within),
                            metric=metric, month=period.label, period=period,
                            choices=choices, downloads=downloads)

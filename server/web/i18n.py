@@ -117,6 +117,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "name": ("名称", "Name"),
     "code": ("代码", "Code"),
     "households": ("户数", "Households"),
+    "rows_shown": ("仅显示前 {n} 名（共 {total} 个）；完整名单请下载统计表。", "Showing the first {n} of {total}; download the statistics for all of them."),
     "no_data_last": ("无数据（排在最后）", "no data (listed last)"),
     # tablet
     "tablet_title": ("桶站值守", "Station duty"),

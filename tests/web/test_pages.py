@@ -166,6 +166,15 @@ def test_dashboard_shows_the_rates_and_feedback_moves_them(client, city):
     assert "玻璃" in latest and "电池" not in latest
 
 
+def test_long_rankings_show_the_first_rows_and_point_to_the_download(client, city, monkeypatch):
+    from server.web import city as city_page
+    monkeypatch.setattr(city_page, "MAX_ROWS", 2)
+    web_login(client, "xicheng")
+    page = client.get("/rankings?level=community").get_data(as_text=True)
+    assert page.count("data-code=") == 2
+    assert "仅显示前 2 名（共 3 个）" in page
+
+
 def test_rankings_page_links_both_downloads(client, city):
     post_events(client, city, [disposal(verdict="correct", bin="hazardous")])
     web_login(client, "xicheng")
