@@ -128,7 +128,13 @@ def fingerprint(spec) -> str | None:
     paths = sorted(path.iterdir()) if path.is_dir() else [path]
     for p in paths:
         st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    if path.is_file():  # a new clip written over an old one under the same name is another source
+        with open(path, "rb") as f:
+            h.update(f.read(1 << 20))
+            if path.stat().st_size > 2 << 20:
+                f.seek(-(1 << 20), os.SEEK_END)
+                h.update(f.read())
     return h.hexdigest()[:16]
 
 

@@ -118,3 +118,15 @@ def test_what_counts_as_live(tmp_path):
     from edge.capture import is_live
     assert is_live(0) and is_live("rtsp://cam/1") and is_live("/dev/null")  # a character device
     assert not is_live(str(tmp_path)) and not is_live(str(tmp_path / "clip.mp4"))
+
+
+def test_a_clip_written_over_another_is_another_source(tmp_path):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"a" * 5000)
+    first = fingerprint(path)
+    st = path.stat()
+    path.write_bytes(b"b" * 5000)
+    import os
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same name, size and time
+    assert fingerprint(path) != first
+    assert fingerprint(path) == fingerprint(path)
