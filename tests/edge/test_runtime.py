@@ -319,3 +319,23 @@ def test_no_evidence_when_someone_reaches_into_the_zone(station, contract_server
         assert [(json.loads(b)["verdict"], has) for b, has in rows] == [("wrong", 1), ("wrong", 0)]
     finally:
         rt.outbox.close()
+
+
+def test_a_folder_of_images_is_a_source_too(station, contract_server, tmp_path):
+    import cv2
+    out, truth = station
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    i = 0
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        cv2.imwrite(str(frames / f"{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        i += 1
+    cap.release()
+    cfg = configure(out, contract_server)
+    cfg.camera.update(source=frames, fps=10.0)
+    assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=15) == 0
+    check_against_truth(contract_server, truth)
