@@ -1,6 +1,5 @@
 """Station config: strict validation, every error with its line and key."""
 import argparse
-import shutil
 from pathlib import Path
 
 import pytest
