@@ -7,7 +7,7 @@ with no data for the metric come last, in code order, marked no_data, and
 get no rank."""
 from __future__ import annotations
 
-from .report import member_reports
+from .report import member_facts, member_reports
 from .timeutil import Period
 
 METRICS = ("accuracy", "participation", "awareness")
@@ -44,8 +44,9 @@ def _entry(report: dict, rank: int | None, metric: str, previous: dict | None) -
 
 
 def ranking(store, level: str, within: str, period: Period, metric: str, n: int, settings) -> dict:
-    now = member_reports(store, level, within, period, settings)
-    before = member_reports(store, level, within, period.previous(), settings)
+    facts = member_facts(store, level, within)
+    now = member_reports(store, level, within, period, settings, facts=facts)
+    before = member_reports(store, level, within, period.previous(), settings, facts=facts)
     prev_with, _ = _ordered(before, metric)
     previous = {r["code"]: {"rank": i + 1, "value": r[metric]["value"]}
                 for i, r in enumerate(prev_with)}

@@ -28,19 +28,26 @@ def _empty_totals() -> dict:
     return {0: dict(zero), 1: dict(zero)}
 
 
+def member_facts(store, level: str, within: str, members=None) -> dict:
+    """What does not depend on the period: the members, their registered
+    households and their station counts."""
+    length = LEVEL_LENGTHS[level]
+    return {"members": members if members is not None else store.members(level, within),
+            "registered": store.registered_households_many(length, within),
+            "stations": store.station_counts_many(length, within)}
+
+
 def member_reports(store, level: str, within: str, period: Period, settings,
-                   members: list[tuple[str, str]] | None = None) -> list[dict]:
+                   members: list[tuple[str, str]] | None = None, facts: dict | None = None) -> list[dict]:
     """A report for every member of `level` inside `within`, in code order."""
-    if members is None:
-        members = store.members(level, within)
+    facts = facts or member_facts(store, level, within, members)
+    members, registered, stations = facts["members"], facts["registered"], facts["stations"]
     length = LEVEL_LENGTHS[level]
     kind, label = period.kind, period.label
     totals = store.rollup_totals_many(length, within, kind, label)
     households = store.participating_households_many(length, within, kind, label)
-    registered = store.registered_households_many(length, within)
     awareness = store.awareness_totals_many(length, within, kind, label)
     online = store.online_seconds_many(length, within, kind, label)
-    stations = store.station_counts_many(length, within)
     elapsed = elapsed_seconds(period)
     out = []
     for code, name in members:
