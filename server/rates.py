@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-from .rollups import COUNTERS as COUNTER_NAMES
 
 
 def ratio(numerator: int, denominator: int) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import rates
+from .rollups import COUNTERS
 from .scopes import CITY, LEVEL_LENGTHS, level_of
 from .timeutil import Period, now_utc
 
@@ -24,7 +25,7 @@ def possible_online_seconds(stations: int, period: Period, now: datetime | None 
 
 
 def _empty_totals() -> dict:
-    zero = dict.fromkeys(rates.COUNTER_NAMES, 0)
+    zero = dict.fromkeys(COUNTERS, 0)
     return {0: dict(zero), 1: dict(zero)}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from .csvfile import ImportRefused, finish, read_rows
+from .csvfile import finish, read_rows
 
 COLUMNS = ["community_code", "date", "respondents", "aware"]
 MAX_RESPONDENTS = 100_000

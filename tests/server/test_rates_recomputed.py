@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from server import create_app
 from server.timeutil import make_period
 
-from .support import City, login, make_settings
+from .support import login, make_settings
 
 STATIONS = {"st-a": ("110102001001", ["kitchen", "recyclable", "hazardous", "other"], True),
             "st-b": ("110102001002", ["kitchen", "recyclable", "hazardous", "other"], False),

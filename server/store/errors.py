@@ -1,0 +1,5 @@
+"""The store's one exception."""
+
+
+class StoreError(Exception):
+    """A write the store refused: unknown key, duplicate id, and the like."""

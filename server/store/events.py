@@ -1,0 +1,270 @@
+"""Writes that come from stations and tablets: events and their roll-ups,
+evidence, feedback, heartbeats, quizzes and surveys."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from ..rollups import COUNTERS, RollupDelta, periods_of
+from ..scopes import ancestors, station_scope
+from . import writer
+from .errors import StoreError
+
+_UPSERT_SET = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
+
+
+class EventStore:
+    # --- ingest ------------------------------------------------------------
+
+    def existing_event_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._all(
+                f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
+        return found
+
+    _EVENT_COLUMNS = ("event_id", "type", "ts", "day", "hour", "station_id", "community_code",
+                      "device_id", "bin", "item", "category", "verdict", "confidence",
+                      "household", "assisted", "staffed", "model", "rules", "received_at")
+
+    def ingest(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
+        """Store the events whose ids are new, with their roll-ups, atomically
+        (group commit, see writer.py). `delta_for(events)` builds the
+        RollupDelta. Returns (stored events, duplicates).
+
+        The delta of the whole batch is built before the write transaction,
+        which every request waits for; only when some events turn out to be
+        duplicates is it built again, inside, for the new ones."""
+        rows = [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in events]
+        delta = delta_for(events)
+
+        def job(conn: sqlite3.Connection):
+            return type(self)(conn)._ingest_in_transaction(events, rows, delta, delta_for)
+        return writer.submit(self.path, lambda: self.open_connection(self.path), job).result()
+
+    def _ingest_in_transaction(self, events, rows, delta, delta_for) -> tuple[list[dict], int]:
+        seen = self.existing_event_ids([e["event_id"] for e in events])
+        keep = []
+        for i, e in enumerate(events):
+            if e["event_id"] not in seen:
+                seen.add(e["event_id"])
+                keep.append(i)
+        duplicates = len(events) - len(keep)
+        if duplicates:
+            events = [events[i] for i in keep]
+            rows = [rows[i] for i in keep]
+            delta = delta_for(events)
+        marks = ",".join("?" * len(self._EVENT_COLUMNS))
+        self.conn.executemany(
+            f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})", rows)
+        self._apply_delta(delta)
+        return events, duplicates
+
+    def _apply_delta(self, delta: RollupDelta) -> None:
+        cols = ",".join(COUNTERS)
+        marks = ",".join("?" * len(COUNTERS))
+        self.conn.executemany(
+            f"INSERT INTO rollup_day(scope, day, staffed, {cols}) VALUES (?, ?, ?, {marks}) "
+            f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_UPSERT_SET}",
+            [(*k, *c) for k, c in delta.day.items()])
+        self.conn.executemany(
+            f"INSERT INTO rollup_period(scope, kind, period, staffed, {cols}) "
+            f"VALUES (?, ?, ?, ?, {marks}) "
+            f"ON CONFLICT(scope, kind, period, staffed) DO UPDATE SET {_UPSERT_SET}",
+            [(*k, *c) for k, c in delta.period.items()])
+        self.conn.executemany(
+            f"INSERT INTO rollup_station_hour(station_id, day, hour, {cols}, bin_full, litter) "
+            f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
+            f"{_UPSERT_SET}, bin_full = bin_full + excluded.bin_full, "
+            "litter = litter + excluded.litter",
+            [(*k, *c) for k, c in delta.station_hour.items()])
+        bumps: dict[tuple, int] = {}
+        rows = sorted(delta.households)
+        for i in range(0, len(rows), 1000):
+            chunk = rows[i:i + 1000]
+            # RETURNING yields only the rows that were really inserted: the
+            # households not yet seen in that community and period.
+            inserted = self.conn.execute(
+                "INSERT OR IGNORE INTO household_period(community_code, kind, period, household) "
+                "VALUES " + ",".join(["(?, ?, ?, ?)"] * len(chunk)) +
+                " RETURNING community_code, kind, period",
+                [v for row in chunk for v in row]).fetchall()
+            for community, kind, period in inserted:
+                for scope in ancestors(community):
+                    bumps[(scope, kind, period)] = bumps.get((scope, kind, period), 0) + 1
+        self.conn.executemany(
+            "INSERT INTO participation_period(scope, kind, period, households) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope, kind, period) DO UPDATE SET households = households + excluded.households",
+            [(*k, n) for k, n in bumps.items()])
+
+    def event(self, event_id: str) -> dict | None:
+        row = self._one("SELECT * FROM events WHERE event_id = ?", (event_id,))
+        return dict(row) if row else None
+
+    def events_between(self, start_day: str, end_day: str) -> list[dict]:
+        """Raw events of a day range: for recomputation checks and exports of
+        raw data, never for dashboards."""
+        return [dict(r) for r in self._all(
+            "SELECT * FROM events WHERE day BETWEEN ? AND ? ORDER BY ts", (start_day, end_day))]
+
+    def events_after(self, station_id: str, after: int, limit: int = 50,
+                     since_day: str | None = None) -> list[dict]:
+        """A station's events with a cursor greater than `after`, oldest
+        first: the tablet's live feed. `cursor` is the event's rowid."""
+        sql = ("SELECT rowid AS cursor, e.*, "
+               "EXISTS(SELECT 1 FROM evidence v WHERE v.event_id = e.event_id) AS has_evidence "
+               "FROM events e WHERE station_id = ? AND rowid > ?")
+        params: list = [station_id, after]
+        if since_day:
+            sql += " AND day >= ?"
+            params.append(since_day)
+        sql += " ORDER BY rowid LIMIT ?"
+        params.append(limit)
+        return [dict(r) for r in self._all(sql, params)]
+
+    def latest_cursor(self, station_id: str) -> int:
+        row = self._one("SELECT max(rowid) FROM events WHERE station_id = ?", (station_id,))
+        return row[0] or 0
+
+    def station_day_counts(self, station_id: str, day: str) -> dict:
+        """The day's counters of one station, from its hourly roll-up."""
+        names = COUNTERS + ("bin_full", "litter")
+        sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in names)
+        row = self._one(f"SELECT {sums} FROM rollup_station_hour WHERE station_id = ? AND day = ?",
+                        (station_id, day))
+        return {c: row[c] for c in names}
+
+    def apply_feedback(self, event_id: str, change, who: str, now: str) -> dict:
+        """Apply a volunteer's feedback to a stored disposal and move its
+        roll-up counts with it, in one transaction. `change(event) -> dict`
+        gives the new values of assisted, item, category and verdict (or
+        raises). Returns the updated event."""
+        with self.write():
+            row = self._one("SELECT * FROM events WHERE event_id = ?", (event_id,))
+            if row is None:
+                raise StoreError(f"no event {event_id}")
+            old = dict(row)
+            if old["type"] != "disposal":
+                raise StoreError("feedback applies to disposals only")
+            new = dict(old, **change(old))
+            if old["original_item"] is None and new["item"] != old["item"]:
+                new["original_item"], new["original_verdict"] = old["item"], old["verdict"]
+            original = new["original_item"]
+            new["corrected_item"] = (new["item"] if original is not None
+                                     and new["item"] != original else None)
+            new["feedback_by"], new["feedback_at"] = who, now
+            self.conn.execute(
+                "UPDATE events SET assisted = ?, item = ?, category = ?, verdict = ?, "
+                "corrected_item = ?, original_item = ?, original_verdict = ?, feedback_by = ?, "
+                "feedback_at = ? WHERE event_id = ?",
+                (int(new["assisted"]), new["item"], new["category"], new["verdict"],
+                 new["corrected_item"], new["original_item"], new["original_verdict"],
+                 who, now, event_id))
+            delta = RollupDelta()
+            delta.add(old, False, sign=-1)
+            delta.add(new, False, sign=+1)
+            self._apply_delta(delta)
+            return new
+
+    def put_evidence(self, event_id: str, jpeg: bytes, now: str) -> bool:
+        """Store or replace the evidence image; True if there was none yet."""
+        with self.write():
+            existed = self._one("SELECT 1 FROM evidence WHERE event_id = ?", (event_id,))
+            self.conn.execute(
+                "INSERT INTO evidence(event_id, jpeg, received_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(event_id) DO UPDATE SET jpeg = excluded.jpeg, "
+                "received_at = excluded.received_at", (event_id, jpeg, now))
+            return existed is None
+
+    def evidence(self, event_id: str) -> bytes | None:
+        row = self._one("SELECT jpeg FROM evidence WHERE event_id = ?", (event_id,))
+        return bytes(row[0]) if row else None
+
+    # --- heartbeats and online time ----------------------------------------
+
+    def record_heartbeat(self, station: dict, device_id: str, now: str, day: str,
+                         health: dict, credit_seconds) -> int:
+        """Store the station's latest health and credit online seconds since
+        its previous heartbeat (`credit_seconds(previous_ts) -> int`)."""
+        with self.write():
+            prev = self._one("SELECT last_heartbeat FROM station_status WHERE station_id = ?",
+                             (station["id"],))
+            seconds = credit_seconds(prev[0] if prev else None)
+            self.conn.execute(
+                "INSERT INTO station_status(station_id, device_id, last_heartbeat, health) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(station_id) DO UPDATE SET "
+                "device_id = excluded.device_id, last_heartbeat = excluded.last_heartbeat, "
+                "health = excluded.health", (station["id"], device_id, now, json.dumps(health)))
+            if seconds > 0:
+                scopes = (station_scope(station["id"]), *ancestors(station["community_code"]))
+                self.conn.executemany(
+                    "INSERT INTO online_day(scope, day, seconds) VALUES (?, ?, ?) "
+                    "ON CONFLICT(scope, day) DO UPDATE SET seconds = seconds + excluded.seconds",
+                    [(s, day, seconds) for s in scopes])
+                self.conn.executemany(
+                    "INSERT INTO online_period(scope, kind, period, seconds) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(scope, kind, period) DO UPDATE SET seconds = seconds + excluded.seconds",
+                    [(s, kind, label, seconds) for s in scopes for kind, label in periods_of(day)])
+            return seconds
+
+    def station_status(self, station_id: str) -> dict | None:
+        row = self._one("SELECT * FROM station_status WHERE station_id = ?", (station_id,))
+        if row is None:
+            return None
+        d = dict(row)
+        d["health"] = json.loads(d["health"])
+        return d
+
+    # --- awareness ----------------------------------------------------------
+
+    def _add_awareness(self, community: str, day: str, respondents: int, aware: int) -> None:
+        self.conn.executemany(
+            "INSERT INTO awareness_day(scope, day, respondents, aware) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(scope, day) DO UPDATE SET respondents = respondents + excluded.respondents, "
+            "aware = aware + excluded.aware",
+            [(scope, day, respondents, aware) for scope in ancestors(community)])
+        self.conn.executemany(
+            "INSERT INTO awareness_period(scope, kind, period, respondents, aware) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(scope, kind, period) DO UPDATE SET "
+            "respondents = respondents + excluded.respondents, aware = aware + excluded.aware",
+            [(scope, kind, label, respondents, aware) for scope in ancestors(community)
+             for kind, label in periods_of(day)])
+
+    def record_quiz(self, result: dict) -> bool:
+        """Store a scored quiz once per nonce; False if it was already stored."""
+        with self.write():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO quiz_results(nonce, station_id, community_code, day, score, "
+                "questions, passed, household, taken_by, taken_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                tuple(result[k] for k in ("nonce", "station_id", "community_code", "day", "score",
+                                          "questions", "passed", "household", "taken_by",
+                                          "taken_at")))
+            if cur.rowcount == 0:
+                return False
+            self._add_awareness(result["community_code"], result["day"], 1, int(result["passed"]))
+            return True
+
+    def import_surveys(self, rows: list[dict], now: str) -> dict:
+        """Add or replace survey results per community and day, all or none."""
+        summary = {"added": 0, "replaced": 0, "unchanged": 0}
+        with self.write():
+            for r in rows:
+                if self._one("SELECT 1 FROM communities WHERE code = ?", (r["community_code"],)) is None:
+                    raise StoreError(f"line {r['line']}: unknown community {r['community_code']}")
+                old = self._one("SELECT respondents, aware FROM surveys WHERE community_code = ? "
+                                "AND day = ?", (r["community_code"], r["day"]))
+                if old and (old[0], old[1]) == (r["respondents"], r["aware"]):
+                    summary["unchanged"] += 1
+                    continue
+                summary["replaced" if old else "added"] += 1
+                self.conn.execute(
+                    "INSERT INTO surveys(community_code, day, respondents, aware, imported_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(community_code, day) DO UPDATE SET "
+                    "respondents = excluded.respondents, aware = excluded.aware, "
+                    "imported_at = excluded.imported_at",
+                    (r["community_code"], r["day"], r["respondents"], r["aware"], now))
+                self._add_awareness(r["community_code"], r["day"],
+                                    r["respondents"] - (old[0] if old else 0),
+                                    r["aware"] - (old[1] if old else 0))
+        return summary
