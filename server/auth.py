@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from functools import wraps
+from functools import lru_cache, wraps
 
 from flask import g, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -49,12 +49,14 @@ def hash_password(password: str) -> str:
 def check_password(user: dict | None, password: str) -> bool:
     if user is None:
         # Spend the same time as a real check so usernames cannot be probed.
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return False
     return check_password_hash(user["password_hash"], password)
 
 
-_DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_hex(8))
 
 
 def validate_role_scope(role: str, scope: str) -> str | None:
