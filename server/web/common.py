@@ -13,6 +13,9 @@ from ..errors import ApiError
 from ..scopes import CITY
 from . import csrf, i18n
 
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+       "form-action 'self'; base-uri 'none'")
 BIN_COLOURS = {"kitchen": "#2e7d32", "recyclable": "#1565c0",
                "hazardous": "#c62828", "other": "#616161"}
 
@@ -34,6 +37,16 @@ def setup_blueprint(bp) -> None:
     def _before():
         i18n.remember_lang()
         csrf.protect()
+
+    @bp.after_request
+    def _headers(response):
+        # Scripts only from our own files (the tablet's JSON config is data,
+        # not script); inline style attributes carry the bins' colours.
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
     @bp.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

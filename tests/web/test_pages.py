@@ -82,6 +82,14 @@ def test_login_goes_back_to_the_page_asked_for_but_never_off_site(client, city):
         assert response.headers["Location"] == "/dashboard/110102001001", evil
 
 
+def test_pages_forbid_foreign_scripts_and_framing(client, city):
+    web_login(client, "vol")
+    response = client.get("/station/st-a")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in response.get_data(as_text=True)  # no inline script to allow
+
+
 def test_logout_needs_csrf(client, city):
     web_login(client, "sanlihe")
     assert client.post("/logout").status_code == 400
