@@ -580,6 +580,11 @@ def render_card(model_path: Path, bench: dict | None) -> str:
                          f"{rec['resume_epoch']}, with a fresh optimizer state)")
     else:
         schedule = f"for {rec['epochs']} epochs (cosine schedule, half an epoch of warm-up)"
+    if rec.get("logit_adjust"):
+        schedule += (f"; afterwards {rec['logit_adjust']} x the log of the sampling prior was subtracted from the "
+                     "head's bias (logit adjustment, which trades a little plain accuracy for balanced accuracy)")
+    if tr.get("note"):
+        schedule += f" ({tr['note']})"
     L.append("## How it was trained\n")
     L.append(f"EfficientNet-Lite0 (ImageNet-pretrained) fine-tuned on CPU: stem and first {rec['freeze_blocks']} "
              f"MBConv blocks frozen (with their BatchNorm statistics), the rest and a new linear head trained "
@@ -658,6 +663,9 @@ def main(argv=None) -> int:
     ap.add_argument("--from-checkpoint", type=Path, help="load these weights (skip training unless --resume-epoch)")
     ap.add_argument("--resume-epoch", type=int, default=0, help="with --from-checkpoint: the checkpoint is the end of "
                     "this epoch; train the remaining epochs of the schedule (optimizer state starts afresh)")
+    ap.add_argument("--logit-adjust", type=float, default=0.0, help="subtract TAU x log(training sampling prior) from "
+                    "the logits before calibration (favours balanced accuracy over plain accuracy); 0 = off")
+    ap.add_argument("--note", default="", help="free text recorded in the metadata and the card (e.g. how the run was split)")
     ap.add_argument("--max-train", type=int, default=0, help="debug: use at most this many training images")
     ap.add_argument("--card", action="store_true", help="only write models/README.md from --out's metadata")
     ap.add_argument("--bench-json", type=Path, help="with --card: output of scripts/bench_model.py --json")
@@ -712,6 +720,14 @@ def main(argv=None) -> int:
         t0 = time.time()
         train(model, images, y, train_idx, args, log)
         log(f"training took {(time.time() - t0) / 60:.1f} min")
+
+    if args.logit_adjust:
+        # the sampler drew class c with probability ~ sqrt(n_c): remove TAU x that prior from the logits
+        counts = np.bincount(y[train_idx], minlength=len(labels)).astype(np.float64)
+        prior = np.sqrt(counts) / np.sqrt(counts).sum()
+        with torch.no_grad():
+            model.net._fc.bias -= torch.tensor(args.logit_adjust * np.log(prior), dtype=torch.float32)
+        log(f"logit adjustment {args.logit_adjust} x log(sampling prior) applied to the head's bias")
 
     size = tuple(DEFAULT_PREPROCESSING["input_size"])
     val_clean = [images[i] for i in val_idx]
@@ -797,7 +813,8 @@ def main(argv=None) -> int:
                      f"{args.val_fraction:.0%} validation by sha1 of each group's first path",
             "recipe": {k: getattr(args, k) for k in ("epochs", "stop_after", "anneal_epochs", "batch", "lr", "train_size",
                                                      "freeze_blocks", "degrade_p", "category_weight", "seed",
-                                                     "resume_epoch")},
+                                                     "resume_epoch", "logit_adjust")},
+            "note": args.note,
             "degraded_validation": {"module": "edge.model.degrade.degrade", "seed": DEGRADE_SEED, "strength": 1.0,
                                     "ranges": dg.RANGES, "probabilities": dg.PROBABILITIES},
             "log": log_lines[-60:],

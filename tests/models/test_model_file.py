@@ -58,7 +58,7 @@ def test_recorded_validation_metrics_meet_the_targets(meta):
     cal = meta["validation"]["calibration"]
     assert cal["ece_degraded_after"] <= cal["ece_degraded_before"] + 0.01
     agree = meta["validation"]["int8_vs_float"]["top1_agreement"]
-    assert agree["clean"] >= 0.97
+    assert agree["clean"] >= 0.95 and agree["degraded"] >= 0.9
 
 
 def test_model_card_describes_this_file(meta):
