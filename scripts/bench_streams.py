@@ -10,6 +10,8 @@ machine's background load hits both sides alike:
   closed loop (keep-alive connections); events/s and request latency;
 - pages: one logged-in person loads a community dashboard again and again;
   page latency;
+- idle: the server's CPU time over 5 s with nothing to do, without and with
+  the N tablets connected (what holding the streams open costs by itself);
 - tablets (with streams): one tablet per station, as at a real station; their
   stations get 10 disposals a second between them (a busy peak hour), which
   the streams push; a probe tablet on its own station gets an event every
@@ -75,6 +77,46 @@ def setup(db: Path, tablets: int) -> dict[str, str]:
                 "scope": "", "created_at": now})
     s.close()
     return tokens
+
+
+def server_pids(db: Path) -> list[int]:
+    """The gunicorn master and workers serving this run's database."""
+    import os
+    mark = f"SORTWATCH_DATABASE={db}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        with open(f"/proc/{entry}/cmdline", "rb") as c:
+                            if b"gunicorn" in c.read():
+                                pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes so far (Linux /proc)."""
+    import os
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total / tick
+
+
+def idle_cpu(pids: list[int], seconds: float) -> float:
+    """Share of one core the server uses while nobody sends anything."""
+    before, t0 = cpu_seconds(pids), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pids) - before) / (time.monotonic() - t0)
 
 
 def login(host: str, port: int) -> str:
@@ -295,6 +337,13 @@ def main() -> None:
             print(f"gunicorn gthread: {args.workers} workers x {args.threads} threads; "
                   f"{args.clients} device clients x {args.batch} events/request; "
                   f"{args.rounds} x {args.seconds:.0f} s per side", flush=True)
+            pids = server_pids(db)
+            idle_without = idle_cpu(pids, 5)
+            streams = Streams(host, port, cookie, tablets, args.streams, probe="st-probe")
+            time.sleep(2)
+            idle_with = idle_cpu(pids, 5)
+            streams.close()
+            time.sleep(1)
             for _ in range(args.rounds):
                 without.append(run_phase(host, port, tokens, cookie, args.seconds, args.clients,
                                          args.batch))
@@ -323,6 +372,9 @@ def main() -> None:
     for label, key, fmt in rows:
         x, y = a[key], b[key]
         print(f"{label:24}{fmt.format(x):>10}{fmt.format(y):>12}{y / x if x else float('nan'):>8.2f}")
+    print(f"server CPU while idle ({len(pids)} gunicorn processes): "
+          f"{100 * idle_without:.1f}% of a core without streams, "
+          f"{100 * idle_with:.1f}% with {args.streams} tablets connected")
     print(f"probe tablet: {b['delivered']}/{b['probes']} prompts delivered, "
           f"p50 {b['delivery_p50_ms']:.0f} ms, max {b['delivery_max_ms']:.0f} ms "
           "after the device's request returned")
