@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 
 from .. import get_store
 from ..insights import daily_trend, insights
-from ..rankings import ranking
+from ..rankings import METRICS, ranking
 from ..report import scope_report
 from ..scopes import CITY, level_of
 from ..stations import station_health
@@ -53,17 +53,22 @@ def dashboard(code: str):
     target = settings.targets["accuracy"]
     days = daily_trend(store, code, period, target)
     chart = trend_svg(days, target, {"title": i18n.t("trend"), "empty": i18n.t("no_data")})
-    siblings = mine = None
+    siblings, standing = None, []
     if level != "city":
         # Published monthly rankings (月排名): a manager sees where the scope
-        # stands among its neighbours, not the neighbours' details.
-        siblings = ranking(store, level, parent_of(code), period, "accuracy", 5, settings)
-        mine = next((m for m in siblings["members"] if m["code"] == code), None)
+        # stands among its neighbours (their names, ranks and values).
+        for metric in METRICS:
+            result = ranking(store, level, parent_of(code), period, metric, 5, settings)
+            ranked = sum(1 for m in result["members"] if m["rank"])
+            mine = next((m for m in result["members"] if m["code"] == code), None)
+            standing.append({"metric": metric, "of": ranked, **(mine or {})})
+            if metric == "accuracy":
+                siblings = result
     health = station_health(store, code, settings.heartbeat_interval)
     health.sort(key=lambda s: (s["online"], s["station_id"]))
     found = insights(store, code, period, target)
     return render_template(
         "dashboard.html", report=report, level=level, code=code, period=period,
-        chart=chart, siblings=siblings, mine=mine, health=health[:HEALTH_ROWS],
+        chart=chart, siblings=siblings, standing=standing, health=health[:HEALTH_ROWS],
         health_total=len(health), health_offline=sum(not s["online"] for s in health),
         insights=found, month=period.label)

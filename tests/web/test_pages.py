@@ -172,6 +172,10 @@ def test_dashboard_shows_the_rates_and_feedback_moves_them(client, city):
     # the latest wrong disposals name the item in Chinese; the assisted one left
     latest = page.split("最近的错误投放", 1)[1]
     assert "玻璃" in latest and "电池" not in latest
+    # where it stands among the street's communities, in each of the three rates
+    standing = page.split('id="standing"', 1)[1].split("</ul>", 1)[0]
+    assert "自主投放准确率" in standing and "第 1 名 / 共 1 个" in standing
+    assert "知晓率" in standing and "暂无数据" in standing
 
 
 def test_long_rankings_show_the_first_rows_and_point_to_the_download(client, city, monkeypatch):
