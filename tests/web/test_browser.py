@@ -49,7 +49,7 @@ def browser():
 def open_as(site, browser):
     """A logged-in page for a user, at a width; closed after the test."""
     base, _ = site
-    contexts = []
+    contexts, csp_errors = [], []
 
     def open_as(username: str | None, width: str = "tablet", lang: str = "zh"):
         w, h = WIDTHS[width]
@@ -57,6 +57,8 @@ def open_as(site, browser):
                                       locale="zh-CN")
         contexts.append(context)
         page = context.new_page()
+        page.on("console", lambda m: csp_errors.append(m.text)
+                if "Content Security Policy" in m.text else None)
         page.set_default_timeout(10_000)
         page.goto(base + "/login" + ("?lang=en" if lang == "en" else ""))
         if username:
@@ -69,6 +71,7 @@ def open_as(site, browser):
     yield open_as
     for context in contexts:
         context.close()
+    assert not csp_errors, f"the pages broke their own Content-Security-Policy: {csp_errors}"
 
 
 def send(site, station: str, **fields) -> dict:
@@ -99,7 +102,7 @@ def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_
     tablet = open_as("vol", "tablet")
     assert tablet.url.endswith("/station/st-a")
     tablet.click("#start-btn")
-    tablet.wait_for_function("document.getElementById('conn-dot').classList.contains('on')")
+    tablet.wait_for_selector("#conn-dot.on")
     time.sleep(0.6)  # the stream is open and has polled once
     sent_at = time.monotonic()
     event = send(site, "st-a", item="battery", category="hazardous", bin="other",
@@ -117,7 +120,7 @@ def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_
     manager.reload()
     assert rate(manager, "accuracy") == (correct, judged + 1, f"{correct / (judged + 1):.4f}")
     tablet.click("#alert-helped")
-    tablet.wait_for_function("document.getElementById('alert-note').textContent.length > 0")
+    tablet.wait_for_selector("#alert-note:not(:empty)")
     assert tablet.inner_text("#alert-note") == "已记录"
     manager.reload()
     # Assisted: out of self-directed accuracy, counted as assisted.
@@ -127,14 +130,14 @@ def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_
     tablet.click("#alert-ok")
     assert tablet.is_hidden("#alert")
     # the day's counts on the tablet follow
-    tablet.wait_for_function("document.getElementById('c-assisted').textContent === '1'")
+    tablet.wait_for_selector("#c-assisted:text-is('1')")
     assert tablet.query_selector(f"#recent li[data-id='{event['event_id']}'].assisted")
 
 
 def test_correct_disposal_is_quiet_and_the_tablet_reconnects(site, open_as):
     tablet = open_as("vol", "tablet")
     tablet.click("#start-btn")
-    tablet.wait_for_function("document.getElementById('conn-dot').classList.contains('on')")
+    tablet.wait_for_selector("#conn-dot.on")
     time.sleep(0.6)
     send(site, "st-a", item="plastic", category="recyclable", bin="recyclable", verdict="correct")
     tablet.wait_for_selector(".tstatus.good", timeout=3000)
@@ -155,7 +158,7 @@ def test_correct_disposal_is_quiet_and_the_tablet_reconnects(site, open_as):
 def test_camera_was_wrong_and_the_quiz(site, open_as):
     tablet = open_as("vol", "phone")
     tablet.click("#start-btn")
-    tablet.wait_for_function("document.getElementById('conn-dot').classList.contains('on')")
+    tablet.wait_for_selector("#conn-dot.on")
     time.sleep(0.6)
     send(site, "st-a", item="battery", category="hazardous", bin="kitchen", verdict="wrong")
     tablet.wait_for_selector("#alert:not([hidden])", timeout=3000)
@@ -165,8 +168,7 @@ def test_camera_was_wrong_and_the_quiz(site, open_as):
     shoot(tablet, "tablet-picker")
     tablet.click("#picker-grid button:text-is('厨余')")
     tablet.wait_for_selector("#alert", state="hidden")
-    tablet.wait_for_function(
-        "document.querySelector('#recent li') && document.querySelector('#recent li').textContent.includes('厨余')")
+    tablet.wait_for_selector("#recent li:first-child:has-text('厨余')")
 
     tablet.click("#quiz-open")
     tablet.wait_for_selector("#quiz-choices:not([hidden])")
