@@ -79,7 +79,7 @@ def station_events(station_id: str):
         limit = min(200, max(1, int(request.args.get("limit", "50"))))
     except ValueError:
         raise ApiError(400, "invalid_request", "after and limit are integers") from None
-    events = store.events_after(station["id"], after, limit)
+    events = store.events_after(station["id"], after, limit)  # a range on events_station
     return {"station_id": station["id"], "events": [public_event(e) for e in events],
             "cursor": events[-1]["cursor"] if events else after}
 

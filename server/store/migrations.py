@@ -271,3 +271,13 @@ def m005_period_rollups(db: Database) -> None:
 def m006_events_day_index(db: Database) -> None:
     # prune-events deletes by day.
     db.executescript("CREATE INDEX events_day ON events(day);")
+
+
+@migrations()
+def m007_events_by_station_in_order(db: Database) -> None:
+    # An index on station_id alone ends in the rowid, so "a station's events
+    # after cursor N" (the tablet's feed) is one range; (station_id, day) was not.
+    db.executescript("""
+    DROP INDEX events_station_day;
+    CREATE INDEX events_station ON events(station_id);
+    """)

@@ -153,7 +153,7 @@ def test_migrate_command_is_idempotent(runner):
     first = runner.invoke(args=["migrate"])
     second = runner.invoke(args=["migrate"])
     assert first.exit_code == 0 and first.output == second.output
-    assert "m006_events_day_index" in first.output
+    assert "m007_events_by_station_in_order" in first.output
 
 
 def test_prune_keeps_the_rates_and_refuses_the_pruned_days(app, client, city, runner):
