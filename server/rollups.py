@@ -6,7 +6,6 @@ inside the write transaction, so it is kept cheap: plain lists, no Counters.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
@@ -42,29 +41,64 @@ def periods_of(day: str) -> tuple[tuple[str, str], ...]:
     return tuple(periods_of_day(date.fromisoformat(day)).items())
 
 
-@dataclass
 class RollupDelta:
-    day: dict = field(default_factory=dict)           # (scope, day, staffed) -> COUNTERS
-    period: dict = field(default_factory=dict)        # (scope, kind, period, staffed) -> COUNTERS
-    station_hour: dict = field(default_factory=dict)  # (station, day, hour) -> STATION_COUNTERS
-    households: set = field(default_factory=set)      # (community, kind, period, household)
+    """Counters to add to the roll-up tables. Events are first summed per
+    (station, community, day, hour, staffed), which a batch from one station
+    shares almost entirely; only those few groups are then spread over the
+    scopes, days and periods."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple, list[int]] = {}
+        self.households: set = set()    # (community, kind, period, household)
+        self._spread: tuple[dict, dict, dict] | None = None
 
     def add(self, ev: dict, counts_households: bool, sign: int = 1) -> None:
         """Add one event (sign=-1 takes one back, for later corrections)."""
-        key = (ev["station_id"], ev["day"], ev["hour"])
+        key = (ev["station_id"], ev["community_code"], ev["day"], ev["hour"], ev["staffed"])
+        row = self._groups.get(key)
+        if row is None:
+            row = self._groups[key] = [0] * len(STATION_COUNTERS)
+        self._spread = None
         if ev["type"] != "disposal":
-            one = [0] * len(STATION_COUNTERS)
-            one[_INDEX[ev["type"]]] = sign
-            _add(self.station_hour, key, one, len(STATION_COUNTERS))
+            row[_INDEX[ev["type"]]] += sign
             return
-        c = [sign * v for v in disposal_counters(ev["verdict"], ev["assisted"],
-                                                 bool(ev.get("corrected_item")))]
-        _add(self.station_hour, key, c, len(STATION_COUNTERS))
-        periods = periods_of(ev["day"])
-        for scope in ancestors(ev["community_code"]):
-            _add(self.day, (scope, ev["day"], ev["staffed"]), c, len(COUNTERS))
-            for kind, label in periods:
-                _add(self.period, (scope, kind, label, ev["staffed"]), c, len(COUNTERS))
+        for i, v in enumerate(disposal_counters(ev["verdict"], ev["assisted"],
+                                                bool(ev.get("corrected_item")))):
+            row[i] += sign * v
         if counts_households and ev.get("household") and sign > 0:
-            for kind, label in periods:
+            for kind, label in periods_of(ev["day"]):
                 self.households.add((ev["community_code"], kind, label, ev["household"]))
+
+    def _spread_out(self) -> tuple[dict, dict, dict]:
+        if self._spread is None:
+            day: dict = {}
+            period: dict = {}
+            station_hour: dict = {}
+            n = len(COUNTERS)
+            for (station, community, d, hour, staffed), row in self._groups.items():
+                _add(station_hour, (station, d, hour), row, len(STATION_COUNTERS))
+                counters = row[:n]
+                if not any(counters):
+                    continue
+                periods = periods_of(d)
+                for scope in ancestors(community):
+                    _add(day, (scope, d, staffed), counters, n)
+                    for kind, label in periods:
+                        _add(period, (scope, kind, label, staffed), counters, n)
+            self._spread = (day, period, station_hour)
+        return self._spread
+
+    @property
+    def day(self) -> dict:
+        """(scope, day, staffed) -> COUNTERS"""
+        return self._spread_out()[0]
+
+    @property
+    def period(self) -> dict:
+        """(scope, kind, period, staffed) -> COUNTERS"""
+        return self._spread_out()[1]
+
+    @property
+    def station_hour(self) -> dict:
+        """(station, day, hour) -> STATION_COUNTERS"""
+        return self._spread_out()[2]
