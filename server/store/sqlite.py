@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from sqlite_utils import Database
 
 from ..scopes import CITY
-from . import migrations
+from . import migrations, writer
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
 from .events import EventStore
 from .maintenance import MaintenanceStore
@@ -63,13 +63,14 @@ class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore):
     def write(self) -> Iterator["SqliteStore"]:
         """One write transaction, taken up front so concurrent writers queue
         on the lock instead of failing on upgrade."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            self.conn.rollback()
-            raise
-        self.conn.commit()
+        with writer.exclusive(self.path) if self.path else nullcontext():
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
 
     def _one(self, sql: str, params: Iterable = ()) -> sqlite3.Row | None:
         return self.conn.execute(sql, tuple(params)).fetchone()

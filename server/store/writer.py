@@ -7,18 +7,33 @@ savepoint, then commits once and answers each batch. A batch that fails is
 rolled back alone. The thread exits after a few idle seconds."""
 from __future__ import annotations
 
+import fcntl
 import queue
 import sqlite3
 import threading
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 IDLE_SECONDS = 5.0
 MAX_JOBS_PER_COMMIT = 32
 
 _registry: dict[str, "GroupWriter"] = {}
 _registry_lock = threading.Lock()
+
+
+@contextmanager
+def exclusive(path) -> Iterator[None]:
+    """Take the database's write turn. Writers in other processes (gunicorn
+    workers, operator commands) queue on a file lock that wakes the next one
+    at once; SQLite's own busy handler would make them sleep and poll."""
+    with open(str(path) + ".write.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def submit(path: Path, open_conn: Callable[[], sqlite3.Connection], job) -> Future:
@@ -56,7 +71,8 @@ class GroupWriter:
                         batch.append(self.jobs.get_nowait())
                     except queue.Empty:
                         break
-                self._commit(conn, batch)
+                with exclusive(self.key):
+                    self._commit(conn, batch)
         finally:
             conn.close()
 
