@@ -268,7 +268,8 @@ def main(argv=None) -> int:
 
     times, model = model_latency(episodes, config)
     if times:
-        print(f"model latency per disposal ({model}, 1 thread): median {statistics.median(times):.1f} ms, "
+        print(f"model latency per disposal ({model}, 1 thread, judge included): "
+              f"median {statistics.median(times):.1f} ms, "
               f"max {max(times):.1f} ms over {len(times)} disposals   [{command}]")
 
     with ServerStack(work / "server", "st-bench", "dev-bench") as stack:
@@ -287,7 +288,8 @@ def main(argv=None) -> int:
         rc, latencies, n, dropped = drop_to_stored(clip / "station.toml", stack, truth)
         if latencies:
             print(f"drop to stored on the server (loopback, clip played at its frame rate): "
-                  f"median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s over {n} events "
+                  f"median {statistics.median(latencies):.2f} s, 90th percentile "
+                  f"{sorted(latencies)[int(0.9 * (len(latencies) - 1))]:.2f} s, max {max(latencies):.2f} s over {n} events "
                   f"(exit {rc}, {dropped} frames dropped)   [{command}]")
     return 0
 
