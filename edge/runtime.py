@@ -9,8 +9,16 @@ Pipeline (DESIGN.md section 4), one folder per stage:
       -> verdict.py (model + rules) -> outbox/ (SQLite) -> uploader/ (thread)
 
 `--once` reads a file or folder source to its end, then waits until the
-outbox is empty (or `--timeout` passes) and exits 0 only if every event (and
-evidence image) was delivered; 1 otherwise; 2 for a config or usage error.
+outbox is empty (or `--timeout` passes) and exits 0 only if every disposal
+became an event and every event (and evidence image) was delivered, none
+rejected; 1 otherwise; 2 for a config, model or usage error. Without
+`--once` the program runs until SIGTERM or SIGINT; after a file ends it goes
+on delivering and sending heartbeats (camera "ended").
+
+Privacy: no frame is stored or sent. A household token from the reader is
+attached to the next disposal within `privacy.household_window` seconds and
+logged only as a hash; with `privacy.evidence`, a wrong verdict gets one
+small JPEG in which only the item is sharp (edge/privacy/evidence.py).
 
 Event ids: for a file or folder source the id of a disposal is derived from
 the source's identity, the bin and the frame where the disposal started, and
