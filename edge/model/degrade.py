@@ -16,7 +16,7 @@ lens, H.264 at a low bit rate). `degrade` samples every parameter in these range
 | perspective tilt | `tilt` (fraction of the side squeezed) | 0 - 0.25 | camera looks down at 30-60 degrees, not straight |
 | rotation | `angle` (degrees) | -180 - 180 | items fall in any orientation |
 | motion blur | `length` (px at 224) | 1 - 15 | a dropped item moves 0.3-1 m/s at 1/30-1/60 s exposure |
-| low light | `gamma` | 1.0 - 2.2 | dim evening light, crushed shadows |
+| low light | `gamma` | 1 - 2.2 | dim evening light, crushed shadows |
 | gain | `gain` | 0.35 - 1.2 | exposure from under-exposed to slightly bright |
 | colour cast | `tint` (per-channel gain) | 0.75 - 1.25 | sodium / warm LED street light: yellow-orange; some cool LEDs |
 | sensor noise | `sigma` (of 255) | 0 - 18 | small sensor at high gain at night |

@@ -118,7 +118,9 @@ def test_degrade_is_deterministic_for_a_seed_and_varies_across_seeds():
 def test_ranges_are_documented_and_ordered():
     for key, (lo, hi) in dg.RANGES.items():
         assert lo <= hi, key
-        assert key.split("_")[0] in dg.__doc__ or key in ("blur_length", "noise_sigma", "jpeg_quality", "occlusion")
+        assert f"| {lo:g} - {hi:g} |" in dg.__doc__, f"range of {key} not documented in the module docstring"
+    for key, p in dg.PROBABILITIES.items():
+        assert 0.0 < p <= 1.0, key
 
 
 def test_rejects_non_images():
