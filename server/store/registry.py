@@ -47,12 +47,6 @@ class RegistryStore:
                     summary["communities_unchanged"] += 1
         return summary
 
-    def region_names(self) -> dict[str, str]:
-        rows = self._all("SELECT code, name FROM districts UNION ALL "
-                         "SELECT code, name FROM streets UNION ALL "
-                         "SELECT code, name FROM communities")
-        return {r["code"]: r["name"] for r in rows}
-
     def region(self, code: str) -> dict | None:
         """Name (and households for a community) of a division code."""
         table = {6: "districts", 9: "streets", 12: "communities"}.get(len(code))
