@@ -87,9 +87,9 @@ def load_demo():
     s = store_pkg.connect(settings.database)
     try:
         info = ensure_demo(s, token_file)
+        counts = s.count_regions()
     finally:
         s.close()
-    counts = store_pkg.connect(settings.database).count_regions()
     click.echo(f"demo loaded: {counts['districts']} district, {counts['streets']} streets, "
                f"{counts['communities']} communities; device tokens in {token_file}")
     for username, role, scope in info["users"]:

@@ -128,11 +128,19 @@ class ReadStore:
             per[r["staffed"]] = {c: r[c] for c in COUNTERS}
         return out
 
-    def participating_households_many(self, length: int, within: str, kind: str, period: str) -> dict:
+    def _period_values_many(self, table: str, columns: str, length: int, within: str,
+                            kind: str, period: str) -> dict:
+        """{scope: value or tuple of values} of a per-period table, for every
+        scope of one length inside `within`."""
         lo, hi = self._member_range(within)
-        return {r[0]: r[1] for r in self._all(
-            "SELECT scope, households FROM participation_period WHERE scope >= ? AND scope < ? "
-            "AND length(scope) = ? AND kind = ? AND period = ?", (lo, hi, length, kind, period))}
+        rows = self._all(f"SELECT scope, {columns} FROM {table} WHERE scope >= ? AND scope < ? "
+                         "AND length(scope) = ? AND kind = ? AND period = ?",
+                         (lo, hi, length, kind, period))
+        return {r[0]: (r[1] if len(r) == 2 else tuple(r[1:])) for r in rows}
+
+    def participating_households_many(self, length: int, within: str, kind: str, period: str) -> dict:
+        return self._period_values_many("participation_period", "households",
+                                        length, within, kind, period)
 
     def registered_households_many(self, length: int, within: str) -> dict:
         lo, hi = self._member_range(within)
@@ -143,16 +151,11 @@ class ReadStore:
             "GROUP BY scope", (length, lo, hi))}
 
     def awareness_totals_many(self, length: int, within: str, kind: str, period: str) -> dict:
-        lo, hi = self._member_range(within)
-        return {r[0]: (r[1], r[2]) for r in self._all(
-            "SELECT scope, respondents, aware FROM awareness_period WHERE scope >= ? AND scope < ? "
-            "AND length(scope) = ? AND kind = ? AND period = ?", (lo, hi, length, kind, period))}
+        return self._period_values_many("awareness_period", "respondents, aware",
+                                        length, within, kind, period)
 
     def online_seconds_many(self, length: int, within: str, kind: str, period: str) -> dict:
-        lo, hi = self._member_range(within)
-        return {r[0]: r[1] for r in self._all(
-            "SELECT scope, seconds FROM online_period WHERE scope >= ? AND scope < ? "
-            "AND length(scope) = ? AND kind = ? AND period = ?", (lo, hi, length, kind, period))}
+        return self._period_values_many("online_period", "seconds", length, within, kind, period)
 
     def station_counts_many(self, length: int, within: str) -> dict:
         lo, hi = self._member_range(within)
