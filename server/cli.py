@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import getpass
+from contextlib import closing
 import re
 import sys
 from pathlib import Path
@@ -21,7 +22,8 @@ WINDOW = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0
 
 
 def _store():
-    return store_pkg.connect(current_app.config["SETTINGS"].database)
+    """The store, closed when the command's `with` block ends."""
+    return closing(store_pkg.connect(current_app.config["SETTINGS"].database))
 
 
 def _fail(message: str) -> None:
@@ -57,11 +59,8 @@ def import_regions(csv_file: Path):
     Example: flask --app server import-regions regions.csv
     """
     rows = _parse_import(csv_file, parse_regions)
-    s = _store()
-    try:
+    with _store() as s:
         summary = s.import_regions(rows)
-    finally:
-        s.close()
     click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()))
 
 
@@ -86,17 +85,15 @@ def add_station(station_id, community_code, name, bins, household_reader, staffe
     bad = [b for b in bin_list if b not in CATEGORIES]
     if bad or not bin_list or len(set(bin_list)) != len(bin_list):
         _fail(f"--bins must name distinct categories from {', '.join(sorted(CATEGORIES))}")
-    s = _store()
-    try:
-        s.add_station({"id": station_id, "community_code": community_code,
-                       "name": name or station_id, "bins": bin_list,
-                       "household_reader": household_reader,
-                       "staffed_windows": parse_windows(staffed),
-                       "created_at": now_utc().isoformat()})
-    except store_pkg.StoreError as exc:
-        _fail(str(exc))
-    finally:
-        s.close()
+    with _store() as s:
+        try:
+            s.add_station({"id": station_id, "community_code": community_code,
+                           "name": name or station_id, "bins": bin_list,
+                           "household_reader": household_reader,
+                           "staffed_windows": parse_windows(staffed),
+                           "created_at": now_utc().isoformat()})
+        except store_pkg.StoreError as exc:
+            _fail(str(exc))
     click.echo(f"station {station_id} added to community {community_code}")
 
 
@@ -111,13 +108,11 @@ def add_device(device_id, station_id):
     if not STATION.match(device_id):
         _fail("a device id has 1-64 letters, digits, _ . or -, starting with a letter or digit")
     token = new_device_token()
-    s = _store()
-    try:
-        s.add_device(device_id, station_id, hash_token(token), now_utc().isoformat())
-    except store_pkg.StoreError as exc:
-        _fail(str(exc))
-    finally:
-        s.close()
+    with _store() as s:
+        try:
+            s.add_device(device_id, station_id, hash_token(token), now_utc().isoformat())
+        except store_pkg.StoreError as exc:
+            _fail(str(exc))
     click.echo(f"device {device_id} registered for station {station_id}; "
                "its token is shown once, below. Store it on the device.")
     click.echo(token)
@@ -130,13 +125,11 @@ def revoke_device(device_id):
 
     Example: flask --app server revoke-device dev-0007
     """
-    s = _store()
-    try:
-        s.revoke_device(device_id, now_utc().isoformat())
-    except store_pkg.StoreError as exc:
-        _fail(str(exc))
-    finally:
-        s.close()
+    with _store() as s:
+        try:
+            s.revoke_device(device_id, now_utc().isoformat())
+        except store_pkg.StoreError as exc:
+            _fail(str(exc))
     click.echo(f"device {device_id} revoked")
 
 
@@ -166,19 +159,17 @@ def add_user(username, role, scope):
     password = _read_password()
     if len(password) < 8:
         _fail("the password must have at least 8 characters")
-    s = _store()
-    try:
-        if role == "volunteer" and s.station(scope) is None:
-            _fail(f"unknown station {scope}")
-        if role in ("district", "street", "community") and s.region(scope) is None:
-            _fail(f"unknown {role} {scope}; import the hierarchy first")
-        s.add_user({"username": username, "password_hash": hash_password(password),
-                    "role": role, "scope": scope if role != "city" else "",
-                    "created_at": now_utc().isoformat()})
-    except store_pkg.StoreError as exc:
-        _fail(str(exc))
-    finally:
-        s.close()
+    with _store() as s:
+        try:
+            if role == "volunteer" and s.station(scope) is None:
+                _fail(f"unknown station {scope}")
+            if role in ("district", "street", "community") and s.region(scope) is None:
+                _fail(f"unknown {role} {scope}; import the hierarchy first")
+            s.add_user({"username": username, "password_hash": hash_password(password),
+                        "role": role, "scope": scope if role != "city" else "",
+                        "created_at": now_utc().isoformat()})
+        except store_pkg.StoreError as exc:
+            _fail(str(exc))
     click.echo(f"user {username} added as {role}" + (f" of {scope}" if scope else ""))
 
 
@@ -196,13 +187,11 @@ def import_surveys(csv_file: Path):
     from .timeutil import beijing
     today = beijing(now_utc()).date()
     rows = _parse_import(csv_file, lambda text: parse_surveys(text, today))
-    s = _store()
-    try:
-        summary = s.import_surveys(rows, now_utc().isoformat())
-    except store_pkg.StoreError as exc:
-        _fail(f"{csv_file} refused, nothing was imported:\n  {exc}")
-    finally:
-        s.close()
+    with _store() as s:
+        try:
+            summary = s.import_surveys(rows, now_utc().isoformat())
+        except store_pkg.StoreError as exc:
+            _fail(f"{csv_file} refused, nothing was imported:\n  {exc}")
     click.echo(", ".join(f"{k}: {v}" for k, v in summary.items()))
 
 
@@ -219,14 +208,12 @@ def backup(destination: Path):
         _fail(f"{destination} exists; give a new file name")
     if not destination.parent.is_dir():
         _fail(f"{destination.parent} is not a directory")
-    s = _store()
-    try:
-        pages = s.backup_to(destination)
-    except store_pkg.StoreError as exc:
-        destination.unlink(missing_ok=True)
-        _fail(str(exc))
-    finally:
-        s.close()
+    with _store() as s:
+        try:
+            pages = s.backup_to(destination)
+        except store_pkg.StoreError as exc:
+            destination.unlink(missing_ok=True)
+            _fail(str(exc))
     click.echo(f"backed up {pages} pages to {destination} (integrity check ok)")
 
 
@@ -245,11 +232,8 @@ def prune_events():
     from .timeutil import beijing
     days = current_app.config["SETTINGS"].event_retention_days
     cutoff = (beijing(now_utc()) - timedelta(days=days)).date().isoformat()
-    s = _store()
-    try:
+    with _store() as s:
         events, images = s.prune_events(cutoff)
-    finally:
-        s.close()
     click.echo(f"deleted {events} raw events and {images} evidence images from before {cutoff}")
 
 
@@ -259,11 +243,13 @@ def migrate_command():
 
     Example: flask --app server migrate
     """
+    from sqlite_utils import Database
+
     from .store.migrations import migrations
     database = current_app.config["SETTINGS"].database
     store_pkg.migrate(database)
-    from sqlite_utils import Database
-    applied = migrations.applied(Database(str(database)))
+    with Database(str(database)) as db:
+        applied = migrations.applied(db)
     click.echo(f"{database}: {len(applied)} migrations applied, latest {applied[-1].name}")
 
 
