@@ -1,7 +1,7 @@
 # Two commands for a newcomer:
 #   make demo  set up, then run the server and three simulated stations on the demo district
 #              (ITEMS=../shared/datasets/waste-images for real item photos; PORT=8000)
-#   make test  set up and run every test
+#   make test  set up, lint (ruff) and run every test (starts the local PostgreSQL if it is down)
 # make run starts the server alone on the demo database.
 PYTHON ?= python3
 VENV := .venv
@@ -31,4 +31,6 @@ run: $(STAMP)
 
 test: $(STAMP)
 	sh scripts/install_browser.sh
+	sh scripts/start_postgres.sh
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
