@@ -83,7 +83,7 @@ def client(base: str, token: str, bodies: list[bytes], start, out) -> None:
 def run_load(base: str, tokens: list[tuple[str, str, str]], per_client: list[list[bytes]]) -> dict:
     start, out = mp.Event(), mp.Queue()
     procs = [mp.Process(target=client, args=(base, token, bodies, start, out))
-             for (_, _, token), bodies in zip(tokens, per_client)]
+             for (_, _, token), bodies in zip(tokens, per_client, strict=True)]
     for p in procs:
         p.start()
     time.sleep(0.5)

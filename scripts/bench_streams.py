@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,7 +57,7 @@ def setup(db: Path, tablets: int) -> dict[str, str]:
     from server.auth import hash_password, hash_token, new_device_token
     store_pkg.migrate(db)
     s = store_pkg.connect(db)
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     s.import_regions([{"district_code": DISTRICT, "district": "西城区", "street_code": STREET,
                        "street": "西长安街街道", "community_code": f"{STREET}{i:03d}",
                        "community": f"社区{i}", "households": 1000} for i in range(1, 11)])
