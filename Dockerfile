@@ -19,6 +19,7 @@ FROM base AS edge
 #   docker run -v /etc/sortwatch:/etc/sortwatch:ro -v sortwatch-outbox:/var/lib/sortwatch \
 #     --device /dev/video0 sortwatch-edge
 RUN mkdir -p /var/lib/sortwatch && chown sortwatch:sortwatch /var/lib/sortwatch
+COPY contract/ contract/
 COPY edge/ edge/
 COPY models/ models/
 USER sortwatch
@@ -35,8 +36,9 @@ ENV SORTWATCH_DATABASE=/data/sortwatch.db \
 RUN mkdir -p /data && chown sortwatch:sortwatch /data
 COPY gunicorn.conf.py .
 COPY server/ server/
-# The server reads the rule sets (quiz questions, camera corrections) through edge/rules.py.
-COPY edge/__init__.py edge/rules.py edge/
+# The wire contract and the rule sets (quiz questions, camera corrections) are
+# shared with the station program; the server needs no edge file.
+COPY contract/ contract/
 COPY models/rules/ models/rules/
 USER sortwatch
 VOLUME ["/data"]

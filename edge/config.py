@@ -22,7 +22,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-CATEGORIES = ("kitchen", "recyclable", "hazardous", "other")
+from contract.limits import CATEGORIES, STATION_ID_PATTERN
 
 
 class ConfigError(Exception):
@@ -155,7 +155,7 @@ class Field:
 SCHEMA: dict[str, dict[str, Field]] = {
     "station": {
         "id": Field("str", "station id as registered on the server", required=True,
-                    pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"),
+                    pattern=STATION_ID_PATTERN),
         "timezone": Field("offset", "UTC offset of event timestamps, e.g. +08:00", default="+08:00"),
         "rules": Field("str", "rule set name passed to edge.rules.load_rules", default="beijing",
                        pattern=r"^[A-Za-z0-9_.@-]{1,64}$"),

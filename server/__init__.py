@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from flask import Flask, g
 
-from .settings import Settings
+from contract.limits import MAX_BODY_BYTES
 
-MAX_BODY_BYTES = 1024 * 1024
+from .settings import Settings
 
 
 def create_app(test_config: dict | None = None) -> Flask:

@@ -3,23 +3,11 @@ takes it out of self-directed accuracy; "the camera was wrong" replaces the
 item and judges the bin again under the event's rule set. Pure."""
 from __future__ import annotations
 
-from functools import lru_cache
-
-from edge.rules import RuleSetError, load_rules
+from contract.rules import rule_set_or_default as rules_for
 
 from .errors import ApiError
 
 FIELDS = {"assisted", "camera_wrong", "item"}
-
-
-@lru_cache(maxsize=8)
-def rules_for(tag: str | None):
-    """The rule set an event was judged under (name@version); Beijing if unknown."""
-    name = (tag or "beijing").split("@", 1)[0]
-    try:
-        return load_rules(name)
-    except RuleSetError:
-        return load_rules("beijing")
 
 
 def parse_feedback(body) -> dict:

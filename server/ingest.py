@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from contract.limits import MAX_EVENTS
+
 from .contract.validate import event_errors
 from .errors import ApiError
 from .timeutil import beijing
 
-MAX_EVENTS = 500
 BATCH_KEYS = {"device_id", "events"}
 
 

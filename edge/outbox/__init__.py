@@ -22,6 +22,8 @@ import sqlite3
 import threading
 import time
 
+from contract.limits import MAX_BODY_BYTES, MAX_EVENTS
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -216,7 +218,7 @@ class Outbox:
 
     # -- reading for upload ---------------------------------------------------------
 
-    def pending(self, limit: int = 500, max_body: int = 1_000_000) -> list[tuple[int, dict]]:
+    def pending(self, limit: int = MAX_EVENTS, max_body: int = MAX_BODY_BYTES) -> list[tuple[int, dict]]:
         """The oldest undelivered events, in order, within `limit` and `max_body` bytes."""
         with self.lock:
             rows = self.conn.execute("SELECT seq, body FROM events ORDER BY seq LIMIT ?",

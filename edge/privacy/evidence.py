@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MAX_BYTES = 256 * 1024
+from contract.limits import MAX_EVIDENCE_BYTES as MAX_BYTES
 
 
 def pixelate(image: np.ndarray, block: int) -> np.ndarray:

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 
 import requests
 
+from contract.limits import MAX_BODY_BYTES, MAX_EVENTS
+
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 500
-MAX_BODY = 1024 * 1024 - 4096  # the server's 1 MiB limit, with room for the envelope
+MAX_BATCH = MAX_EVENTS
+MAX_BODY = MAX_BODY_BYTES - 4096  # the server's limit, with room for the envelope
 
 
 class UploadError(Exception):

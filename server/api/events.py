@@ -8,6 +8,8 @@ from flask import Blueprint, current_app, request
 from jsonschema import Draft202012Validator
 from PIL import Image, UnidentifiedImageError
 
+from contract.limits import MAX_EVIDENCE_BYTES
+
 from .. import get_store
 from ..auth import authenticate_device
 from ..contract import load
@@ -18,7 +20,6 @@ from ..timeutil import beijing, now_utc, parse_ts
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1")
 
-MAX_EVIDENCE_BYTES = 256 * 1024
 _heartbeat_validator = Draft202012Validator(load("heartbeat.schema.json"))
 
 

@@ -5,6 +5,8 @@ import re
 
 from flask import Blueprint, current_app, g, request
 
+from contract.limits import HOUSEHOLD_PATTERN
+
 from .. import get_store
 from ..auth import login_required
 from ..errors import ApiError
@@ -14,7 +16,7 @@ from .events import json_body
 from .stations import visible_station
 
 bp = Blueprint("quiz", __name__, url_prefix="/api/v1")
-HOUSEHOLD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+HOUSEHOLD = re.compile(HOUSEHOLD_PATTERN)
 
 
 @bp.get("/quiz/questions")
@@ -42,7 +44,7 @@ def take_quiz():
         raise ApiError(400, "invalid_request", "unknown fields",
                        [{"field": k, "message": "unknown field"} for k in unknown])
     household = body.get("household")
-    if household is not None and (not isinstance(household, str) or not HOUSEHOLD.match(household)):
+    if household is not None and (not isinstance(household, str) or not HOUSEHOLD.fullmatch(household)):
         raise ApiError(400, "invalid_request", "household must be an opaque token",
                        [{"field": "household", "message": "1-64 letters, digits, _ or -"}])
     store = get_store()

@@ -1,11 +1,4 @@
-"""The wire contract between edge and server (DESIGN.md section 5): the JSON
-Schema of an event and the OpenAPI document are the source of truth; the
-fast validator below is tested to agree with the schema."""
-import json
-from pathlib import Path
-
-CONTRACT_DIR = Path(__file__).resolve().parent
-
-
-def load(name: str) -> dict:
-    return json.loads((CONTRACT_DIR / name).read_text(encoding="utf-8"))
+"""The server's side of the wire contract: the documents themselves live in
+the shared top-level package `contract` (docs/design.md, "Wire contract");
+`validate` compiles the event schema into the ingest validator."""
+from contract import CONTRACT_DIR, load  # noqa: F401 (re-exported)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jsonschema
 
-CONTRACT = Path(__file__).resolve().parents[2] / "server" / "contract"
+CONTRACT = Path(__file__).resolve().parents[2] / "contract"
 EVENT_SCHEMA = jsonschema.Draft202012Validator(json.loads((CONTRACT / "event.schema.json").read_text()))
 HEARTBEAT_SCHEMA = jsonschema.Draft202012Validator(json.loads((CONTRACT / "heartbeat.schema.json").read_text()))
 
