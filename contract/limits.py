@@ -22,6 +22,7 @@ MAX_BODY_BYTES: int = _PATHS["/api/v1/events"]["post"]["requestBody"]["x-max-byt
 # PUT /api/v1/events/<id>/evidence: one small JPEG.
 MAX_EVIDENCE_BYTES: int = _EVIDENCE_BODY["x-max-bytes"]
 MAX_EVIDENCE_PIXELS: int = _EVIDENCE_BODY["x-max-pixels"]
+MAX_EVIDENCE_SIDE: int = _EVIDENCE_BODY["x-max-side"]  # px of the longer side
 
 # The four categories of bins and items, in their canonical order.
 CATEGORIES: tuple[str, ...] = tuple(_EVENT["$defs"]["category"]["enum"])

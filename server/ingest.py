@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from contract.limits import MAX_EVENTS
+from contract.rules import known_rule_sets
 
 from .contract.validate import event_errors
 from .errors import ApiError
@@ -50,6 +51,37 @@ def in_windows(local: datetime, windows: list[tuple[int, int]]) -> bool:
     return any(start <= minute < end for start, end in windows)
 
 
+def unicode_errors(ev: dict) -> list[dict]:
+    """Strings must be well-formed Unicode: JSON lets a lone surrogate
+    ("\\ud800") through, and the store cannot encode one."""
+    def well_formed(value) -> bool:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    return [{"field": name, "message": "is not well-formed Unicode (a lone surrogate)"}
+            for name, value in ev.items() if isinstance(value, str) and not well_formed(value)]
+
+
+def judgement_errors(ev: dict) -> list[dict]:
+    """A disposal names a rule set the server ships (NAME@VERSION of a file in
+    models/rules/), and its item and category belong to that rule set."""
+    if ev["type"] != "disposal":
+        return []
+    known = known_rule_sets()
+    rules = known.get(ev["rules"])
+    if rules is None:
+        return [{"field": "rules", "message": "is not a rule set this server knows; "
+                 f"known: {', '.join(sorted(known))}"}]
+    if ev["item"] not in rules.item_rules:
+        return [{"field": "item", "message": f"is not an item of rule set {rules.tag}"}]
+    if ev["category"] != rules.category(ev["item"]):
+        return [{"field": "category", "message":
+                 f"{ev['item']} is {rules.category(ev['item'])} under rule set {rules.tag}"}]
+    return []
+
+
 class Preparer:
     """Validates events for one device and adds the columns the store keeps."""
 
@@ -70,7 +102,7 @@ class Preparer:
 
 
     def prepare(self, ev) -> tuple[dict | None, list[dict]]:
-        errors = event_errors(ev)
+        errors = event_errors(ev) or unicode_errors(ev) or judgement_errors(ev)
         if errors:
             return None, errors
         try:

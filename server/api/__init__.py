@@ -6,3 +6,10 @@ def register_blueprints(app: Flask) -> None:
     from . import events, exports, health, openapi, quiz, rankings, session, stations, stats
     for module in (health, events, session, stats, rankings, stations, quiz, exports, openapi):
         app.register_blueprint(module.bp)
+
+    @app.after_request
+    def no_sniffing(response):
+        # Browsers must take every body as the type it is served with: an
+        # evidence "JPEG" is never run as a script or page.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response

@@ -1,19 +1,18 @@
 """Device endpoints of the wire contract: events, evidence, heartbeat."""
 from __future__ import annotations
 
-import io
 from datetime import datetime
 
 from flask import Blueprint, current_app, request
 from jsonschema import Draft202012Validator
-from PIL import Image, UnidentifiedImageError
 
 from contract.limits import MAX_EVIDENCE_BYTES
 
-from .. import get_store
+from .. import get_store, jsonbody
 from ..auth import authenticate_device
 from ..contract import load
 from ..errors import ApiError
+from ..evidence import EvidenceRefused, check_evidence
 from ..ingest import Preparer, check_batch
 from ..rollups import RollupDelta
 from ..timeutil import beijing, now_utc, parse_ts
@@ -24,11 +23,15 @@ _heartbeat_validator = Draft202012Validator(load("heartbeat.schema.json"))
 
 
 def json_body():
+    """The request's JSON value, parsed strictly (server/jsonbody.py); a 400 otherwise."""
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
-    body = request.get_json(silent=True)
+    try:
+        body = jsonbody.parse(request.get_data(cache=True))
+    except jsonbody.BodyError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
     if body is None:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON")
+        raise ApiError(400, "invalid_json", "the body is JSON null; send an object")
     return body
 
 
@@ -70,14 +73,12 @@ def put_evidence(event_id: str):
     data = request.get_data(cache=False)
     if len(data) > MAX_EVIDENCE_BYTES:
         raise ApiError(413, "too_large", f"evidence is at most {MAX_EVIDENCE_BYTES} bytes")
+    if not data.startswith(b"\xff\xd8"):
+        raise ApiError(415, "unsupported_media_type", "evidence must be a JPEG image")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            img.load()  # decode fully: a truncated file fails here
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ApiError(400, "invalid_image", "the body is not a decodable JPEG image") from None
-    if fmt != "JPEG":
-        raise ApiError(415, "unsupported_media_type", f"evidence must be a JPEG, got {fmt}")
+        check_evidence(data)
+    except EvidenceRefused as exc:
+        raise ApiError(400, "invalid_image", str(exc)) from None
     event = store.event(event_id.lower())
     if event is None:
         raise ApiError(404, "not_found", f"no event {event_id}; send the event before its evidence")

@@ -242,3 +242,94 @@ def test_heartbeat_records_health_and_online_time(app, client, city):
     ({"colour": 1}, 400), ({"device_id": "dev-st-b"}, 403)])
 def test_bad_heartbeats(client, city, fields, status):
     assert_error_shape(heartbeat(client, city, **fields), status)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"rules": "/proc/self/mem@1"}, "rules"),       # once opened as a file, 500 on every dashboard
+    ({"rules": "/usr/bin/env@1"}, "rules"),
+    ({"rules": "../../models/rules/beijing"}, "rules"),
+    ({"rules": "beijing@1999.9"}, "rules"),         # a name the server knows, not this version
+    ({"rules": "beijing"}, "rules"),                # a tag is NAME@VERSION
+    ({"item": "uranium"}, "item"),                  # not an item of the rule set
+    ({"category": "kitchen"}, "category"),          # a battery is hazardous under beijing@2020.1
+    ({"model": "waste\ud800"}, "model"),            # once a 500 for the whole batch
+    ({"rules": "beijing@2020.1\ud800"}, "rules"),
+])
+def test_rule_set_and_unicode_are_checked_per_event(app, client, city, change, field):
+    good = disposal()
+    body = post_events(client, city, [good, disposal(**change)]).get_json()
+    assert body["accepted"] == 1
+    [rejected] = body["rejected"]
+    assert rejected["index"] == 1 and field in {e["field"] for e in rejected["errors"]}
+    assert events_in_db(app) == 1
+
+
+def test_lone_surrogate_sent_as_raw_json_rejects_only_its_event(app, client, city):
+    good, bad = disposal(), disposal()
+    text = json.dumps({"device_id": "dev-st-a", "events": [good, bad]})
+    text = text.replace('"waste-effl0-int8@3fa2c1d0"', '"waste\\ud800"', 2).replace(
+        '"waste\\ud800"', '"waste-effl0-int8@3fa2c1d0"', 1)
+    r = client.post("/api/v1/events", data=text, content_type="application/json",
+                    headers={"Authorization": f"Bearer {city.tokens['st-a']}"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["accepted"] == 1 and r.get_json()["rejected"][0]["index"] == 1
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small real JPEG whose frame header is rewritten to claim another size."""
+    data = bytearray(jpeg_bytes((16, 16)))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("data, words", [
+    (jpeg_claiming(12000, 12000), "at most"),      # once accepted: 16 at once took 7.5 GB
+    (jpeg_claiming(65500, 65500), "at most"),      # once a 500 (Pillow's bomb error)
+    (jpeg_claiming(1281, 10), "at most"),          # longer than a device ever sends
+    (jpeg_bytes() + b"trailing data", "follow the end"),
+    (jpeg_bytes() + jpeg_bytes(), "follow the end"),
+    (jpeg_bytes()[:-2], "truncated"),
+    (jpeg_bytes()[:300], "truncated"),
+    (b"\xff\xd8\xff\xd9", "no frame header"),
+])
+def test_evidence_bombs_and_damaged_files_are_refused(app, client, city, data, words):
+    ev = disposal()
+    post_events(client, city, [ev])
+    error = assert_error_shape(put_evidence(client, city, ev["event_id"], data), 400, "invalid_image")
+    assert words in error["message"]
+    s = store_pkg.connect(app.config["SETTINGS"].database)
+    assert s.evidence(ev["event_id"]) is None
+    s.close()
+
+
+def test_evidence_as_the_device_makes_it_is_accepted(client, city):
+    import numpy as np
+
+    from edge.privacy.evidence import make_evidence
+    frame = np.random.default_rng(1).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    for max_px in (320, 1280):
+        ev = disposal()
+        post_events(client, city, [ev])
+        data = make_evidence(frame, (600, 300, 80, 80), max_px=max_px)
+        assert put_evidence(client, city, ev["event_id"], data).status_code == 201
+
+
+def test_evidence_is_served_with_nosniff(client, city):
+    ev = disposal()
+    post_events(client, city, [ev])
+    put_evidence(client, city, ev["event_id"], jpeg_bytes())
+    from ..support import login
+    login(client, "sanlihe")
+    r = client.get(f"/api/v1/events/{ev['event_id']}/evidence")
+    assert r.status_code == 200 and r.mimetype == "image/jpeg"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_heartbeat_refuses_non_finite_numbers(client, city, raw):
+    body = json.dumps({"device_id": "dev-st-a", "ts": datetime.now(BEIJING).isoformat(),
+                       "fps": 0}).replace('"fps": 0', f'"fps": {raw}')
+    r = client.post("/api/v1/heartbeat", data=body, content_type="application/json",
+                    headers={"Authorization": f"Bearer {city.tokens['st-a']}"})
+    assert_error_shape(r, 400)
