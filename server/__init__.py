@@ -29,6 +29,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(test_config)
+    if settings.trusted_proxies:
+        # The client address (login throttle) comes from X-Forwarded-For as
+        # written by this many proxies in front; never from the client itself.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
 
     from . import store
     store.migrate(settings.database)

@@ -4,13 +4,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from datetime import timedelta
 from functools import lru_cache, wraps
+from urllib.parse import urlsplit
 
-from flask import g, request, session
+from flask import current_app, g, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import ApiError
 from .scopes import CITY, contains
+from .timeutil import now_utc
+
+SESSION_KEY = "sid"  # the cookie holds a random session id; the store its hash
+MAX_USERNAME = 64
 
 ROLES = ("city", "district", "street", "community", "volunteer")
 ROLE_SCOPE_LENGTH = {"district": 6, "street": 9, "community": 12}
@@ -96,12 +103,85 @@ def login_required(view):
     return wrapped
 
 
+class LoginThrottled(ApiError):
+    """Too many failed logins for this username or from this address."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(429, "too_many_attempts",
+                         f"too many failed logins; try again in {retry_after} s",
+                         headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+def check_login(store, username: str, password: str) -> dict | None:
+    """The user whose password this is, or None; raises LoginThrottled.
+
+    Failures are counted per username and per client address in the store, so
+    every worker and host agrees; a throttled attempt is refused before the
+    password is hashed, so a flood costs the server one indexed read each."""
+    settings = current_app.config["SETTINGS"]
+    now = time.time()
+    window = settings.login_window_seconds
+    keys = [f"user:{username[:MAX_USERNAME]}", f"addr:{request.remote_addr or '-'}"]
+    waits = [int(oldest + window - now) + 1
+             for count, oldest in store.login_failures(keys, now - window)
+             if count >= settings.login_max_failures]
+    if waits:
+        raise LoginThrottled(max(1, max(waits)))
+    user = store.user(username) if username and len(username) <= MAX_USERNAME else None
+    if check_password(user, password):
+        store.clear_login_failures(keys[0])
+        return user
+    store.record_login_failure(keys, now, now - window)
+    return None
+
+
+def start_session(store, user: dict) -> None:
+    """A fresh session (and CSRF token) for a user who just logged in; keeps the language."""
+    sid = secrets.token_urlsafe(32)
+    now = now_utc()
+    expires = now + timedelta(hours=current_app.config["SETTINGS"].session_hours)
+    store.start_session(hash_token(sid), user["username"], now.isoformat(), expires.isoformat())
+    lang = session.get("lang")
+    session.clear()
+    session.permanent = True  # the cookie expires with the session
+    session[SESSION_KEY] = sid
+    if lang:
+        session["lang"] = lang
+
+
+def end_session(store) -> None:
+    """Log out: the session ends in the store, so a copy of the cookie is dead too."""
+    sid = session.get(SESSION_KEY)
+    if isinstance(sid, str):
+        store.end_session(hash_token(sid))
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 def load_user(store) -> None:
-    """Put the session's user on `g`, if the session names one that still exists."""
-    username = session.get("user")
-    g.user = store.user(username) if username else None
-    if username and g.user is None:
-        session.clear()
+    """Put the session's user on `g`, if the session is still live in the store."""
+    sid = session.get(SESSION_KEY)
+    g.user = store.session_user(hash_token(sid), now_utc().isoformat()) if isinstance(sid, str) else None
+    if sid is not None and g.user is None:
+        session.pop(SESSION_KEY, None)
+
+
+def safe_next(target) -> str | None:
+    """`target` if it is a path on this site, else None.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash,
+    so "/\t/evil.example" is "//evil.example", another host: any control
+    character, space or backslash disqualifies a target, and what is left must
+    be a path with neither scheme nor host."""
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
 
 
 def user_sees_station(user: dict, station: dict) -> bool:

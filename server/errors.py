@@ -9,10 +9,12 @@ from werkzeug.exceptions import HTTPException
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: list | None = None):
+    def __init__(self, status: int, code: str, message: str, details: list | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
+        self.headers = headers or {}
 
 
 def error_body(code: str, message: str, details: list | None = None) -> dict:
@@ -26,7 +28,7 @@ def _wants_json() -> bool:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(err: ApiError):
-        return jsonify(error_body(err.code, err.message, err.details)), err.status
+        return jsonify(error_body(err.code, err.message, err.details)), err.status, err.headers
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):

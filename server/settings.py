@@ -47,11 +47,22 @@ class Settings:
     session_hours: int = 12
     cookie_secure: bool = True
     heartbeat_interval: int = 60
+    # Login throttle: this many failures per username, and per client address,
+    # within the window answer 429 until the oldest of them leaves the window.
+    login_max_failures: int = 10
+    login_window_seconds: int = 300
+    # Proxies in front whose X-Forwarded-For is believed (0: use the peer address).
+    trusted_proxies: int = 0
+    # The residents' quiz: questions per sheet, the least time a person needs
+    # per question, and the least time between two quizzes of one station.
+    quiz_questions: int = 5
+    quiz_seconds_per_question: int = 2
+    quiz_interval_seconds: int = 30
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Settings":
+    def from_env(cls, env: dict | None = None) -> Settings:
         """Read SORTWATCH_* variables; fail loudly on anything unusable."""
         env = dict(os.environ if env is None else env)
         mode = env.get("SORTWATCH_ENV", "production")
@@ -79,4 +90,10 @@ class Settings:
             session_hours=_int(env, "SORTWATCH_SESSION_HOURS", 12, 1),
             cookie_secure=_bool(env, "SORTWATCH_COOKIE_SECURE", mode == "production"),
             heartbeat_interval=_int(env, "SORTWATCH_HEARTBEAT_INTERVAL", 60, 1),
+            login_max_failures=_int(env, "SORTWATCH_LOGIN_MAX_FAILURES", 10, 1),
+            login_window_seconds=_int(env, "SORTWATCH_LOGIN_WINDOW_SECONDS", 300, 1),
+            trusted_proxies=_int(env, "SORTWATCH_TRUSTED_PROXIES", 0, 0),
+            quiz_questions=_int(env, "SORTWATCH_QUIZ_QUESTIONS", 5, 1),
+            quiz_seconds_per_question=_int(env, "SORTWATCH_QUIZ_SECONDS_PER_QUESTION", 2, 0),
+            quiz_interval_seconds=_int(env, "SORTWATCH_QUIZ_INTERVAL_SECONDS", 30, 0),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+
 from ..rollups import COUNTERS, RollupDelta, periods_of
 from ..scopes import ancestors, station_scope
 from . import writer

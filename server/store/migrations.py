@@ -281,3 +281,37 @@ def m007_events_by_station_in_order(db: Database) -> None:
     DROP INDEX events_station_day;
     CREATE INDEX events_station ON events(station_id);
     """)
+
+
+@migrations()
+def m008_sessions(db: Database) -> None:
+    # Server-side sessions: the cookie holds a random id, this table its hash,
+    # so that logging out, a password change or a removal ends a session.
+    db.executescript("""
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_user ON sessions(username);
+    """)
+
+
+@migrations()
+def m009_login_failures(db: Database) -> None:
+    # Failed logins per key ('user:NAME' or 'addr:ADDRESS'), shared by every
+    # worker and host that uses this store; old rows are deleted as new ones come.
+    db.executescript("""
+    CREATE TABLE login_failures (
+        key TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX login_failures_key ON login_failures(key, at);
+    """)
+
+
+@migrations()
+def m010_quiz_results_by_station(db: Database) -> None:
+    # "The station's latest quiz" for the one-quiz-per-interval rule.
+    db.executescript("CREATE INDEX quiz_results_station ON quiz_results(station_id, taken_at);")

@@ -3,6 +3,7 @@ except the few latest wrong disposals."""
 from __future__ import annotations
 
 import json
+
 from ..rollups import COUNTERS
 from ..scopes import CITY
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+
 from ..scopes import CITY  # noqa: F401
 from .errors import StoreError
 

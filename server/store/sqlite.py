@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from sqlite_utils import Database
 
@@ -20,6 +20,7 @@ from .events import EventStore
 from .maintenance import MaintenanceStore
 from .reads import ReadStore
 from .registry import RegistryStore
+from .sessions import SessionStore
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -46,11 +47,11 @@ def migrate(path: Path) -> None:
             conn.close()
 
 
-def connect(path: Path) -> "SqliteStore":
+def connect(path: Path) -> SqliteStore:
     return SqliteStore(_open(path), path)
 
 
-class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore):
+class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
@@ -60,7 +61,7 @@ class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore):
         self.conn.close()
 
     @contextmanager
-    def write(self) -> Iterator["SqliteStore"]:
+    def write(self) -> Iterator[SqliteStore]:
         """One write transaction, taken up front so concurrent writers queue
         on the lock instead of failing on upgrade."""
         with writer.exclusive(self.path) if self.path else nullcontext():

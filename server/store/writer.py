@@ -11,15 +11,15 @@ import fcntl
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 IDLE_SECONDS = 5.0
 MAX_JOBS_PER_COMMIT = 32
 
-_registry: dict[str, "GroupWriter"] = {}
+_registry: dict[str, GroupWriter] = {}
 _registry_lock = threading.Lock()
 
 
