@@ -56,7 +56,7 @@ class Settings:
     # The residents' quiz: questions per sheet, the least time a person needs
     # per question, and the least time between two quizzes of one station.
     quiz_questions: int = 5
-    quiz_seconds_per_question: int = 2
+    quiz_seconds_per_question: float = 2
     quiz_interval_seconds: int = 30
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})

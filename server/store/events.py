@@ -232,9 +232,16 @@ class EventStore:
             [(scope, kind, label, respondents, aware) for scope in ancestors(community)
              for kind, label in periods_of(day)])
 
-    def record_quiz(self, result: dict) -> bool:
-        """Store a scored quiz once per nonce; False if it was already stored."""
+    def record_quiz(self, result: dict, not_after: str | None = None) -> bool | None:
+        """Store a scored quiz once per nonce; False if it was already stored,
+        None (nothing stored) if the station has a quiz taken after `not_after`."""
         with self.write():
+            if self._one("SELECT 1 FROM quiz_results WHERE nonce = ?", (result["nonce"],)):
+                return False
+            if not_after is not None and self._one(
+                    "SELECT 1 FROM quiz_results WHERE station_id = ? AND taken_at > ?",
+                    (result["station_id"], not_after)):
+                return None
             cur = self.conn.execute(
                 "INSERT OR IGNORE INTO quiz_results(nonce, station_id, community_code, day, score, "
                 "questions, passed, household, taken_by, taken_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
