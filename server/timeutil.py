@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 TS_PATTERN = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$")
-MONTH_PATTERN = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+MONTH_PATTERN = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")  # whole string: use fullmatch
+# Months a caller may ask for; the day before the first and after the last stay
+# within what datetime can hold, so a period's neighbours can always be computed.
+FIRST_YEAR, LAST_YEAR = 1901, 9998
 PERIOD_KINDS = ("month", "inspection")
 
 
@@ -27,7 +30,7 @@ def parse_ts(text: str) -> datetime:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def beijing(ts: datetime) -> datetime:
@@ -51,10 +54,10 @@ class Period:
     def end_utc(self) -> datetime:
         return self.start_utc() + timedelta(days=self.days)
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         y, m = int(self.label[:4]), int(self.label[5:])
         y, m = (y - 1, 12) if m == 1 else (y, m - 1)
-        return make_period(f"{y:04d}-{m:02d}", self.kind)
+        return _period(y, m, self.kind)
 
     def as_json(self) -> dict:
         return {"kind": self.kind, "label": self.label,
@@ -69,18 +72,24 @@ def _month_bounds(y: int, m: int) -> tuple[date, date]:
 
 def make_period(label: str, kind: str = "month") -> Period:
     """Raises ValueError with a message a caller can show."""
-    match = MONTH_PATTERN.match(label or "")
+    match = MONTH_PATTERN.fullmatch(label) if isinstance(label, str) else None
     if not match:
         raise ValueError("month must look like YYYY-MM")
     if kind not in PERIOD_KINDS:
         raise ValueError("period must be 'month' or 'inspection'")
     y, m = int(match.group(1)), int(match.group(2))
+    if not FIRST_YEAR <= y <= LAST_YEAR:
+        raise ValueError(f"month must be from {FIRST_YEAR} to {LAST_YEAR}")
+    return _period(y, m, kind)
+
+
+def _period(y: int, m: int, kind: str) -> Period:
     if kind == "month":
         start, end = _month_bounds(y, m)
     else:
         py, pm = (y - 1, 12) if m == 1 else (y, m - 1)
         start, end = date(py, pm, 20), date(y, m, 19)
-    return Period(kind, label, start, end)
+    return Period(kind, f"{y:04d}-{m:02d}", start, end)
 
 
 def periods_of_day(day: date) -> dict[str, str]:

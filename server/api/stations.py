@@ -8,6 +8,7 @@ from ..auth import login_required, user_contains, user_sees_station
 from ..errors import ApiError
 from ..feedback import change_for, parse_feedback
 from ..stations import station_health
+from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from .events import json_body
 from ..scopes import CITY
@@ -77,8 +78,11 @@ def station_events(station_id: str):
     try:
         after = int(request.args.get("after", "0"))
         limit = min(200, max(1, int(request.args.get("limit", "50"))))
+        if not 0 <= after <= CURSOR_MAX:
+            raise ValueError
     except ValueError:
-        raise ApiError(400, "invalid_request", "after and limit are integers") from None
+        raise ApiError(400, "invalid_request",
+                       "after is an integer cursor from 0 to 2^63-1, limit an integer") from None
     events = store.events_after(station["id"], after, limit)  # a range on events_station
     return {"station_id": station["id"], "events": [public_event(e) for e in events],
             "cursor": events[-1]["cursor"] if events else after}

@@ -10,6 +10,9 @@ from ..scopes import ancestors, station_scope
 from . import writer
 from .errors import StoreError
 
+# A cursor is an events rowid: SQLite integers stop at 2^63 - 1.
+CURSOR_MAX = 2**63 - 1
+
 _UPSERT_SET = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
 
 

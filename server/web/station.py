@@ -24,6 +24,7 @@ from flask import (Blueprint, Response, abort, current_app, g, render_template, 
 
 from .. import get_store
 from .. import store as store_pkg
+from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from . import i18n
 from .common import BIN_COLOURS, can_see_station, login_page, rules_for, setup_blueprint
@@ -148,6 +149,8 @@ def stream(station_id: str):
     raw = request.headers.get("Last-Event-ID") or request.args.get("after")
     try:
         after = int(raw) if raw not in (None, "") else store.latest_cursor(station["id"])
+        if not 0 <= after <= CURSOR_MAX:
+            raise ValueError
     except ValueError:
         abort(400, description="Last-Event-ID must be an integer cursor")
     slots = _slot_pool()

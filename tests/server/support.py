@@ -20,7 +20,7 @@ def make_settings(db: Path, **overrides) -> Settings:
     # The quiz's pacing limits are off here so that a test can take several
     # quizzes in a row; tests/server/api/test_quiz_limits.py turns them on.
     values = {"env": "test", "database": db, "secret_key": "test-secret", "cookie_secure": False,
-                  "quiz_seconds_per_question": 0, "quiz_interval_seconds": 0}
+              "quiz_seconds_per_question": 0, "quiz_interval_seconds": 0}
     values.update(overrides)
     return Settings(**values)
 
