@@ -39,6 +39,13 @@ _access = os.environ.get("SORTWATCH_ACCESS_LOG", "-")
 accesslog = None if _access in ("", "off") else _access
 errorlog = "-"
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The longest request line gunicorn reads (its maximum; the default is 4094):
+# a longer one gets gunicorn's own 414 page, which is HTML. Behind
+# deploy/nginx/sortwatch.conf, nginx refuses lines over 8 KiB first, with the
+# API's JSON error. Slow clients: see the same file; gthread gives a thread to
+# each connection while it sends its request, so the proxy's header timeout
+# is what stops clients that trickle their headers.
+limit_request_line = 8190
 
 
 def post_worker_init(worker):

@@ -2,15 +2,27 @@
 SQLite file, registered through the real operator commands."""
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
 from scripts import benchlib
 
+from .proxy import NGINX, Tricklers, nginx_in_front, time_up
 from .support import REGIONS_CSV, disposal
 
 pytestmark = pytest.mark.slow
@@ -52,3 +64,113 @@ def test_ingest_under_gunicorn_with_concurrent_devices(tmp_path):
         assert sum(body["duplicates"] for _, body in results) == sum(map(len, batches)) - 300
         status, body = call("POST", base + "/api/v1/events", {"device_id": "dev-a"}, token)
         assert status == 400 and body["error"]["details"][0]["field"] == "events"
+
+
+def register(tmp_path):
+    """A small registered city in a fresh file; returns (db, device token)."""
+    db = tmp_path / "g.db"
+    regions = tmp_path / "regions.csv"
+    regions.write_text(REGIONS_CSV, encoding="utf-8")
+    benchlib.flask_cmd(db, "import-regions", str(regions))
+    benchlib.flask_cmd(db, "add-station", "st-a", "--community", "110102001001")
+    token = benchlib.flask_cmd(db, "add-device", "dev-a", "--station", "st-a").strip().splitlines()[-1]
+    return db, token
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split()
+        for child in map(int, children):
+            out += [child] + _descendants(child)
+    return out
+
+
+def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(tmp_path):
+    """Devices resend whatever was not acknowledged; after kill -9 of every
+    server process mid-ingest, each acknowledged event is stored, and after
+    the resends each event is stored and counted exactly once."""
+    db, token = register(tmp_path)
+    port = benchlib.free_port()
+    env = benchlib.server_env(db, SORTWATCH_BIND=f"127.0.0.1:{port}", SORTWATCH_WORKERS=2,
+                              SORTWATCH_THREADS=8)
+    command = [sys.executable, "-m", "gunicorn", "-c", str(benchlib.ROOT / "gunicorn.conf.py"),
+               "server:create_app()"]
+    base = f"http://127.0.0.1:{port}"
+    batches = [[disposal(station="st-a") for _ in range(50)] for _ in range(400)]
+    acknowledged, lock, stop = set(), threading.Lock(), threading.Event()
+
+    def device(my_batches):
+        for batch in my_batches:
+            if stop.is_set():
+                return
+            try:
+                status, body = call("POST", base + "/api/v1/events",
+                                    {"device_id": "dev-a", "events": batch}, token)
+            except (OSError, http.client.HTTPException, ValueError):
+                return  # the server went away mid-request: not acknowledged
+            if status == 200:
+                with lock:
+                    acknowledged.update(ev["event_id"] for ev in batch)
+
+    for round_ in range(3):
+        server = subprocess.Popen(command, cwd=benchlib.ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.STDOUT)
+        benchlib.wait_until_up(base + "/up")
+        stop.clear()
+        devices = [threading.Thread(target=device, args=(batches[i::4],)) for i in range(4)]
+        for t in devices:
+            t.start()
+        time.sleep(1.0 + 0.3 * round_)
+        for pid in _descendants(server.pid) + [server.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        server.wait()
+        stop.set()
+        for t in devices:
+            t.join()
+        with closing(sqlite3.connect(db)) as conn:
+            stored = {row[0] for row in conn.execute("SELECT event_id FROM events")}
+        assert acknowledged <= stored, f"round {round_}: {len(acknowledged - stored)} acknowledged events lost"
+    assert 0 < len(acknowledged) < sum(map(len, batches)), "the kills did not land mid-ingest"
+
+    # Every device resends everything it has; the server counts each event once.
+    with benchlib.gunicorn("server:create_app()", db) as base2:
+        for batch in batches:
+            status, body = call("POST", base2 + "/api/v1/events", {"device_id": "dev-a", "events": batch},
+                                token)
+            assert status == 200 and not body["rejected"]
+    total = sum(map(len, batches))
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == total
+        for sql in ("SELECT sum(disposals) FROM rollup_day WHERE scope = '110102001001'",
+                    "SELECT sum(disposals) FROM rollup_station_hour WHERE station_id = 'st-a'"):
+            assert conn.execute(sql).fetchone()[0] == total, sql
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (deploy/nginx/sortwatch.conf)")
+def test_trickling_clients_stop_a_bare_gunicorn_but_not_one_behind_nginx(tmp_path):
+    db, _ = register(tmp_path)
+    # One worker of 8 threads: 16 trickling clients are more than its threads,
+    # as 600 are more than the default 2 x 256.
+    with benchlib.gunicorn("server:create_app()", db, workers=1, threads=8) as base:
+        assert time_up(base) is not None
+        with Tricklers(base, 16):
+            assert time_up(base, timeout=3) is None       # the answer this test documents
+        with nginx_in_front(base, tmp_path / "nginx") as proxied, Tricklers(proxied, 400):
+            took = time_up(proxied, timeout=3)
+            assert took is not None and took < 1.0
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (deploy/nginx/sortwatch.conf)")
+def test_long_request_lines(tmp_path):
+    db, _ = register(tmp_path)
+    with benchlib.gunicorn("server:create_app()", db, workers=1, threads=4) as base:
+        # gunicorn.conf.py allows request lines up to 8190 bytes (gunicorn's own
+        # default, 4094, would refuse this one)...
+        status, body = call("GET", base + "/api/v1/nowhere?x=" + "a" * 6000)
+        assert status == 404 and body["error"]["code"] == "not_found"
+        with nginx_in_front(base, tmp_path / "nginx") as proxied:
+            # ...and nginx in front refuses longer ones in the API's error shape.
+            status, body = call("GET", proxied + "/api/v1/stats?x=" + "a" * 9000)
+            assert status == 414 and body["error"]["code"] == "uri_too_long"
