@@ -2,11 +2,13 @@
 pages, rule-set names and number formatting."""
 from __future__ import annotations
 
-from functools import lru_cache, wraps
+from functools import wraps
 from urllib.parse import urlencode
 
 from flask import Flask, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
+
+from contract.rules import rule_set_or_default
 
 from ..auth import user_contains
 from ..errors import ApiError
@@ -124,14 +126,9 @@ def pct(value, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
-@lru_cache(maxsize=8)
 def rules_for(tag: str | None = None):
-    from edge.rules import RuleSetError, load_rules
-    name = (tag or "beijing").split("@", 1)[0]
-    try:
-        return load_rules(name)
-    except RuleSetError:
-        return load_rules("beijing")
+    # Only the rule sets the server ships, by tag: a stored tag is never a path.
+    return rule_set_or_default(tag)
 
 
 def item_name(item: str | None, tag: str | None = None) -> str:
