@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from contract.limits import CATEGORIES
+
 from . import store as store_pkg
 from .auth import hash_password, hash_token, new_device_token
 from .timeutil import now_utc
@@ -52,7 +54,7 @@ def ensure_demo(s, token_file: Path) -> dict:
     for sid, community, name in stations:
         if s.station(sid) is None:
             s.add_station({"id": sid, "community_code": community, "name": name,
-                           "bins": ["kitchen", "recyclable", "hazardous", "other"],
+                           "bins": list(CATEGORIES),
                            "household_reader": True,
                            "staffed_windows": [["07:00", "09:00"], ["18:00", "21:00"]],
                            "created_at": now})

@@ -15,9 +15,11 @@ import stat
 import threading
 import time
 
+from contract.limits import HOUSEHOLD_PATTERN
+
 log = logging.getLogger(__name__)
 
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # the wire contract's household pattern
+TOKEN_RE = re.compile(HOUSEHOLD_PATTERN)
 
 
 def token_hash(token: str) -> str:
