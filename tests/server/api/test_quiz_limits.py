@@ -11,6 +11,7 @@ from server import create_app
 from server.settings import Settings
 
 from ..support import login, make_settings
+from .test_contract import check
 from .test_quiz_and_surveys import answer, awareness, right_answers, sheet
 
 DEFAULTS = Settings(env="test", database=None, secret_key="x")
@@ -41,6 +42,7 @@ def test_answers_faster_than_reading_are_refused_and_not_counted(client, city):
     body = sheet(client)
     r = answer(client, body, right_answers(body))     # at once: 5 questions need 1 s
     assert r.status_code == 429 and r.get_json()["error"]["code"] == "too_fast"
+    check(r, "/api/v1/quiz", "post")
     assert 1 <= int(r.headers["Retry-After"]) <= 1
     login(client, "sanlihe")
     assert awareness(client)["denominator"] == 0

@@ -11,6 +11,7 @@ from server.auth import hash_password
 from tests.web.conftest import csrf_of, web_login
 
 from ..support import disposal, login, post_events
+from .test_contract import check
 
 ME = "/api/v1/me"
 
@@ -86,6 +87,7 @@ def test_api_logout_refuses_cross_site_posts(client, city, kwargs):
     login(client, "sanlihe")
     r = client.post("/api/v1/logout", **kwargs)
     assert r.status_code == 403 and r.get_json()["error"]["code"] == "cross_site"
+    check(r, "/api/v1/logout", "post")
     assert client.get(ME).status_code == 200
 
 
@@ -101,6 +103,7 @@ def test_logins_are_throttled_per_username(app, client, city):
     # The right password from a fresh address: still refused while the window lasts.
     r = attempt(client, "sanlihe", "password-123", address="10.0.2.1")
     assert r.status_code == 429 and r.get_json()["error"]["code"] == "too_many_attempts"
+    check(r, "/api/v1/login", "post")
     window = app.config["SETTINGS"].login_window_seconds
     assert 0 < int(r.headers["Retry-After"]) <= window + 1
     assert attempt(client, "xicheng", "password-123", address="10.0.2.1").status_code == 200
