@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from server import create_app
 from server.timeutil import make_period
@@ -20,7 +21,7 @@ STATIONS = {"st-a": ("110102001001", ["kitchen", "recyclable", "hazardous", "oth
             "st-c": ("110105001001", ["recyclable", "other"], True)}
 HOUSEHOLDS = {"110102001001": 1000, "110102001002": 500, "110102003001": 800,
               "110105001001": 1200}
-OFFSETS = [timezone(timedelta(hours=8)), timezone.utc, timezone(timedelta(hours=-5))]
+OFFSETS = [timezone(timedelta(hours=8)), UTC, timezone(timedelta(hours=-5))]
 START = datetime(2026, 10, 15, tzinfo=timezone(timedelta(hours=8)))
 
 

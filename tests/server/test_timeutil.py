@@ -1,7 +1,8 @@
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from server.timeutil import beijing, make_period, parse_ts, periods_of_day
 

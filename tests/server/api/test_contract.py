@@ -43,7 +43,7 @@ def test_every_route_is_documented(app):
 def test_schemas_are_valid(client):
     served = client.get("/api/v1/openapi.json").get_json()
     assert served == DOC
-    for name, schema in DOC["components"]["schemas"].items():
+    for schema in DOC["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
 
 

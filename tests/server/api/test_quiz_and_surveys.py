@@ -40,7 +40,7 @@ def test_quiz_is_scored_by_the_server_and_counted_once(client, city):
     assert "token" in body and "answer" not in str(body["questions"][0]).lower()
     good = right_answers(body)
     bad = good[:3] + [("other" if g != "other" else "kitchen") for g in good[3:]]
-    wrong_items = [q["item"] for q, a in zip(body["questions"][3:], bad[3:])
+    wrong_items = [q["item"] for q, a in zip(body["questions"][3:], bad[3:], strict=True)
                    if not RULES.accepts(q["item"], a)]
     r = answer(client, body, bad).get_json()
     assert r["of"] == 5 and r["score"] == 5 - len(wrong_items)

@@ -25,8 +25,8 @@ def test_period_backfill_matches_live_period_labels(tmp_path):
     migrate(path)
     migrate(path)      # a second start applies nothing again
     conn = sqlite3.connect(path)
-    got = dict(((kind, label), n) for kind, label, n in conn.execute(
-        "SELECT kind, period, disposals FROM rollup_period WHERE scope = 'city'"))
+    got = {(kind, label): n for kind, label, n in conn.execute(
+        "SELECT kind, period, disposals FROM rollup_period WHERE scope = 'city'")}
     want: dict = {}
     for d in days:
         for key in periods_of(d.isoformat()):

@@ -47,7 +47,7 @@ def test_concurrent_jobs_are_all_committed_and_a_failing_one_alone_is_undone(tmp
     failing = {j for j in range(60) if j % 7 == 3}
     assert set(errors) == failing and set(results) == set(range(60)) - failing
     rows = conn.execute("SELECT job, count(*) FROM t GROUP BY job").fetchall()
-    assert dict(rows) == {j: 10 for j in results}
+    assert dict(rows) == dict.fromkeys(results, 10)
 
 
 def test_the_writer_stops_when_idle_and_starts_again(tmp_path, monkeypatch):
