@@ -42,3 +42,18 @@ def test_create_app_reads_the_environment(monkeypatch, tmp_path):
     app = create_app()
     assert app.config["SETTINGS"].database == tmp_path / "e.db"
     assert (tmp_path / "e.db").exists()
+
+
+def test_hardening_settings_are_read():
+    s = Settings.from_env({"SORTWATCH_ENV": "test", "SORTWATCH_LOGIN_MAX_FAILURES": "3",
+                           "SORTWATCH_LOGIN_WINDOW_SECONDS": "60", "SORTWATCH_TRUSTED_PROXIES": "1",
+                           "SORTWATCH_QUIZ_QUESTIONS": "8", "SORTWATCH_QUIZ_SECONDS_PER_QUESTION": "0",
+                           "SORTWATCH_QUIZ_INTERVAL_SECONDS": "10"})
+    assert (s.login_max_failures, s.login_window_seconds, s.trusted_proxies) == (3, 60, 1)
+    assert (s.quiz_questions, s.quiz_seconds_per_question, s.quiz_interval_seconds) == (8, 0, 10)
+
+
+@pytest.mark.parametrize("name", ["SORTWATCH_LOGIN_MAX_FAILURES", "SORTWATCH_QUIZ_QUESTIONS"])
+def test_hardening_settings_cannot_be_switched_off_by_zero(name):
+    with pytest.raises(SettingsError, match="at least 1"):
+        Settings.from_env({"SORTWATCH_ENV": "test", name: "0"})
