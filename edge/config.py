@@ -12,6 +12,7 @@ are relative to the directory of the config file.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -273,6 +274,7 @@ class Config:
     outbox: dict
     privacy: dict
     bins: list[Bin] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # problems that only `run` refuses
 
     @property
     def tz(self) -> timezone:
@@ -316,7 +318,7 @@ def read_token(path) -> str:
 
 def _polygon_area(points) -> float:
     area = 0.0
-    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1]):
+    for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True):
         area += x1 * y2 - x2 * y1
     return abs(area) / 2
 
@@ -446,8 +448,13 @@ class _Bad(Exception):
     pass
 
 
-def load_config(path, overrides: dict | None = None) -> Config:
+def load_config(path, overrides: dict | None = None, *, token_required: bool = True) -> Config:
     """Read and validate a station config; raise ConfigError with every problem.
+
+    A token file that cannot be read is a problem when `token_required` (the
+    station is about to run), and only a warning in `Config.warnings`
+    otherwise: check-config validates a file written for another machine,
+    such as the shipped example that names /etc/sortwatch/token.
 
     `overrides` maps "section.key" to values given on the command line (for
     example {"camera.source": "clip.mp4"}); they are checked like file values
@@ -483,10 +490,8 @@ def load_config(path, overrides: dict | None = None) -> Config:
         if value is None:
             continue
         section, key = dotted.split(".")
-        try:
+        with contextlib.suppress(_Bad):  # the problem is recorded in cli.problems
             sections[section][key] = cli.value(dotted, SCHEMA[section][key], value)
-        except _Bad:
-            pass
         if dotted == "server.token_file":
             sections["server"]["token"] = None
     checker.problems.extend((None, k, f"{m} (command line)") for _, k, m in cli.problems)
@@ -511,6 +516,7 @@ def load_config(path, overrides: dict | None = None) -> Config:
             checker.problem("bins", "at least one [[bins]] table is required")
 
     server = sections["server"]
+    warnings: list[str] = []
     if server.get("token") and server.get("token_file"):
         checker.problem("server.token", "give token or token_file, not both")
     elif not server.get("token") and not server.get("token_file"):
@@ -519,7 +525,11 @@ def load_config(path, overrides: dict | None = None) -> Config:
         try:
             read_token(server["token_file"])
         except OSError as e:
-            checker.problem("server.token_file", f"cannot read {server['token_file']}: {e.strerror}")
+            message = f"cannot read {server['token_file']}: {e.strerror}"
+            if token_required:
+                checker.problem("server.token_file", message)
+            else:
+                warnings.append(f"server.token_file: {message}")
         except ValueError as e:
             checker.problem("server.token_file", str(e))
     if server["backoff_min"] > server["backoff_max"]:
@@ -529,7 +539,7 @@ def load_config(path, overrides: dict | None = None) -> Config:
         checker.problem("camera.reconnect_min", "is larger than reconnect_max")
     if checker.problems:
         raise ConfigError(path, checker.problems)
-    return Config(path=path, bins=bins, **sections)
+    return Config(path=path, bins=bins, warnings=warnings, **sections)
 
 
 def describe() -> str:
@@ -564,11 +574,13 @@ def main(args) -> int:
         print("check-config: a FILE is required", file=sys.stderr)
         return 2
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, token_required=False)
     except ConfigError as e:
         for line in e.lines():
             print(line, file=sys.stderr)
         return 1
+    for warning in config.warnings:
+        print(f"{args.file}: warning: {warning} (`run` refuses this)", file=sys.stderr)
     print(f"{args.file}: ok: station {config.station['id']}, {len(config.bins)} bins, "
           f"source {config.camera['source']}")
     return 0

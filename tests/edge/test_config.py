@@ -158,3 +158,19 @@ def test_describe_lists_every_key(capsys):
         assert f"[{section}]" in text
         for key in schema:
             assert f"  {key} (" in text
+
+
+def test_shipped_example_passes_check_config_with_a_warning_for_its_token(capsys):
+    # The example names /etc/sortwatch/token, which a fresh clone does not have.
+    assert run_cli([str(ROOT / "examples" / "station.toml")]) == 0
+    captured = capsys.readouterr()
+    assert "ok" in captured.out
+    assert "warning: server.token_file: cannot read /etc/sortwatch/token" in captured.err
+
+
+def test_a_missing_token_file_is_an_error_for_run(station, tmp_path):
+    (tmp_path / "token").unlink()
+    assert [(k, m.split(":")[0]) for _, k, m in problems(station)] == [
+        ("server.token_file", f"cannot read {tmp_path / 'token'}")]
+    c = cfg.load_config(station, token_required=False)
+    assert c.warnings == [f"server.token_file: cannot read {tmp_path / 'token'}: No such file or directory"]
