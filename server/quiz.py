@@ -1,4 +1,4 @@
-"""The residents' sorting quiz (DESIGN.md 6, awareness 知晓率).
+"""The residents' sorting quiz (docs/design.md §6.3, awareness 知晓率).
 
 The server draws the questions from the rule set and signs the sheet, so a
 client can neither choose its questions nor claim a score: it sends only
