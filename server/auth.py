@@ -1,4 +1,4 @@
-"""Device tokens, people's sessions and scopes (DESIGN.md section 8)."""
+"""Device tokens, people's sessions and scopes (docs/design.md §7)."""
 from __future__ import annotations
 
 import hashlib
