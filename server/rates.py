@@ -1,4 +1,4 @@
-"""The three rates of DESIGN.md section 6, from roll-up totals. Pure."""
+"""The three rates of docs/design.md §6, from roll-up totals. Pure."""
 from __future__ import annotations
 
 import math
