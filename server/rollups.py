@@ -19,7 +19,7 @@ _INDEX = {name: i for i, name in enumerate(STATION_COUNTERS)}
 
 def disposal_counters(verdict: str, assisted: bool, corrected: bool = False) -> tuple[int, ...]:
     """One disposal's contribution, in COUNTERS order. Assisted disposals
-    leave self-directed accuracy (DESIGN.md 6): they count as disposals and
+    leave self-directed accuracy (docs/design.md §6.1): they count as disposals and
     as assisted only, whatever their verdict. `corrected` counts disposals
     whose item a volunteer corrected."""
     c = [1, 0, 0, 0, 0, int(corrected)]
