@@ -1,4 +1,4 @@
-"""Station health for managers (issue 5 point 4) and a station's day."""
+"""Station health for managers (docs/design.md §1, §4.7) and a station's day."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
