@@ -1,4 +1,4 @@
-"""From a device's request body to events ready to store (DESIGN.md 5).
+"""From a device's request body to events ready to store (docs/design.md §5).
 
 Each event is judged on its own; the valid ones go to the store together."""
 from __future__ import annotations
