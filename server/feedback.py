@@ -1,4 +1,4 @@
-"""A volunteer's word on a disposal (DESIGN.md 1, issue 6): "I helped"
+"""A volunteer's word on a disposal (docs/design.md §1): "I helped"
 takes it out of self-directed accuracy; "the camera was wrong" replaces the
 item and judges the bin again under the event's rule set. Pure."""
 from __future__ import annotations
