@@ -45,7 +45,7 @@ def event(draw):
 
 
 def expected(events: list[dict], scope: str, period) -> dict:
-    """The definitions of DESIGN.md section 6, straight from raw events."""
+    """The definitions of docs/design.md §6, straight from raw events."""
     bj = timezone(timedelta(hours=8))
     counts = {"disposals": 0, "correct": 0, "wrong": 0,
               "staffed": [0, 0], "unstaffed": [0, 0]}
