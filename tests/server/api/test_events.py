@@ -1,4 +1,4 @@
-"""POST /api/v1/events, evidence and heartbeat, as in DESIGN.md section 5."""
+"""POST /api/v1/events, evidence and heartbeat, as in docs/design.md §5."""
 from __future__ import annotations
 
 import io
