@@ -1,4 +1,4 @@
-"""Verdict per DESIGN.md section 4, with the real Beijing rule set."""
+"""Verdict per docs/design.md §4.4, with the real Beijing rule set."""
 import numpy as np
 import pytest
 
