@@ -1,4 +1,4 @@
-"""Verdict (DESIGN.md section 4): classify the best crop, apply the rule set, judge the bin.
+"""Verdict (docs/design.md §4.4): classify the best crop, apply the rule set, judge the bin.
 
 - correct: the rule set accepts the bin for the predicted item;
 - wrong: it does not, and the model's confidence clears the threshold;
