@@ -1,6 +1,6 @@
 """The committed model on a fixed sample of the build's validation split of the shared photos.
 
-Fails below the targets of issues 3 and 8. Needs ../shared/datasets/waste-images
+Fails below the model's targets (the "Targets" line of its card). Needs ../shared/datasets/waste-images
 (present in CI); skips with the reason elsewhere. Runs the same code as
 scripts/eval_model.py, on an evenly spread fixed sample of the validation split.
 """
