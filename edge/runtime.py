@@ -3,7 +3,7 @@
     python -m edge run --config station.toml [--source S] [--server URL]
                        [--device-id ID] [--token-file F] [--once [--timeout SEC]]
 
-Pipeline (DESIGN.md section 4), one folder per stage:
+Pipeline (docs/design.md §4), one folder per stage:
 
     capture/ (thread, bounded queue) -> motion/ (per drop zone) -> episodes/
       -> verdict.py (model + rules) -> outbox/ (SQLite) -> uploader/ (thread)

@@ -1,4 +1,4 @@
-"""The uploader: one thread that drains the outbox to the server (DESIGN.md section 5).
+"""The uploader: one thread that drains the outbox to the server (docs/design.md §5).
 
 - Batches of at most `batch_size` (≤ 500) events and 1 MiB, oldest first; the
   next batch is only sent when the previous one was answered, so events reach
@@ -81,7 +81,7 @@ def _retry_after(response) -> float | None:
 
 
 class Client:
-    """The wire contract of DESIGN.md section 5, with timeouts and typed errors."""
+    """The wire contract of docs/design.md §5, with timeouts and typed errors."""
 
     def __init__(self, base_url: str, device_id: str, token: str, timeout: float = 10.0):
         self.base_url = base_url.rstrip("/")

@@ -1,4 +1,4 @@
-"""A small server on loopback that follows the wire contract (DESIGN.md section 5).
+"""A small server on loopback that follows the wire contract (docs/design.md §5).
 
 It is a real HTTP server, so the uploader's timeouts, retries and error
 handling are exercised over a socket; `faults` makes it answer 500 or 429, and
