@@ -1,4 +1,4 @@
-"""Fixtures of the edge tests; the helpers live in contract_server.py and edge_doubles.py."""
+"""Fixtures of the edge tests; the helpers live in real_server.py and edge_doubles.py."""
 import sys
 from pathlib import Path
 
@@ -7,6 +7,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import edge_doubles  # noqa: E402
 from contract_server import ContractServer  # noqa: E402
+from real_server import RealServer  # noqa: E402
+
+
+@pytest.fixture
+def real_server(tmp_path):
+    """The real app on loopback, a fresh database, station st-t and its device dev-st-t."""
+    server = RealServer(tmp_path / "server")
+    yield server
+    server.stop()
 
 
 @pytest.fixture

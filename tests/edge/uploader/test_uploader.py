@@ -1,8 +1,11 @@
-"""The uploader against a contract-following HTTP server on loopback."""
+"""The uploader against the real server on loopback (tests/edge/real_server.py)."""
 import time
 import uuid
 
+import cv2
+import numpy as np
 import pytest
+from real_server import wait_until
 
 from edge.outbox import Outbox
 from edge.uploader import Backoff, Client, Uploader
@@ -11,19 +14,10 @@ from edge.uploader import Backoff, Client, Uploader
 def event(i=0, **kw):
     e = {"event_id": str(uuid.uuid4()), "type": "disposal",
          "ts": f"2026-11-29T07:{i // 60 % 60:02d}:{i % 60:02d}.000+08:00",
-         "station_id": "st-1", "bin": "other", "item": "battery", "category": "hazardous",
+         "station_id": "st-t", "bin": "other", "item": "battery", "category": "hazardous",
          "verdict": "wrong", "confidence": 0.9, "assisted": False, "model": "m@1", "rules": "beijing@2020.1"}
     e.update(kw)
     return e
-
-
-def wait_for(cond, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture
@@ -34,83 +28,83 @@ def box(tmp_path):
 
 
 def make_uploader(box, server, **kw):
-    client = Client(server.url, "dev-1", server.token, timeout=2.0)
+    client = Client(server.url, server.device_id, server.token, timeout=2.0)
     kw.setdefault("backoff_min", 0.05)
     kw.setdefault("backoff_max", 0.2)
     up = Uploader(box, client, **kw)
     return up
 
 
-def test_batches_of_at_most_500_in_order(box, contract_server):
+def test_batches_of_at_most_500_in_order(box, real_server):
     events = [event(i) for i in range(1203)]
     for e in events:
         box.put(e)
-    up = make_uploader(box, contract_server)
+    up = make_uploader(box, real_server)
     while up.step():
         pass
-    assert contract_server.order == [e["event_id"] for e in events]
-    posts = [r for r in contract_server.requests if r[1] == "/api/v1/events"]
+    assert real_server.order() == [e["event_id"] for e in events]
+    posts = [r for r in real_server.requests if r[1] == "/api/v1/events"]
     assert len(posts) == 3
     assert box.counts()["pending"] == 0 and box.counts()["delivered"] == 1203
 
 
-def test_duplicates_count_as_delivered_and_rejected_go_to_dead_letter(box, contract_server):
+def test_duplicates_count_as_delivered_and_rejected_go_to_dead_letter(box, real_server):
     good = event(1)
-    contract_server.events[good["event_id"]] = good  # already on the server
+    assert make_uploader(box, real_server).client.post_events([good]).accepted == 1  # already on the server
     bad = event(2, ts="yesterday")
     other = event(3)
     for e in (good, bad, other):
         box.put(e)
-    up = make_uploader(box, contract_server)
+    up = make_uploader(box, real_server)
     up.step()
     assert box.counts() == {"pending": 0, "evidence": 0, "evidence_ready": 0, "dead_letter": 1, "delivered": 2}
     [dead] = box.dead_letters()
     assert dead["event_id"] == bad["event_id"] and "ts" in dead["reason"]
-    assert other["event_id"] in contract_server.events
+    assert other["event_id"] in real_server.order()
 
 
-def test_500_429_and_down_then_recovery_delivers_everything_in_order(box, contract_server):
+def test_500_429_disconnect_delay_and_down_then_recovery_delivers_everything_in_order(box, real_server):
     events = [event(i) for i in range(30)]
-    contract_server.faults = [500, 429, 503]
-    up = make_uploader(box, contract_server, batch_size=7)
+    real_server.faults = [500, 429, "disconnect", ("delay", 0.3), 503]
+    up = make_uploader(box, real_server, batch_size=7)
     up.start()
     try:
         for e in events[:10]:
             box.put(e)
-        assert wait_for(lambda: len(contract_server.order) == 10)
-        contract_server.stop()  # the server goes down
+        assert wait_until(lambda: len(real_server.order()) == 10)
+        real_server.stop()  # the server goes down
         for e in events[10:]:
             box.put(e)
-        assert wait_for(lambda: up.last_error is not None)
+        assert wait_until(lambda: up.last_error is not None)
         assert box.counts()["pending"] == 20
-        contract_server.start()  # same port
-        assert wait_for(lambda: len(contract_server.order) == 30)
+        real_server.start()  # same port
+        assert wait_until(lambda: len(real_server.order()) == 30)
     finally:
         up.stop()
         up.join(5)
-    assert contract_server.order == [e["event_id"] for e in events]
-    statuses = [s for _, _, s in contract_server.requests]
-    assert statuses[:3] == [500, 429, 503]
+    assert real_server.order() == [e["event_id"] for e in events]
+    statuses = [s for _, _, s in real_server.requests]
+    assert statuses[:4] == [500, 429, 200, 503], "the cut connection has no status; the delayed one went through"
 
 
-def test_retry_after_is_honoured(box, contract_server):
-    contract_server.faults = [429]
-    contract_server.retry_after = "1"
+def test_retry_after_is_honoured(box, real_server):
+    real_server.faults = [429]
+    real_server.retry_after = "1"
     box.put(event())
-    up = make_uploader(box, contract_server)
+    up = make_uploader(box, real_server)
     t0 = time.monotonic()
     up.start()
     try:
-        assert wait_for(lambda: len(contract_server.order) == 1)
+        assert wait_until(lambda: len(real_server.order()) == 1)
     finally:
         up.stop()
         up.join(5)
     assert time.monotonic() - t0 >= 1.0
 
 
-def test_bad_token_keeps_events(box, contract_server):
+def test_bad_token_keeps_events(box, real_server):
     box.put(event())
-    client = Client(contract_server.url, "dev-1", "wrong", timeout=2.0)
+    client = Client(real_server.url, real_server.device_id, "wrong", timeout=2.0)
     up = Uploader(box, client, backoff_min=0.05, backoff_max=0.1)
     with pytest.raises(Exception) as e:
         up.step()
@@ -118,9 +112,10 @@ def test_bad_token_keeps_events(box, contract_server):
     assert box.counts()["pending"] == 1 and box.counts()["dead_letter"] == 0
 
 
-def test_evidence_after_event_and_heartbeats(box, contract_server):
+def test_evidence_after_event_and_heartbeats(box, real_server):
     e = event()
-    box.put(e, evidence=b"\xff\xd8\xff\xe0fakejpeg")
+    jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()
+    box.put(e, evidence=jpeg)
     beats = []
 
     def health():
@@ -128,19 +123,19 @@ def test_evidence_after_event_and_heartbeats(box, contract_server):
         return {"ts": "2026-11-29T07:00:00+08:00", "fps": 10.0, "dropped_frames": 0, "queue_depth": 0,
                 "oldest_pending": None, "model": "m@1", "rules": "r@1", "disk_free": 1, "camera": "ok"}
 
-    up = make_uploader(box, contract_server, heartbeat_interval=0.2, health=health)
+    up = make_uploader(box, real_server, heartbeat_interval=0.2, health=health)
     up.start()
     try:
-        assert wait_for(lambda: e["event_id"] in contract_server.evidence)
-        assert wait_for(lambda: len(contract_server.heartbeats) >= 3)
+        assert wait_until(lambda: e["event_id"] in real_server.evidence())
+        assert wait_until(lambda: len(real_server.heartbeats) >= 3)
     finally:
         up.stop()
         up.join(5)
-    puts = [i for i, r in enumerate(contract_server.requests) if r[0] == "PUT"]
-    posts = [i for i, r in enumerate(contract_server.requests) if r[1] == "/api/v1/events"]
+    puts = [i for i, r in enumerate(real_server.requests) if r[0] == "PUT"]
+    posts = [i for i, r in enumerate(real_server.requests) if r[1] == "/api/v1/events"]
     assert posts[0] < puts[0]
     assert box.counts()["evidence"] == 0
-    assert contract_server.heartbeats[0]["device_id"] == "dev-1"
+    assert real_server.heartbeats[0]["device_id"] == real_server.device_id
 
 
 def test_backoff_grows_with_jitter_and_caps():
