@@ -6,7 +6,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import edge_doubles  # noqa: E402
-from contract_server import ContractServer  # noqa: E402
 from real_server import RealServer  # noqa: E402
 
 
@@ -14,13 +13,6 @@ from real_server import RealServer  # noqa: E402
 def real_server(tmp_path):
     """The real app on loopback, a fresh database, station st-t and its device dev-st-t."""
     server = RealServer(tmp_path / "server")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def contract_server():
-    server = ContractServer()
     yield server
     server.stop()
 

@@ -1,4 +1,4 @@
-"""The runtime end to end on a generated clip, against a contract server on loopback.
+"""The runtime end to end on a generated clip, against the real server on loopback.
 
 The classifier is the colour double (the point here is the pipeline and the
 faults, not the model): each drop's item and bin are known exactly, so the
@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from edge_doubles import ColourClassifier, FakeCamera
+from real_server import wait_until
 
 from edge.capture import Capture
 from edge.config import load_config
 from edge.runtime import Runtime
-
-from contract_server import validate
-from edge_doubles import ColourClassifier, FakeCamera
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import make_station_clip  # noqa: E402
@@ -32,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def station(tmp_path, colour_items):
+def station(tmp_path, colour_items, real_server):
     out = tmp_path / "station"
     truth, _ = make_station_clip.render(colour_items, out, drops=6, seed=11, station_id="st-t",
                                         width=480, height=270, fps=10, wrong_share=0.4)
-    (out / "token").write_text("tok\n")
+    (out / "token").write_text(real_server.token + "\n")
     return out, truth
 
 
@@ -51,100 +50,96 @@ def configure(out, server, extra=""):
 
 
 def server_events(server):
-    return sorted((server.events[i] for i in server.order), key=lambda e: e["ts"])
+    return sorted(server.events(), key=lambda e: e["ts"])
 
 
 def check_against_truth(server, truth):
     events = server_events(server)
     assert len(events) == len(truth), "exactly one event per drop"
-    for e, t in zip(events, truth):
-        assert validate(e) == []
+    for e, t in zip(events, truth, strict=True):
         assert (e["bin"], e["item"], e["category"]) == (t["bin"], t["item"], t["category"])
         assert e["verdict"] == ("wrong" if t["wrong"] else "correct")
     return events
 
 
-def test_once_delivers_one_event_per_drop(station, contract_server):
+def test_once_delivers_one_event_per_drop(station, real_server):
     out, truth = station
-    cfg = configure(out, contract_server)
+    cfg = configure(out, real_server)
     rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
     assert rt.run(timeout=15) == 0
-    events = check_against_truth(contract_server, truth)
-    assert contract_server.order == [e["event_id"] for e in events], "delivered in order of occurrence"
+    events = check_against_truth(real_server, truth)
+    assert real_server.order() == [e["event_id"] for e in events], "delivered in order of occurrence"
     assert {e["station_id"] for e in events} == {"st-t"} and events[0]["model"] == "colour-double@test"
     assert events[0]["ts"].endswith("+08:00")
     from datetime import datetime
     assert datetime.fromisoformat(events[-1]["ts"]).timestamp() <= time.time(), "no event in the future"
-    beat = contract_server.heartbeats[-1]
+    beat = real_server.heartbeats[-1]
     assert beat["camera"] == "ended" and beat["pending_events"] == 0 and beat["oldest_pending"] is None
     assert beat["rules"] == "beijing@2020.1" and beat["disk_free"] > 0 and beat["dropped_frames"] == 0
 
 
-def test_restart_on_the_same_file_counts_nothing_twice(station, contract_server):
+def test_restart_on_the_same_file_counts_nothing_twice(station, real_server):
     out, truth = station
     for _ in range(2):
-        cfg = configure(out, contract_server)
+        cfg = configure(out, real_server)
         assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=15) == 0
-    check_against_truth(contract_server, truth)
+    check_against_truth(real_server, truth)
 
 
-def test_server_down_500_429_then_back_delivers_in_order(station, contract_server):
+def test_server_down_500_429_then_back_delivers_in_order(station, real_server):
     out, truth = station
-    contract_server.stop()
-    cfg = configure(out, contract_server)
+    real_server.stop()
+    cfg = configure(out, real_server)
     cfg.server.update(backoff_min=0.05, backoff_max=0.3, batch_size=2)
     rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
     result = {}
     t = threading.Thread(target=lambda: result.setdefault("rc", rt.run(timeout=20)))
     t.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (rt.outbox and rt.outbox.counts()["pending"] == len(truth)):
-        time.sleep(0.05)
-    assert rt.outbox.counts()["pending"] == len(truth)
-    contract_server.faults = [500, 429, 500]
-    contract_server.start()
+    assert wait_until(lambda: rt.outbox and rt.outbox.counts()["pending"] == len(truth), timeout=20)
+    real_server.faults = [500, 429, 500]
+    real_server.start()
     t.join(25)
     assert result["rc"] == 0
-    events = check_against_truth(contract_server, truth)
-    assert contract_server.order == [e["event_id"] for e in events]
+    events = check_against_truth(real_server, truth)
+    assert real_server.order() == [e["event_id"] for e in events]
 
 
-def test_once_exits_1_when_not_everything_was_delivered(station, contract_server):
+def test_once_exits_1_when_not_everything_was_delivered(station, real_server):
     out, truth = station
-    contract_server.stop()
-    cfg = configure(out, contract_server)
+    real_server.stop()
+    cfg = configure(out, real_server)
     assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=0.5) == 1
     from edge.outbox import Outbox
     assert Outbox(cfg.outbox["path"]).counts()["pending"] == len(truth)
 
 
-def test_evidence_for_wrong_verdicts_and_household_tokens(station, contract_server, caplog, tmp_path):
+def test_evidence_for_wrong_verdicts_and_household_tokens(station, real_server, caplog, tmp_path):
     out, truth = station
     reader = tmp_path / "reader.txt"
     reader.write_text("")
-    cfg = configure(out, contract_server)
+    cfg = configure(out, real_server)
     cfg.privacy.update(evidence=True, household_reader=reader, household_window=60)
     caplog.set_level(logging.INFO)
     rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
     rt.setup()
     rt.tokens.offer("hh-7a7a7a")
     assert rt.run(timeout=15) == 0
-    events = check_against_truth(contract_server, truth)
+    events = check_against_truth(real_server, truth)
     assert events[0]["household"] == "hh-7a7a7a"
-    assert all("household" not in e for e in events[1:])
+    assert all(e["household"] is None for e in events[1:])
     assert "hh-7a7a7a" not in caplog.text
     wrong = {e["event_id"] for e in events if e["verdict"] == "wrong"}
-    assert wrong and set(contract_server.evidence) == wrong
-    for eid, jpeg in contract_server.evidence.items():
+    assert wrong and set(real_server.evidence()) == wrong
+    for eid, jpeg in real_server.evidence().items():
         assert jpeg[:2] == b"\xff\xd8" and len(jpeg) < 256 * 1024
-        posted = min(i for i, r in enumerate(contract_server.requests) if r[1] == "/api/v1/events")
-        put = next(i for i, r in enumerate(contract_server.requests) if r[0] == "PUT" and eid in r[1])
+        posted = min(i for i, r in enumerate(real_server.requests) if r[1] == "/api/v1/events")
+        put = next(i for i, r in enumerate(real_server.requests) if r[0] == "PUT" and eid in r[1])
         assert posted < put
 
 
-def test_heartbeat_says_when_the_camera_stalls(station, contract_server):
+def test_heartbeat_says_when_the_camera_stalls(station, real_server):
     out, _ = station
-    cfg = configure(out, contract_server)
+    cfg = configure(out, real_server)
     cfg.server["heartbeat_interval"] = 0.1
     rt = Runtime(cfg, classifier=ColourClassifier())
     rt.setup()
@@ -153,10 +148,7 @@ def test_heartbeat_says_when_the_camera_stalls(station, contract_server):
                          reconnect_min=5, reconnect_max=5)
     rt.start()
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(h["camera"] == "stalled" for h in contract_server.heartbeats):
-            time.sleep(0.05)
-        assert any(h["camera"] == "stalled" for h in contract_server.heartbeats)
+        assert wait_until(lambda: any(h["camera"] == "stalled" for h in real_server.heartbeats), timeout=5)
     finally:
         hang.set()
         rt.shutdown()
@@ -181,11 +173,11 @@ sys.exit(Runtime(cfg, classifier=Slow(), once=True).run(timeout=20))
 """
 
 
-def test_kill_9_at_random_moments_then_restart(station, contract_server):
+def test_kill_9_at_random_moments_then_restart(station, real_server):
     out, truth = station
-    configure(out, contract_server)
+    configure(out, real_server)
     args = [sys.executable, "-c", HARNESS, str(out / "station.toml"), str(ROOT),
-            str(Path(__file__).resolve().parent), contract_server.url]
+            str(Path(__file__).resolve().parent), real_server.url]
     rng = random.Random(7)
     kills = 0
     for _ in range(5):
@@ -197,20 +189,21 @@ def test_kill_9_at_random_moments_then_restart(station, contract_server):
         p.wait()
     assert kills == 5
     assert subprocess.run(args, stderr=subprocess.DEVNULL, timeout=60).returncode == 0
-    check_against_truth(contract_server, truth)
+    check_against_truth(real_server, truth)
 
 
 def run_cli(argv):
     import argparse
+
     from edge import runtime
     parser = argparse.ArgumentParser()
     runtime.add_arguments(parser)
     return runtime.main(parser.parse_args(argv))
 
 
-def test_cli_refuses_bad_config_and_once_on_a_live_camera(station, contract_server, capsys):
+def test_cli_refuses_bad_config_and_once_on_a_live_camera(station, real_server, capsys):
     out, _ = station
-    configure(out, contract_server)
+    configure(out, real_server)
     assert run_cli(["--config", str(out / "station.toml"), "--source", str(out / "missing.mp4")]) == 2
     assert "camera.source" in capsys.readouterr().err
     assert run_cli(["--config", str(out / "station.toml"), "--source", "rtsp://127.0.0.1:1/x", "--once"]) == 2
@@ -221,11 +214,10 @@ def test_cli_refuses_bad_config_and_once_on_a_live_camera(station, contract_serv
     assert "run: " in capsys.readouterr().err
 
 
-def test_cli_once_with_overrides(station, contract_server, tmp_path, monkeypatch):
+def test_cli_once_with_overrides(station, real_server, tmp_path, monkeypatch):
     out, truth = station
     token = tmp_path / "other-token"
-    token.write_text("tok2")
-    contract_server.token = "tok2"
+    token.write_text(real_server.add_device("dev-right", "st-t"))
     (out / "station.toml").write_text((out / "station.toml").read_text().replace(
         'device_id = "dev-st-t"', 'device_id = "dev-wrong"'))
     import edge.runtime as rt_module
@@ -236,22 +228,22 @@ def test_cli_once_with_overrides(station, contract_server, tmp_path, monkeypatch
         original(self, config, **kw)
 
     monkeypatch.setattr(rt_module.Runtime, "__init__", with_double)
-    rc = run_cli(["--config", str(out / "station.toml"), "--server", contract_server.url,
+    rc = run_cli(["--config", str(out / "station.toml"), "--server", real_server.url,
                   "--device-id", "dev-right", "--token-file", str(token), "--once", "--timeout", "10"])
     assert rc == 0
-    assert len(contract_server.events) == len(truth)
-    assert contract_server.heartbeats[-1]["device_id"] == "dev-right"
+    assert len(real_server.events()) == len(truth)
+    assert real_server.heartbeats[-1]["device_id"] == "dev-right"
 
 
-def test_disk_full_outbox_drops_oldest_evidence_and_keeps_events(tmp_path, colour_items, contract_server):
+def test_disk_full_outbox_drops_oldest_evidence_and_keeps_events(tmp_path, colour_items, real_server):
     out = tmp_path / "full"
     truth, _ = make_station_clip.render(colour_items, out, drops=8, seed=12, station_id="st-t",
                                         width=480, height=270, fps=10, wrong_share=0.9)
-    (out / "token").write_text("tok\n")
+    (out / "token").write_text(real_server.token + "\n")
     wrong = sum(t["wrong"] for t in truth)
     assert wrong >= 4
-    contract_server.stop()
-    cfg = configure(out, contract_server)
+    real_server.stop()
+    cfg = configure(out, real_server)
     cfg.privacy.update(evidence=True, evidence_max_px=480, evidence_quality=95)
     rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
     rt.setup()
@@ -268,21 +260,21 @@ def test_disk_full_outbox_drops_oldest_evidence_and_keeps_events(tmp_path, colou
         "SELECT body FROM events WHERE event_id=?", (eid,)).fetchone()[0])["verdict"] == "wrong"]
     assert kept == wrong_ids[-len(kept):], "the oldest evidence went first"
     box.close()
-    contract_server.start()
-    assert Runtime(configure(out, contract_server), classifier=ColourClassifier(), once=True).run(timeout=15) == 0
-    check_against_truth(contract_server, truth)
-    assert set(contract_server.evidence) == set(kept)
+    real_server.start()
+    assert Runtime(configure(out, real_server), classifier=ColourClassifier(), once=True).run(timeout=15) == 0
+    check_against_truth(real_server, truth)
+    assert set(real_server.evidence()) == set(kept)
 
 
-def test_once_fails_on_an_unreadable_file(station, contract_server):
+def test_once_fails_on_an_unreadable_file(station, real_server):
     out, _ = station
     (out / "clip.mp4").write_bytes(b"not a video at all" * 100)
-    cfg = configure(out, contract_server)
+    cfg = configure(out, real_server)
     assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=2) == 1
-    assert contract_server.events == {}
+    assert real_server.events() == []
 
 
-def test_a_disposal_that_cannot_be_judged_does_not_stop_the_station(station, contract_server, caplog):
+def test_a_disposal_that_cannot_be_judged_does_not_stop_the_station(station, real_server, caplog):
     out, truth = station
 
     class Flaky(ColourClassifier):
@@ -292,17 +284,18 @@ def test_a_disposal_that_cannot_be_judged_does_not_stop_the_station(station, con
                 raise RuntimeError("inference failed")
             return super().classify(image)
 
-    rt = Runtime(configure(out, contract_server), classifier=Flaky(), once=True)
+    rt = Runtime(configure(out, real_server), classifier=Flaky(), once=True)
     assert rt.run(timeout=10) == 1, "--once says that not every disposal became an event"
-    assert rt.errors == 1 and len(contract_server.events) == len(truth) - 1
+    assert rt.errors == 1 and len(real_server.events()) == len(truth) - 1
     assert "could not be judged" in caplog.text
 
 
-def test_no_evidence_when_someone_reaches_into_the_zone(station, contract_server):
+def test_no_evidence_when_someone_reaches_into_the_zone(station, real_server):
     import numpy as np
+
     from edge.episodes import Episode
     out, _ = station
-    cfg = configure(out, contract_server)
+    cfg = configure(out, real_server)
     cfg.privacy["evidence"] = True
     rt = Runtime(cfg, classifier=ColourClassifier())
     rt.setup()
@@ -321,7 +314,7 @@ def test_no_evidence_when_someone_reaches_into_the_zone(station, contract_server
         rt.outbox.close()
 
 
-def test_a_folder_of_images_is_a_source_too(station, contract_server, tmp_path):
+def test_a_folder_of_images_is_a_source_too(station, real_server, tmp_path):
     import cv2
     out, truth = station
     frames = tmp_path / "frames"
@@ -335,7 +328,7 @@ def test_a_folder_of_images_is_a_source_too(station, contract_server, tmp_path):
         cv2.imwrite(str(frames / f"{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         i += 1
     cap.release()
-    cfg = configure(out, contract_server)
+    cfg = configure(out, real_server)
     cfg.camera.update(source=frames, fps=10.0)
     assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=15) == 0
-    check_against_truth(contract_server, truth)
+    check_against_truth(real_server, truth)
