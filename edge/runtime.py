@@ -94,13 +94,13 @@ class Runtime:
         from edge.verdict import Judge
         if self._rules is None:
             from edge.rules import load_rules
-            self._rules = load_rules(self.config.station["rules"])
+            self._rules = load_rules(self.config.station.rules)
         if self._classifier is None:
             from edge.model import load_classifier
             c = self.config.classifier
-            self._classifier = load_classifier(str(c["model"]) if c["model"] else None, threads=c["threads"])
+            self._classifier = load_classifier(str(c.model) if c.model else None, threads=c.threads)
         self.rules = self._rules
-        self.judge = Judge(self._classifier, self._rules, self.config.classifier["threshold"])
+        self.judge = Judge(self._classifier, self._rules, self.config.classifier.threshold)
         for b in self.config.bins:
             self.rules.accepts(self.rules.items[0], b.category)  # raises for an unknown category
 
@@ -110,47 +110,47 @@ class Runtime:
         from edge.uploader import Client, Uploader
 
         cfg = self.config
-        spec = cfg.camera["source"]
+        spec = cfg.camera.source
         self.live = is_live(spec)
         if self.once and self.live:
             raise ValueError("--once needs a file or folder source, not a live camera")
-        os.makedirs(os.path.dirname(os.path.abspath(cfg.outbox["path"])), exist_ok=True)
-        self.outbox = Outbox(cfg.outbox["path"], max_bytes=cfg.outbox["max_bytes"])
+        os.makedirs(os.path.dirname(os.path.abspath(cfg.outbox.path)), exist_ok=True)
+        self.outbox = Outbox(cfg.outbox.path, max_bytes=cfg.outbox.max_bytes)
         self.dead_letters_at_start = self.outbox.counts()["dead_letter"]
         self._load_model()
 
         # A file replayed as a camera (realtime, loop) gets live ids and wall-clock times.
-        as_camera = self.live or cfg.camera["loop"] or cfg.camera["realtime"]
+        as_camera = self.live or cfg.camera.loop or cfg.camera.realtime
         self.source_id = None if as_camera else fingerprint(spec)
         if self.source_id:
             # A file is taken as recorded just before it was first processed: its last frame
             # is "now", so no event lies in the future, and a restart reuses the same times.
-            duration = source_duration(spec, cfg.camera["fps"])
+            duration = source_duration(spec, cfg.camera.fps)
             self.epoch = self.outbox.meta_setdefault(f"source:{self.source_id}:epoch", time.time() - duration)
-        fps = cfg.camera["fps"]
+        fps = cfg.camera.fps
         self.capture = Capture(lambda: open_source(spec, fps), live=self.live,
-                               queue_size=cfg.camera["queue_size"], realtime=cfg.camera["realtime"],
-                               loop=cfg.camera["loop"], reconnect_min=cfg.camera["reconnect_min"],
-                               reconnect_max=cfg.camera["reconnect_max"],
-                               stall_timeout=cfg.camera["stall_timeout"])
+                               queue_size=cfg.camera.queue_size, realtime=cfg.camera.realtime,
+                               loop=cfg.camera.loop, reconnect_min=cfg.camera.reconnect_min,
+                               reconnect_max=cfg.camera.reconnect_max,
+                               stall_timeout=cfg.camera.stall_timeout)
 
         p = cfg.privacy
-        if p["household_reader"]:
+        if p.household_reader:
             from edge.privacy.household import HouseholdTokens, LineReader
-            self.tokens = HouseholdTokens(p["household_window"])
-            self.reader = LineReader(p["household_reader"], self.tokens)
+            self.tokens = HouseholdTokens(p.household_window)
+            self.reader = LineReader(p.household_reader, self.tokens)
 
         s = cfg.server
-        client = Client(s["url"], s["device_id"], cfg.token(), timeout=s["timeout"])
-        self.uploader = Uploader(self.outbox, client, batch_size=s["batch_size"],
-                                 backoff_min=s["backoff_min"], backoff_max=s["backoff_max"],
-                                 heartbeat_interval=s["heartbeat_interval"], health=self.health)
+        client = Client(s.url, s.device_id, cfg.token(), timeout=s.timeout)
+        self.uploader = Uploader(self.outbox, client, batch_size=s.batch_size,
+                                 backoff_min=s.backoff_min, backoff_max=s.backoff_max,
+                                 heartbeat_interval=s.heartbeat_interval, health=self.health)
 
     # -- health --------------------------------------------------------------------------
 
     def health(self) -> dict:
         try:
-            disk_free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.config.outbox["path"]))).free
+            disk_free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.config.outbox.path))).free
         except OSError:
             disk_free = None
         counts = self.outbox.counts()
@@ -178,9 +178,9 @@ class Runtime:
     def _trackers(self):
         from edge.episodes import ZoneTracker
         e, m = self.config.episode, self.config.motion
-        return [ZoneTracker(b.name, b.category, start_frames=e["start_frames"], end_quiet=e["end_quiet"],
-                            max_duration=e["max_duration"], min_fraction=m["min_fraction"],
-                            min_area=e["min_area"]) for b in self.config.bins]
+        return [ZoneTracker(b.name, b.category, start_frames=e.start_frames, end_quiet=e.end_quiet,
+                            max_duration=e.max_duration, min_fraction=m.min_fraction,
+                            min_area=e.min_area) for b in self.config.bins]
 
     def process(self):
         """Consume frames until the source ends or stop() is called."""
@@ -207,10 +207,10 @@ class Runtime:
             frame = item
             if gate is None:
                 h, w = frame.image.shape[:2]
-                gate = MotionGate((w, h), [b.zone for b in self.config.bins], width=m["width"],
-                                  threshold=m["threshold"], background_alpha=m["background_alpha"])
+                gate = MotionGate((w, h), [b.zone for b in self.config.bins], width=m.width,
+                                  threshold=m.threshold, background_alpha=m.background_alpha)
             motions = gate.process(frame.image)
-            for tracker, motion in zip(trackers, motions):
+            for tracker, motion in zip(trackers, motions, strict=True):
                 ep = tracker.update(frame, motion)
                 if ep is not None:
                     self.emit_safely(ep)
@@ -225,7 +225,7 @@ class Runtime:
         cfg = self.config
         if self.source_id:
             ts = self.epoch + ep.start_t
-            event_id = uuid.uuid5(EVENT_NAMESPACE, f"{cfg.station['id']}/{self.source_id}/{ep.bin}/{ep.start_index}")
+            event_id = uuid.uuid5(EVENT_NAMESPACE, f"{cfg.station.id}/{self.source_id}/{ep.bin}/{ep.start_index}")
         else:
             ts = ep.start_wall
             event_id = uuid.uuid4()
@@ -233,7 +233,7 @@ class Runtime:
             "event_id": str(event_id),
             "type": "disposal",
             "ts": iso(ts, self.tz),
-            "station_id": cfg.station["id"],
+            "station_id": cfg.station.id,
             "bin": ep.category,
             "item": judgement.item,
             "category": judgement.category,
@@ -268,14 +268,14 @@ class Runtime:
             event["household"] = household
         evidence = None
         p = self.config.privacy
-        if p["evidence"] and judgement.verdict == "wrong" and ep.context is not None:
+        if p.evidence and judgement.verdict == "wrong" and ep.context is not None:
             if ep.reaching:
                 # A person or arm was attached to the item in its best frame: no picture at all.
                 log.info("no evidence for %s: someone reached into the drop zone", event["event_id"][:8])
             else:
                 from edge.privacy.evidence import make_evidence
-                evidence = make_evidence(ep.context, ep.context_box, p["evidence_max_px"],
-                                         p["evidence_quality"])
+                evidence = make_evidence(ep.context, ep.context_box, p.evidence_max_px,
+                                         p.evidence_quality)
         minute = datetime.fromisoformat(event["ts"])
         if not self.config.in_window(minute.hour * 60 + minute.minute):
             log.info("disposal outside the station's opening windows")

@@ -177,10 +177,10 @@ def capture_and_motion(config, limit_seconds=None):
 
     cv2.setNumThreads(1)
     m, e = config.motion, config.episode
-    spec = config.camera["source"]
-    cap = Capture(lambda: open_source(spec), live=False, queue_size=config.camera["queue_size"])
-    trackers = [ZoneTracker(b.name, b.category, start_frames=e["start_frames"], end_quiet=e["end_quiet"],
-                            max_duration=e["max_duration"], min_fraction=m["min_fraction"], min_area=e["min_area"])
+    spec = config.camera.source
+    cap = Capture(lambda: open_source(spec), live=False, queue_size=config.camera.queue_size)
+    trackers = [ZoneTracker(b.name, b.category, start_frames=e.start_frames, end_quiet=e.end_quiet,
+                            max_duration=e.max_duration, min_fraction=m.min_fraction, min_area=e.min_area)
                 for b in config.bins]
     episodes, frames, gate = [], 0, None
     t0 = time.perf_counter()
@@ -191,8 +191,8 @@ def capture_and_motion(config, limit_seconds=None):
             break
         if gate is None:
             h, w = item.image.shape[:2]
-            gate = MotionGate((w, h), [b.zone for b in config.bins], width=m["width"], threshold=m["threshold"],
-                              background_alpha=m["background_alpha"])
+            gate = MotionGate((w, h), [b.zone for b in config.bins], width=m.width, threshold=m.threshold,
+                              background_alpha=m.background_alpha)
         for tracker, motion in zip(trackers, gate.process(item.image)):
             ep = tracker.update(item, motion)
             if ep:
@@ -206,7 +206,7 @@ def model_latency(episodes, config):
     from edge.model import load_classifier
     from edge.rules import load_rules
     from edge.verdict import Judge
-    judge = Judge(load_classifier(threads=1), load_rules(config.station["rules"]))
+    judge = Judge(load_classifier(threads=1), load_rules(config.station.rules))
     times = []
     for ep in episodes:
         t0 = time.perf_counter()
@@ -221,8 +221,8 @@ def drop_to_stored(config_path, stack: ServerStack, truth):
     from edge.runtime import Runtime
     config = load_config(config_path, {"server.url": stack.url, "server.device_id": stack.device_id,
                                        "server.token_file": str(stack.token_file)})
-    config.camera["realtime"] = True
-    config.outbox["path"] = config_path.parent / "outbox-live.sqlite"
+    config = config.updated("camera", realtime=True)
+    config = config.updated("outbox", path=config_path.parent / "outbox-live.sqlite")
     runtime = Runtime(config, once=True)
     before = {e["event_id"] for e in stack.events()}
     rc = runtime.run(timeout=60)

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print("\n".join(e.lines()), file=sys.stderr)
         return 2
-    box = Outbox(config.outbox["path"], max_bytes=config.outbox["max_bytes"])
+    box = Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes)
     try:
         if args.dead:
             for d in box.dead_letters():

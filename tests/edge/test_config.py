@@ -50,13 +50,13 @@ def problems(path, **kw):
 
 def test_good_config_loads_with_defaults_and_resolved_paths(station):
     c = cfg.load_config(station)
-    assert c.station["id"] == "st-1"
-    assert c.camera["source"] == station.parent / "clip.mp4"
-    assert c.camera["queue_size"] == 16
+    assert c.station.id == "st-1"
+    assert c.camera.source == station.parent / "clip.mp4"
+    assert c.camera.queue_size == 16
     assert c.token() == "secret-token"
     assert [b.name for b in c.bins] == ["kitchen", "other"]
-    assert c.bins[1].zone == [(200.0, 0.0), (300.0, 0.0), (300.0, 100.0)]
-    assert c.outbox["path"] == station.parent / "outbox.sqlite"
+    assert c.bins[1].zone == ((200.0, 0.0), (300.0, 0.0), (300.0, 100.0))
+    assert c.outbox.path == station.parent / "outbox.sqlite"
     assert c.tz.utcoffset(None).total_seconds() == 8 * 3600
 
 
@@ -105,7 +105,7 @@ def test_token_rules(station, tmp_path):
 
 def test_command_line_overrides_are_validated(station, tmp_path):
     c = cfg.load_config(station, overrides={"camera.source": 3, "server.url": "http://h:1"})
-    assert c.camera["source"] == 3 and c.server["url"] == "http://h:1"
+    assert c.camera.source == 3 and c.server.url == "http://h:1"
     assert [(line, k) for line, k, _ in problems(station, overrides={"camera.source": str(tmp_path / "nope")})] \
         == [(None, "camera.source")]
 
@@ -173,4 +173,4 @@ def test_a_missing_token_file_is_an_error_for_run(station, tmp_path):
     assert [(k, m.split(":")[0]) for _, k, m in problems(station)] == [
         ("server.token_file", f"cannot read {tmp_path / 'token'}")]
     c = cfg.load_config(station, token_required=False)
-    assert c.warnings == [f"server.token_file: cannot read {tmp_path / 'token'}: No such file or directory"]
+    assert c.warnings == (f"server.token_file: cannot read {tmp_path / 'token'}: No such file or directory",)

@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from edge_doubles import ColourClassifier
 
 from edge.config import load_config
 from edge.runtime import Runtime
-
-from edge_doubles import ColourClassifier
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -45,7 +44,7 @@ def test_real_server_holds_one_event_per_drop(tmp_path, stack, colour_items):
                                                 "server.token_file": str(stack.token_file)})
     reader = tmp_path / "reader.txt"
     reader.write_text("")
-    config.privacy.update(evidence=True, household_reader=reader)
+    config = config.updated("privacy", evidence=True, household_reader=reader)
     runtime = Runtime(config, classifier=ColourClassifier(), once=True)
     runtime.setup()
     runtime.tokens.offer("hh-e2e-0001")  # a card read just before the first drop
@@ -53,7 +52,7 @@ def test_real_server_holds_one_event_per_drop(tmp_path, stack, colour_items):
     events = stack.events()
     assert len(events) == len(truth)
     assert [e["household"] for e in events] == ["hh-e2e-0001"] + [None] * (len(truth) - 1)
-    for e, t in zip(events, truth):
+    for e, t in zip(events, truth, strict=True):
         assert (e["bin"], e["item"], e["category"]) == (t["bin"], t["item"], t["category"])
         assert e["verdict"] == ("wrong" if t["wrong"] else "correct")
         assert e["device_id"] == "dev-e2e" and e["model"] == "colour-double@test"
@@ -80,6 +79,7 @@ def binomial_floor(n, p, alpha=0.01):
 @pytest.mark.skipif(not MODEL.exists(), reason=f"the default model is not committed yet ({MODEL})")
 def test_edge_run_once_with_the_default_model(tmp_path, stack):
     import subprocess
+
     from edge.model import load_classifier
     meta = load_classifier().metadata
     # Only images the model did not train on (its validation split), named relative to the data folder.
@@ -104,7 +104,7 @@ def test_edge_run_once_with_the_default_model(tmp_path, stack):
     events = stack.events()
     assert len(events) == len(truth), "exactly one event per drop"
     assert [e["bin"] for e in events] == [t["bin"] for t in truth]
-    agree = sum(e["verdict"] == ("wrong" if t["wrong"] else "correct") for e, t in zip(events, truth))
+    agree = sum(e["verdict"] == ("wrong" if t["wrong"] else "correct") for e, t in zip(events, truth, strict=True))
     floor = binomial_floor(len(truth), expected)
     print(json.dumps({"drops": len(truth), "verdicts_agreeing": agree, "expected_rate": round(expected, 3),
                       "floor": floor, "held_out_only": held_out is not None, "model": events[0]["model"]}))
@@ -151,7 +151,7 @@ def test_events_the_real_server_rejects_go_to_the_dead_letter_table(tmp_path, st
     runtime = Runtime(config, classifier=ColourClassifier(), once=True)
     assert runtime.run(timeout=30) == 1, "--once says not everything was delivered"
     from edge.outbox import Outbox
-    box = Outbox(config.outbox["path"])
+    box = Outbox(config.outbox.path)
     dead = box.dead_letters()
     box.close()
     assert len(dead) == len(truth) and stack.events() == []

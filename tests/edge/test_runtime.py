@@ -90,7 +90,7 @@ def test_server_down_500_429_then_back_delivers_in_order(station, real_server):
     out, truth = station
     real_server.stop()
     cfg = configure(out, real_server)
-    cfg.server.update(backoff_min=0.05, backoff_max=0.3, batch_size=2)
+    cfg = cfg.updated("server", backoff_min=0.05, backoff_max=0.3, batch_size=2)
     rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
     result = {}
     t = threading.Thread(target=lambda: result.setdefault("rc", rt.run(timeout=20)))
@@ -110,7 +110,7 @@ def test_once_exits_1_when_not_everything_was_delivered(station, real_server):
     cfg = configure(out, real_server)
     assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=0.5) == 1
     from edge.outbox import Outbox
-    assert Outbox(cfg.outbox["path"]).counts()["pending"] == len(truth)
+    assert Outbox(cfg.outbox.path).counts()["pending"] == len(truth)
 
 
 def test_evidence_for_wrong_verdicts_and_household_tokens(station, real_server, caplog, tmp_path):
@@ -118,7 +118,7 @@ def test_evidence_for_wrong_verdicts_and_household_tokens(station, real_server, 
     reader = tmp_path / "reader.txt"
     reader.write_text("")
     cfg = configure(out, real_server)
-    cfg.privacy.update(evidence=True, household_reader=reader, household_window=60)
+    cfg = cfg.updated("privacy", evidence=True, household_reader=reader, household_window=60)
     caplog.set_level(logging.INFO)
     rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
     rt.setup()
@@ -140,7 +140,7 @@ def test_evidence_for_wrong_verdicts_and_household_tokens(station, real_server, 
 def test_heartbeat_says_when_the_camera_stalls(station, real_server):
     out, _ = station
     cfg = configure(out, real_server)
-    cfg.server["heartbeat_interval"] = 0.1
+    cfg = cfg.updated("server", heartbeat_interval=0.1)
     rt = Runtime(cfg, classifier=ColourClassifier())
     rt.setup()
     hang = threading.Event()
@@ -168,7 +168,7 @@ class Slow(ColourClassifier):
         return super().classify(image)
 
 cfg = load_config(sys.argv[1], {"server.url": sys.argv[4]})
-cfg.server.update(backoff_min=0.05, backoff_max=0.2)
+cfg = cfg.updated("server", backoff_min=0.05, backoff_max=0.2)
 sys.exit(Runtime(cfg, classifier=Slow(), once=True).run(timeout=20))
 """
 
@@ -244,14 +244,14 @@ def test_disk_full_outbox_drops_oldest_evidence_and_keeps_events(tmp_path, colou
     assert wrong >= 4
     real_server.stop()
     cfg = configure(out, real_server)
-    cfg.privacy.update(evidence=True, evidence_max_px=480, evidence_quality=95)
+    cfg = cfg.updated("privacy", evidence=True, evidence_max_px=480, evidence_quality=95)
     rt = Runtime(cfg, classifier=ColourClassifier(), once=True)
     rt.setup()
     pages = rt.outbox.pragma("page_count")
     rt.outbox.conn.execute(f"PRAGMA max_page_count={pages + 4}")  # a disk with ~16 KiB left
     assert rt.run(timeout=0.3) == 1
     from edge.outbox import Outbox
-    box = Outbox(cfg.outbox["path"])
+    box = Outbox(cfg.outbox.path)
     assert box.counts()["pending"] == len(truth), "every event is kept"
     kept = [r[0] for r in box.conn.execute("SELECT event_id FROM evidence ORDER BY created")]
     assert 0 < len(kept) < wrong and rt.outbox.dropped_evidence == wrong - len(kept)
@@ -296,7 +296,7 @@ def test_no_evidence_when_someone_reaches_into_the_zone(station, real_server):
     from edge.episodes import Episode
     out, _ = station
     cfg = configure(out, real_server)
-    cfg.privacy["evidence"] = True
+    cfg = cfg.updated("privacy", evidence=True)
     rt = Runtime(cfg, classifier=ColourClassifier())
     rt.setup()
     try:
@@ -329,6 +329,6 @@ def test_a_folder_of_images_is_a_source_too(station, real_server, tmp_path):
         i += 1
     cap.release()
     cfg = configure(out, real_server)
-    cfg.camera.update(source=frames, fps=10.0)
+    cfg = cfg.updated("camera", source=frames, fps=10.0)
     assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=15) == 0
     check_against_truth(real_server, truth)

@@ -39,7 +39,7 @@ def test_clip_config_and_truth_agree(tmp_path):
     assert any(t["wrong"] for t in truth) and not all(t["wrong"] for t in truth)
     (out / "token").write_text("x")
     config = load_config(out / "station.toml")
-    assert config.station["id"] == "st-clip" and config.camera["source"] == out / "clip.mp4"
+    assert config.station.id == "st-clip" and config.camera.source == out / "clip.mp4"
     assert [b.category for b in config.bins] == ["kitchen", "recyclable", "hazardous", "other"]
     for t in truth:
         assert t["bin"] in {b.name for b in config.bins}
