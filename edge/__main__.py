@@ -1,8 +1,7 @@
 """`python -m edge COMMAND ...`: one entry point, one module per command.
 
-Each command module exposes `add_arguments(parser)` and `main(args) -> int`,
-and keeps heavy imports (onnxruntime, OpenCV) inside `main` so that building
-the parser stays cheap.
+Each command module exposes `add_arguments(parser)` and `main(args) -> int`
+and imports what it needs at its top (for `run`, OpenCV and onnxruntime).
 """
 import argparse
 import importlib

@@ -20,12 +20,9 @@ attached to the next disposal within `privacy.household_window` seconds and
 logged only as a hash; with `privacy.evidence`, a wrong verdict gets one
 small JPEG in which only the item is sharp (edge/privacy/evidence.py).
 
-Event ids: for a file or folder source the id of a disposal is derived from
-the source's identity, the bin and the frame where the disposal started, and
-its timestamps from a start time stored in the outbox, so a run that is killed
-and restarted on the same file produces the same events and the server counts
-each once. Live cameras (and files replayed as one, `realtime` or `loop`) get
-random (UUID4) ids and wall-clock timestamps.
+Modules: pipeline.py builds the stages from the config, frames.py processes a
+frame (motion, episodes), events.py makes an event (ids, times, evidence);
+this module runs them and decides the exit code.
 """
 from __future__ import annotations
 
@@ -37,32 +34,16 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from datetime import datetime
 
+from edge.capture import END
+from edge.config import ConfigError, load_config
+from edge.events import iso
+from edge.frames import Frames
+from edge.outbox import OutboxFull
+from edge.pipeline import build_pipeline
+
 log = logging.getLogger("edge.runtime")
-
-EVENT_NAMESPACE = uuid.UUID("6c1f0a52-3b7e-4f4e-9a57-1d5e2c0b7a11")
-
-
-def source_duration(spec, fps: float) -> float:
-    """Seconds of video in a file or folder source (0 when unknown)."""
-    from pathlib import Path
-    path = Path(spec)
-    if path.is_dir():
-        from edge.capture import IMAGE_SUFFIXES
-        return sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) / fps
-    import cv2
-    cap = cv2.VideoCapture(str(path))
-    try:
-        frames, rate = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
-    finally:
-        cap.release()
-    return frames / rate if frames > 0 and rate > 0 else 0.0
-
-
-def iso(ts: float, tz) -> str:
-    return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
 
 
 class Runtime:
@@ -72,81 +53,32 @@ class Runtime:
         self._classifier = classifier
         self._rules = rules
         self.stop_event = threading.Event()
-        self.processed = 0
-        self.fps = 0.0
+        self.frames = Frames(config)
         self.episodes = 0
         self.events_stored = 0
         self.errors = 0
         self.unsaved: list = []  # events that could not be stored (disk full), retried
-        self.capture = None
-        self.outbox = None
-        self.uploader = None
-        self.judge = None
-        self.tokens = None
-        self.reader = None
+        self.capture = self.outbox = self.uploader = self.judge = self.rules = None
+        self.tokens = self.reader = self.events = None
         self.tz = config.tz
         self.started = time.time()
         self.dead_letters_at_start = 0
 
-    # -- setup -------------------------------------------------------------------------
-
-    def _load_model(self):
-        from edge.verdict import Judge
-        if self._rules is None:
-            from edge.rules import load_rules
-            self._rules = load_rules(self.config.station.rules)
-        if self._classifier is None:
-            from edge.model import load_classifier
-            c = self.config.classifier
-            self._classifier = load_classifier(str(c.model) if c.model else None, threads=c.threads)
-        self.rules = self._rules
-        self.judge = Judge(self._classifier, self._rules, self.config.classifier.threshold)
-        for b in self.config.bins:
-            self.rules.accepts(self.rules.items[0], b.category)  # raises for an unknown category
-
     def setup(self):
-        from edge.capture import Capture, fingerprint, is_live, open_source
-        from edge.outbox import Outbox
-        from edge.uploader import Client, Uploader
-
-        cfg = self.config
-        spec = cfg.camera.source
-        self.live = is_live(spec)
-        if self.once and self.live:
-            raise ValueError("--once needs a file or folder source, not a live camera")
-        os.makedirs(os.path.dirname(os.path.abspath(cfg.outbox.path)), exist_ok=True)
-        self.outbox = Outbox(cfg.outbox.path, max_bytes=cfg.outbox.max_bytes)
+        p = build_pipeline(self.config, once=self.once, health=self.health,
+                           classifier=self._classifier, rules=self._rules)
+        self.live, self.outbox, self.rules, self.judge = p.live, p.outbox, p.rules, p.judge
+        self.capture, self.tokens, self.reader = p.capture, p.tokens, p.reader
+        self.events, self.uploader = p.events, p.uploader
         self.dead_letters_at_start = self.outbox.counts()["dead_letter"]
-        self._load_model()
 
-        # A file replayed as a camera (realtime, loop) gets live ids and wall-clock times.
-        as_camera = self.live or cfg.camera.loop or cfg.camera.realtime
-        self.source_id = None if as_camera else fingerprint(spec)
-        if self.source_id:
-            # A file is taken as recorded just before it was first processed: its last frame
-            # is "now", so no event lies in the future, and a restart reuses the same times.
-            duration = source_duration(spec, cfg.camera.fps)
-            self.epoch = self.outbox.meta_setdefault(f"source:{self.source_id}:epoch", time.time() - duration)
-        fps = cfg.camera.fps
-        self.capture = Capture(lambda: open_source(spec, fps), live=self.live,
-                               queue_size=cfg.camera.queue_size, realtime=cfg.camera.realtime,
-                               loop=cfg.camera.loop, reconnect_min=cfg.camera.reconnect_min,
-                               reconnect_max=cfg.camera.reconnect_max,
-                               stall_timeout=cfg.camera.stall_timeout)
+    @property
+    def processed(self) -> int:
+        return self.frames.processed
 
-        p = cfg.privacy
-        if p.household_reader:
-            from edge.privacy.household import HouseholdTokens, LineReader
-            self.tokens = HouseholdTokens(p.household_window)
-            self.reader = LineReader(p.household_reader, self.tokens)
-
-        s = cfg.server
-        client = Client(s.url, s.device_id, cfg.token(), timeout=s.timeout)
-        self.uploader = Uploader(self.outbox, client, batch_size=s.batch_size,
-                                 backoff_min=s.backoff_min, backoff_max=s.backoff_max,
-                                 heartbeat_interval=s.heartbeat_interval, health=self.health)
-
-    # -- health --------------------------------------------------------------------------
+    @property
+    def fps(self) -> float:
+        return self.frames.fps
 
     def health(self) -> dict:
         try:
@@ -173,25 +105,8 @@ class Runtime:
             health["disk_free"] = int(disk_free)
         return health
 
-    # -- the pipeline ----------------------------------------------------------------------
-
-    def _trackers(self):
-        from edge.episodes import ZoneTracker
-        e, m = self.config.episode, self.config.motion
-        return [ZoneTracker(b.name, b.category, start_frames=e.start_frames, end_quiet=e.end_quiet,
-                            max_duration=e.max_duration, min_fraction=m.min_fraction,
-                            min_area=e.min_area) for b in self.config.bins]
-
-    def process(self):
-        """Consume frames until the source ends or stop() is called."""
-        from edge.capture import END
-        from edge.motion import MotionGate
-
-        m = self.config.motion
-        gate = None
-        trackers = self._trackers()
-        last = time.monotonic()
-        frame = None
+    def process(self) -> bool:
+        """Consume frames until the source ends (True) or stop() is called (False)."""
         while not self.stop_event.is_set():
             self._retry_unsaved()
             try:
@@ -199,51 +114,12 @@ class Runtime:
             except queue.Empty:
                 continue
             if item is END:
-                for tracker in trackers:
-                    ep = tracker.flush(frame)
-                    if ep is not None:
-                        self.emit_safely(ep)
-                return True
-            frame = item
-            if gate is None:
-                h, w = frame.image.shape[:2]
-                gate = MotionGate((w, h), [b.zone for b in self.config.bins], width=m.width,
-                                  threshold=m.threshold, background_alpha=m.background_alpha)
-            motions = gate.process(frame.image)
-            for tracker, motion in zip(trackers, motions, strict=True):
-                ep = tracker.update(frame, motion)
-                if ep is not None:
+                for ep in self.frames.flush():
                     self.emit_safely(ep)
-            self.processed += 1
-            now = time.monotonic()
-            dt, last = now - last, now
-            if dt > 0:
-                self.fps = 1 / dt if self.fps == 0 else 0.95 * self.fps + 0.05 / dt
+                return True
+            for ep in self.frames.process(item):
+                self.emit_safely(ep)
         return False
-
-    def event_for(self, ep, judgement) -> dict:
-        cfg = self.config
-        if self.source_id:
-            ts = self.epoch + ep.start_t
-            event_id = uuid.uuid5(EVENT_NAMESPACE, f"{cfg.station.id}/{self.source_id}/{ep.bin}/{ep.start_index}")
-        else:
-            ts = ep.start_wall
-            event_id = uuid.uuid4()
-        event = {
-            "event_id": str(event_id),
-            "type": "disposal",
-            "ts": iso(ts, self.tz),
-            "station_id": cfg.station.id,
-            "bin": ep.category,
-            "item": judgement.item,
-            "category": judgement.category,
-            "verdict": judgement.verdict,
-            "confidence": judgement.confidence,
-            "assisted": False,
-            "model": self.judge.model,
-            "rules": self.rules.tag,
-        }
-        return event
 
     def emit_safely(self, ep):
         """emit(), but a failure to judge one disposal is logged and counted, not fatal."""
@@ -254,7 +130,7 @@ class Runtime:
             log.exception("disposal in %s at %.2f s could not be judged", ep.bin, ep.start_t)
 
     def emit(self, ep):
-        from edge.outbox import OutboxFull
+        """Judge one disposal and store its event (and evidence) in the outbox."""
         self.episodes += 1
         if ep.crop is None or ep.crop.size == 0:
             log.warning("episode in %s at %.2f s had no crop; skipped", ep.bin, ep.start_t)
@@ -262,20 +138,8 @@ class Runtime:
         t0 = time.perf_counter()
         judgement = self.judge.judge(ep.crop, ep.category)
         model_ms = (time.perf_counter() - t0) * 1000
-        event = self.event_for(ep, judgement)
-        household = self.tokens.take() if self.tokens else None
-        if household:
-            event["household"] = household
-        evidence = None
-        p = self.config.privacy
-        if p.evidence and judgement.verdict == "wrong" and ep.context is not None:
-            if ep.reaching:
-                # A person or arm was attached to the item in its best frame: no picture at all.
-                log.info("no evidence for %s: someone reached into the drop zone", event["event_id"][:8])
-            else:
-                from edge.privacy.evidence import make_evidence
-                evidence = make_evidence(ep.context, ep.context_box, p.evidence_max_px,
-                                         p.evidence_quality)
+        event = self.events.event(ep, judgement)
+        evidence = self.events.evidence(ep, event)
         minute = datetime.fromisoformat(event["ts"])
         if not self.config.in_window(minute.hour * 60 + minute.minute):
             log.info("disposal outside the station's opening windows")
@@ -293,7 +157,6 @@ class Runtime:
                  "" if stored else " (already known)")
 
     def _retry_unsaved(self):
-        from edge.outbox import OutboxFull
         while self.unsaved:
             event, evidence = self.unsaved[0]
             try:
@@ -381,8 +244,6 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from edge.config import ConfigError, load_config
-
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     source = args.source

@@ -1,0 +1,71 @@
+"""Making an event: from a judged disposal to the wire contract's event (docs/design.md §5).
+
+Event ids (docs/design.md §4.5): for a file or folder source the id of a
+disposal is derived from the source's identity, the bin and the frame where
+the disposal started, and its time from a start time stored in the outbox, so
+a run restarted on the same file makes the same events. Live cameras get
+random ids and wall-clock times.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from edge.privacy.evidence import make_evidence
+
+log = logging.getLogger("edge.events")
+
+EVENT_NAMESPACE = uuid.UUID("6c1f0a52-3b7e-4f4e-9a57-1d5e2c0b7a11")
+
+
+def iso(ts: float, tz) -> str:
+    return datetime.fromtimestamp(ts, tz).isoformat(timespec="milliseconds")
+
+
+class EventMaker:
+    def __init__(self, config, judge, rules, tokens=None, source_id=None, epoch=0.0):
+        self.config = config
+        self.judge = judge
+        self.rules = rules
+        self.tokens = tokens
+        self.source_id = source_id
+        self.epoch = epoch
+
+    def event(self, ep, judgement) -> dict:
+        station = self.config.station.id
+        if self.source_id:
+            ts = self.epoch + ep.start_t
+            event_id = uuid.uuid5(EVENT_NAMESPACE, f"{station}/{self.source_id}/{ep.bin}/{ep.start_index}")
+        else:
+            ts = ep.start_wall
+            event_id = uuid.uuid4()
+        event = {
+            "event_id": str(event_id),
+            "type": "disposal",
+            "ts": iso(ts, self.config.tz),
+            "station_id": station,
+            "bin": ep.category,
+            "item": judgement.item,
+            "category": judgement.category,
+            "verdict": judgement.verdict,
+            "confidence": judgement.confidence,
+            "assisted": False,
+            "model": self.judge.model,
+            "rules": self.rules.tag,
+        }
+        household = self.tokens.take() if self.tokens else None
+        if household:
+            event["household"] = household
+        return event
+
+    def evidence(self, ep, event) -> bytes | None:
+        """One small JPEG for a wrong verdict, where only the item is sharp (docs/design.md §7)."""
+        p = self.config.privacy
+        if not (p.evidence and event["verdict"] == "wrong" and ep.context is not None):
+            return None
+        if ep.reaching:
+            # A person or arm was attached to the item in its best frame: no picture at all.
+            log.info("no evidence for %s: someone reached into the drop zone", event["event_id"][:8])
+            return None
+        return make_evidence(ep.context, ep.context_box, p.evidence_max_px, p.evidence_quality)

@@ -1,0 +1,46 @@
+"""Processing a frame: motion per drop zone, then each zone's episode tracker.
+
+`Frames.process(frame)` returns the episodes (disposals) that ended with this
+frame; `Frames.flush()` those still open when the source ends. The motion
+gate is built on the first frame, when the frame size is known.
+"""
+from __future__ import annotations
+
+import time
+
+from edge.episodes import ZoneTracker
+from edge.motion import MotionGate
+
+
+class Frames:
+    def __init__(self, config):
+        self.config = config
+        e, m = config.episode, config.motion
+        self.trackers = [ZoneTracker(b.name, b.category, start_frames=e.start_frames, end_quiet=e.end_quiet,
+                                     max_duration=e.max_duration, min_fraction=m.min_fraction,
+                                     min_area=e.min_area) for b in config.bins]
+        self.gate = None
+        self.last_frame = None
+        self.processed = 0
+        self.fps = 0.0
+        self._last = time.monotonic()
+
+    def process(self, frame) -> list:
+        if self.gate is None:
+            h, w = frame.image.shape[:2]
+            m = self.config.motion
+            self.gate = MotionGate((w, h), [b.zone for b in self.config.bins], width=m.width,
+                                   threshold=m.threshold, background_alpha=m.background_alpha)
+        motions = self.gate.process(frame.image)
+        ended = [tracker.update(frame, motion) for tracker, motion in zip(self.trackers, motions, strict=True)]
+        self.last_frame = frame
+        self.processed += 1
+        now = time.monotonic()
+        dt, self._last = now - self._last, now
+        if dt > 0:
+            self.fps = 1 / dt if self.fps == 0 else 0.95 * self.fps + 0.05 / dt
+        return [ep for ep in ended if ep is not None]
+
+    def flush(self) -> list:
+        ended = [tracker.flush(self.last_frame) for tracker in self.trackers]
+        return [ep for ep in ended if ep is not None]

@@ -1,0 +1,91 @@
+"""Building the station's pipeline from its config (docs/design.md §4):
+outbox, model and rules, capture, household reader, event maker, uploader."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from edge.capture import IMAGE_SUFFIXES, Capture, fingerprint, is_live, open_source
+from edge.events import EventMaker
+from edge.model import load_classifier
+from edge.outbox import Outbox
+from edge.privacy.household import HouseholdTokens, LineReader
+from edge.rules import load_rules
+from edge.uploader import Client, Uploader
+from edge.verdict import Judge
+
+
+def source_duration(spec, fps: float) -> float:
+    """Seconds of video in a file or folder source (0 when unknown)."""
+    path = Path(spec)
+    if path.is_dir():
+        return sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) / fps
+    cap = cv2.VideoCapture(str(path))
+    try:
+        frames, rate = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return frames / rate if frames > 0 and rate > 0 else 0.0
+
+
+@dataclass
+class Pipeline:
+    live: bool
+    outbox: Outbox
+    rules: object
+    judge: Judge
+    capture: Capture
+    tokens: HouseholdTokens | None
+    reader: LineReader | None
+    events: EventMaker
+    uploader: Uploader
+
+
+def make_judge(config, classifier=None, rules=None) -> Judge:
+    """The model and the rule set; a bin whose category the rule set lacks is refused here."""
+    if rules is None:
+        rules = load_rules(config.station.rules)
+    if classifier is None:
+        c = config.classifier
+        classifier = load_classifier(str(c.model) if c.model else None, threads=c.threads)
+    for b in config.bins:
+        rules.accepts(rules.items[0], b.category)  # raises for an unknown category
+    return Judge(classifier, rules, config.classifier.threshold)
+
+
+def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -> Pipeline:
+    spec = config.camera.source
+    live = is_live(spec)
+    if once and live:
+        raise ValueError("--once needs a file or folder source, not a live camera")
+    os.makedirs(os.path.dirname(os.path.abspath(config.outbox.path)), exist_ok=True)
+    outbox = Outbox(config.outbox.path, max_bytes=config.outbox.max_bytes)
+    judge = make_judge(config, classifier, rules)
+
+    # A file replayed as a camera (realtime, loop) gets live ids and wall-clock times.
+    cam = config.camera
+    source_id = None if live or cam.loop or cam.realtime else fingerprint(spec)
+    epoch = 0.0
+    if source_id:
+        # A file is taken as recorded just before it was first processed: its last frame
+        # is "now", so no event lies in the future, and a restart reuses the same times.
+        duration = source_duration(spec, cam.fps)
+        epoch = outbox.meta_setdefault(f"source:{source_id}:epoch", time.time() - duration)
+    capture = Capture(lambda: open_source(spec, cam.fps), live=live, queue_size=cam.queue_size,
+                      realtime=cam.realtime, loop=cam.loop, reconnect_min=cam.reconnect_min,
+                      reconnect_max=cam.reconnect_max, stall_timeout=cam.stall_timeout)
+
+    p = config.privacy
+    tokens = HouseholdTokens(p.household_window) if p.household_reader else None
+    reader = LineReader(p.household_reader, tokens) if tokens else None
+
+    s = config.server
+    client = Client(s.url, s.device_id, config.token(), timeout=s.timeout)
+    uploader = Uploader(outbox, client, batch_size=s.batch_size, backoff_min=s.backoff_min,
+                        backoff_max=s.backoff_max, heartbeat_interval=s.heartbeat_interval, health=health)
+    events = EventMaker(config, judge, judge.rules, tokens, source_id, epoch)
+    return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader)
