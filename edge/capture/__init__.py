@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import os
+import queue
 import random
 import stat
 import threading

@@ -85,7 +85,7 @@ class MotionGate:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
         inv = 1.0 / self.scale
         moving = changed.astype(bool)
-        for mask, area, (lx0, ly0, lx1, ly1) in zip(self.masks, self.areas, self.limits):
+        for mask, area, (lx0, ly0, lx1, ly1) in zip(self.masks, self.areas, self.limits, strict=True):
             zone_changed = moving & mask
             count = int(zone_changed.sum())
             if count == 0:

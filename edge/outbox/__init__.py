@@ -15,6 +15,7 @@ reports a full disk, the oldest evidence is deleted first; events are kept.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -100,10 +101,8 @@ class Outbox:
 
     def close(self):
         with self.lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass
             self.conn.close()
 
     # -- meta ------------------------------------------------------------------
@@ -180,10 +179,8 @@ class Outbox:
     def used_bytes(self) -> int:
         page = self.pragma("page_size")
         used = (self.pragma("page_count") - self.pragma("freelist_count")) * page
-        try:
+        with contextlib.suppress(OSError):
             used += os.path.getsize(self.path + "-wal")
-        except OSError:
-            pass
         return used
 
     def _make_room(self, needed: int):
@@ -211,10 +208,8 @@ class Outbox:
             return cur.rowcount
 
     def checkpoint(self):
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            pass
 
     # -- reading for upload ---------------------------------------------------------
 

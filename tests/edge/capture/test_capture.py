@@ -1,24 +1,22 @@
 """Capture: bounded queue that drops and counts, reconnect with backoff, stalls, file end."""
+import contextlib
 import queue
 import threading
 import time
 
 import cv2
 import numpy as np
+from edge_doubles import FakeCamera
 
 from edge.capture import END, Capture, fingerprint, open_source
-
-from edge_doubles import FakeCamera
 
 
 def drain(q, seconds):
     got = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        try:
+        with contextlib.suppress(queue.Empty):
             got.append(q.get(timeout=0.05))
-        except queue.Empty:
-            pass
     return got
 
 
@@ -59,7 +57,7 @@ def test_camera_failure_reconnects_with_backoff():
         assert "reconnecting" in states
     finally:
         cap.stop()
-    gaps = [b - a for a, b in zip(opened, opened[1:])]
+    gaps = [b - a for a, b in zip(opened, opened[1:], strict=False)]
     assert gaps[1] >= 0.04 and gaps[2] > gaps[1] * 0.9  # jittered, growing
     frames = drain(cap.queue, 0.1)
     assert [f.index for f in frames] == sorted(f.index for f in frames)
