@@ -174,3 +174,15 @@ def test_a_missing_token_file_is_an_error_for_run(station, tmp_path):
         ("server.token_file", f"cannot read {tmp_path / 'token'}")]
     c = cfg.load_config(station, token_required=False)
     assert c.warnings == (f"server.token_file: cannot read {tmp_path / 'token'}: No such file or directory",)
+
+
+def test_sections_are_frozen_dataclasses_with_the_schema_keys(station):
+    import dataclasses
+    c = cfg.load_config(station)
+    for name, schema in cfg.SCHEMA.items():
+        section = getattr(c, name)
+        assert [f.name for f in dataclasses.fields(section)] == list(schema), name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.camera.fps = 1.0
+    changed = c.updated("camera", fps=1.0)
+    assert changed.camera.fps == 1.0 and c.camera.fps == 10.0 and changed.server == c.server
