@@ -21,23 +21,13 @@ import threading
 import time
 from pathlib import Path
 
+from edge_doubles import wait_until  # noqa: F401 - the tests import it from here too
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from server import create_app
 from tests.server.support import make_settings, write_regions
 
 COMMUNITY = "110102001001"  # 三里河社区 of the test regions
-
-
-def wait_until(condition, timeout: float = 10.0, interval: float = 0.02) -> bool:
-    """Poll `condition` until it is true or `timeout` seconds pass; its last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 class Disconnect(Exception):

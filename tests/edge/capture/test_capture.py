@@ -6,7 +6,7 @@ import time
 
 import cv2
 import numpy as np
-from edge_doubles import FakeCamera
+from edge_doubles import FakeCamera, wait_until
 
 from edge.capture import END, Capture, fingerprint, open_source
 
@@ -18,15 +18,6 @@ def drain(q, seconds):
         with contextlib.suppress(queue.Empty):
             got.append(q.get(timeout=0.05))
     return got
-
-
-def wait_until(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_full_queue_drops_and_counts_live_frames():

@@ -1,6 +1,7 @@
 """Household tokens: from a line reader, attached within a window, never logged in clear."""
 import logging
-import time
+
+from edge_doubles import wait_until
 
 from edge.privacy.household import HouseholdTokens, LineReader, token_hash
 
@@ -40,12 +41,10 @@ def test_reader_follows_a_file_and_never_logs_the_token(tmp_path, caplog):
     reader = LineReader(path, tokens, poll=0.02)
     reader.start()
     try:
-        time.sleep(0.2)
+        assert wait_until(lambda: reader.state == "ok", timeout=5)  # at the end of the file
         with open(path, "a") as f:
             f.write("hh-secret-42\n")
-        deadline = time.monotonic() + 5
-        while tokens.read == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_until(lambda: tokens.read > 0, timeout=5)
         assert tokens.take() == "hh-secret-42"
     finally:
         reader.stop()
@@ -65,9 +64,7 @@ def test_reader_on_a_fifo_with_carriage_returns(tmp_path):
     try:
         fd = os.open(path, os.O_WRONLY)  # blocks until the reader opened it
         os.write(fd, b"hh-one\r")
-        deadline = time.monotonic() + 5
-        while tokens.read == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_until(lambda: tokens.read > 0, timeout=5)
         assert tokens.take() == "hh-one"
         os.close(fd)
     finally:
