@@ -13,7 +13,7 @@ from flask import current_app, g, request, session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .errors import ApiError
-from .scopes import CITY, contains
+from .scopes import CITY
 from .timeutil import now_utc
 
 SESSION_KEY = "sid"  # the cookie holds a random session id; the store its hash
@@ -78,16 +78,6 @@ def validate_role_scope(role: str, scope: str) -> str | None:
     if len(scope) != length or not scope.isdigit():
         return f"a {role} user's scope is a {length}-digit division code"
     return None
-
-
-def user_contains(user: dict, code: str) -> bool:
-    """Whether a division code (or 'city') lies in the user's scope."""
-    role, scope = user["role"], user["scope"]
-    if role == "city":
-        return True
-    if role == "volunteer" or code == CITY:
-        return False
-    return contains(scope, code)
 
 
 def current_user() -> dict | None:
@@ -182,10 +172,3 @@ def safe_next(target) -> str | None:
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None
-
-
-def user_sees_station(user: dict, station: dict) -> bool:
-    """A volunteer sees their own station; managers the stations in their scope."""
-    if user["role"] == "volunteer":
-        return user["scope"] == station["id"]
-    return user_contains(user, station["community_code"])

@@ -26,6 +26,12 @@ def _wants_json() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
+    from .access import AccessError
+
+    @app.errorhandler(AccessError)
+    def access_error(err: AccessError):
+        return jsonify(error_body(err.code, err.message)), err.status
+
     @app.errorhandler(ApiError)
     def api_error(err: ApiError):
         return jsonify(error_body(err.code, err.message, err.details)), err.status, err.headers

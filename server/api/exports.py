@@ -1,14 +1,16 @@
-"""GET /exports/stats.csv and /exports/stats.xlsx for city and district staff."""
+"""GET /exports/stats.csv and /exports/stats.xlsx: the statistics of the members
+of a scope, for the staff who read its rankings (server/access.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
 from .. import get_store
+from ..access import require_downloads
 from ..auth import login_required
 from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
 from ..report import member_reports
-from .rankings import check_readable, parse_member_level
+from .rankings import parse_member_level
 from .stats import parse_period_args, parse_within
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -25,9 +27,7 @@ def _request():
                        [{"field": "lang", "message": "zh or en"}])
     period = parse_period_args(request.args)
     store = get_store()
-    check_readable(store, within)
-    if g.user["role"] == "volunteer":
-        raise ApiError(403, "forbidden", "downloads are for managers and city staff")
+    require_downloads(store, g.user, within)
     reports = member_reports(store, level, within, period, current_app.config["SETTINGS"])
     name = f"sortwatch-{level}-{within}-{period.label}{'-inspection' if period.kind != 'month' else ''}"
     return reports, lang, name

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request
 
 from .. import get_store
-from ..auth import login_required, user_contains
+from ..access import require_rankings
+from ..auth import login_required
 from ..errors import ApiError
 from ..rankings import LEVELS_BELOW, METRICS, ranking
 from ..scopes import level_of
@@ -21,13 +22,6 @@ def parse_member_level(args, within: str) -> str:
                        f"level must be one of {', '.join(allowed) or '(none)'} inside {within}",
                        [{"field": "level", "message": "invalid for this scope"}])
     return level
-
-
-def check_readable(store, within: str) -> None:
-    if not user_contains(g.user, within):
-        raise ApiError(403, "forbidden", "this scope is outside yours")
-    if within != "city" and store.region(within) is None:
-        raise ApiError(404, "not_found", f"no division {within}")
 
 
 @bp.get("/rankings")
@@ -48,5 +42,5 @@ def rankings():
                        [{"field": "n", "message": "from 1 to 50"}])
     period = parse_period_args(request.args)
     store = get_store()
-    check_readable(store, within)
+    require_rankings(store, g.user, within)
     return ranking(store, level, within, period, metric, n, current_app.config["SETTINGS"])

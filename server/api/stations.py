@@ -4,34 +4,27 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, request
 
 from .. import get_store
-from ..auth import login_required, user_contains, user_sees_station
+from ..access import readable_event, readable_station, require_scope
+from ..auth import login_required
 from ..errors import ApiError
 from ..feedback import change_for, parse_feedback
+from ..scopes import CITY
 from ..stations import station_health
 from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from .events import json_body
-from ..scopes import CITY
 from .stats import parse_within
 
 bp = Blueprint("stations", __name__, url_prefix="/api/v1")
 
 
 def visible_station(store, station_id: str) -> dict:
-    station = store.station(station_id)
-    if station is None:
-        raise ApiError(404, "not_found", f"no station {station_id}")
-    if not user_sees_station(g.user, station):
-        raise ApiError(403, "forbidden", "this station is outside your scope")
-    return station
+    """The station, if the logged-in user may read it (server/access.py)."""
+    return readable_station(store, g.user, station_id)
 
 
 def visible_event(store, event_id: str) -> dict:
-    event = store.event(event_id.lower())
-    if event is None:
-        raise ApiError(404, "not_found", f"no event {event_id}")
-    visible_station(store, event["station_id"])
-    return event
+    return readable_event(store, g.user, event_id)
 
 
 def public_event(ev: dict) -> dict:
@@ -101,8 +94,7 @@ def station_today(station_id: str):
 @login_required
 def health():
     code = parse_within(request.args)
-    if not user_contains(g.user, code):
-        raise ApiError(403, "forbidden", "this scope is outside yours")
+    require_scope(g.user, code)
     interval = current_app.config["SETTINGS"].heartbeat_interval
     return {"within": None if code == CITY else code,
             "stations": station_health(get_store(), code, interval)}

@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request
 
 from .. import get_store
-from ..auth import login_required, user_contains
+from ..access import readable_region, require_scope
+from ..auth import login_required
 from ..errors import ApiError
 from ..insights import daily_trend, insights
 from ..report import scope_report
@@ -57,8 +58,7 @@ def parse_period_args(args):
 def stats():
     level, code = parse_scope_args(request.args)
     period = parse_period_args(request.args)
-    if not user_contains(g.user, code):
-        raise ApiError(403, "forbidden", "this scope is outside yours")
+    require_scope(g.user, code)
     store = get_store()
     report = scope_report(store, code, period, current_app.config["SETTINGS"])
     if report is None:
@@ -68,10 +68,7 @@ def stats():
 
 def _readable_scope(args) -> tuple[str, str]:
     level, code = parse_scope_args(args)
-    if not user_contains(g.user, code):
-        raise ApiError(403, "forbidden", "this scope is outside yours")
-    if code != CITY and get_store().region(code) is None:
-        raise ApiError(404, "not_found", f"no {level} with code {code}")
+    readable_region(get_store(), g.user, code)
     return level, code
 
 

@@ -1,4 +1,4 @@
-"""City and district staff: /rankings. Every member of a level inside a
+"""Street, district and city staff: /rankings. Every member of a level inside a
 scope, ranked, with the red and black lists (红黑榜), month over month, and
 the CSV/XLSX downloads of the same figures."""
 from __future__ import annotations
@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, current_app, g, render_template, request
 
 from .. import get_store
+from ..access import contains_scope, rankings_home, require_rankings
 from ..rankings import LEVELS_BELOW, METRICS, ranking
 from ..scopes import CITY, level_of
 from . import i18n
-from .common import login_page, require_scope, scope_name, setup_blueprint
+from .common import login_page, scope_name, setup_blueprint
 from .dashboard import parse_month
 
 bp = Blueprint("web_city", __name__, template_folder="templates")
@@ -25,18 +26,13 @@ MAX_ROWS = 300  # a city-wide community ranking has ~7,000: the download has the
 @login_page
 def rankings():
     user = g.user
-    if user["role"] not in ("city", "district"):
-        abort(403)
-    home = CITY if user["role"] == "city" else user["scope"]
-    within = request.args.get("within") or home
+    within = request.args.get("within") or rankings_home(user)
     try:
         within_level = level_of(within)
     except ValueError:
         abort(400, description="within must be a division code")
-    require_scope(within)
     store = get_store()
-    if within != CITY and store.region(within) is None:
-        abort(404)
+    require_rankings(store, user, within)
     levels = LEVELS_BELOW[within_level]
     if not levels:
         abort(400, description="a community has no members to rank")
@@ -54,7 +50,7 @@ def rankings():
     settings = current_app.config["SETTINGS"]
     result = ranking(store, level, within, period, metric, LIST_SIZE, settings)
     # The scopes one may narrow to: the districts (city staff), the streets
-    # of the chosen district.
+    # of the chosen district, as far as they lie in the user's scope.
     choices = []
     if user["role"] == "city":
         choices.append((CITY, scope_name(store, CITY)))
@@ -64,6 +60,7 @@ def rankings():
         if user["role"] == "district":
             choices.append((district, scope_name(store, district)))
         choices += [(c, "　" + n) for c, n in store.members("street", district)]
+    choices = [(c, n) for c, n in choices if contains_scope(user, c)]
     query = {"level": level, "within": within, "month": period.label}
     if period.kind != "month":
         query["period"] = period.kind

@@ -1,16 +1,16 @@
-"""What every web blueprint shares: language, CSRF, who may see what, error
-pages, rule-set names and number formatting."""
+"""What every web blueprint shares: language, CSRF, error pages (also for the
+access errors of server/access.py), rule-set names and number formatting."""
 from __future__ import annotations
 
 from functools import wraps
 from urllib.parse import urlencode
 
-from flask import Flask, abort, g, redirect, render_template, request, url_for
+from flask import Flask, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from contract.rules import rule_set_or_default
 
-from ..auth import user_contains
+from ..access import AccessError, may_rank
 from ..errors import ApiError
 from ..scopes import CITY
 from . import csrf, i18n
@@ -30,7 +30,8 @@ def init_app(app: Flask) -> None:
         return {"t": i18n.t, "lang": i18n.lang(), "csrf_token": csrf.token,
                 "user": g.get("user"), "home_url": home_url, "lang_url": lang_url,
                 "pct": pct, "bin_colours": BIN_COLOURS, "item_name": item_name,
-                "category_name": category_name, "bjtime": bjtime}
+                "category_name": category_name, "bjtime": bjtime,
+                "may_rank": may_rank}
 
 
 def setup_blueprint(bp) -> None:
@@ -60,6 +61,10 @@ def setup_blueprint(bp) -> None:
     def _api_error(err: ApiError):
         return error_page(err.status, err.message), err.status
 
+    @bp.errorhandler(AccessError)
+    def _access_error(err: AccessError):
+        return error_page(err.status, err.message), err.status
+
 
 def error_page(status: int, detail: str | None = None):
     titles = {400: "bad_request", 403: "forbidden", 404: "not_found"}
@@ -77,17 +82,6 @@ def login_page(view):
             return redirect(url_for("web_auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
     return wrapped
-
-
-def require_scope(code: str) -> None:
-    if not user_contains(g.user, code):
-        abort(403)
-
-
-def can_see_station(user: dict, station: dict) -> bool:
-    if user["role"] == "volunteer":
-        return user["scope"] == station["id"]
-    return user_contains(user, station["community_code"])
 
 
 def home_url(user: dict | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, render_template, request
 
 from .. import get_store
+from ..access import readable_region
 from ..insights import daily_trend, insights
 from ..rankings import METRICS, ranking
 from ..report import scope_report
@@ -13,7 +14,7 @@ from ..stations import station_health
 from ..timeutil import current_month_label, make_period
 from . import i18n
 from .chart import trend_svg
-from .common import login_page, require_scope, setup_blueprint
+from .common import login_page, setup_blueprint
 
 bp = Blueprint("web_dashboard", __name__, template_folder="templates")
 setup_blueprint(bp)
@@ -37,14 +38,12 @@ def parent_of(code: str) -> str:
 @bp.get("/dashboard/<code>")
 @login_page
 def dashboard(code: str):
-    if g.user["role"] == "volunteer":
-        abort(403)
     try:
         level = level_of(code)
     except ValueError:
         abort(404)
-    require_scope(code)
     store = get_store()
+    readable_region(store, g.user, code)
     settings = current_app.config["SETTINGS"]
     period = parse_month(request.args)
     report = scope_report(store, code, period, settings)

@@ -19,15 +19,15 @@ import threading
 import time
 from datetime import timedelta
 
-from flask import (Blueprint, Response, abort, current_app, g, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 
 from .. import get_store
 from .. import store as store_pkg
+from ..access import readable_station
 from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from . import i18n
-from .common import BIN_COLOURS, can_see_station, login_page, rules_for, setup_blueprint
+from .common import BIN_COLOURS, login_page, rules_for, setup_blueprint
 
 bp = Blueprint("web_station", __name__, template_folder="templates")
 setup_blueprint(bp)
@@ -51,15 +51,6 @@ def _slot_pool() -> threading.BoundedSemaphore:
         if size not in _slots:
             _slots[size] = threading.BoundedSemaphore(size)
         return _slots[size]
-
-
-def _visible_station(station_id: str) -> dict:
-    station = get_store().station(station_id)
-    if station is None:
-        abort(404)
-    if not can_see_station(g.user, station):
-        abort(403)
-    return station
 
 
 def today() -> str:
@@ -105,7 +96,7 @@ def _counts(store, station_id: str) -> dict:
 @bp.get("/station/<station_id>")
 @login_page
 def tablet(station_id: str):
-    station = _visible_station(station_id)
+    station = readable_station(get_store(), g.user, station_id)
     store = get_store()
     lang = i18n.lang()
     recent = store.events_after(station["id"], 0, 5000, since_day=today())[-RECENT:]
@@ -144,7 +135,7 @@ def _sse(event: str, data, event_id: int | None = None) -> str:
 def stream(station_id: str):
     if g.get("user") is None:
         abort(401)
-    station = _visible_station(station_id)
+    station = readable_station(get_store(), g.user, station_id)
     store = get_store()
     raw = request.headers.get("Last-Event-ID") or request.args.get("after")
     try:

@@ -1,0 +1,123 @@
+"""Who may see or do what: the one place every such decision is made
+(docs/design.md, "Security"). The API, the pages and the downloads ask here
+and turn the errors raised here into their own answer: a JSON error body
+(server/errors.py) or an error page (server/web/common.py).
+
+    role        reads                                   may also
+    city        everything                              rankings, downloads
+    district    its district                            rankings, downloads
+    street      its street                              rankings, downloads
+    community   its community (and where it ranks)      -
+    volunteer   its own station only                    feedback, quiz
+
+Reading a station (its tablet, live stream, events, evidence images, the
+quiz) means: a volunteer's own station, or a station inside a manager's
+scope; whoever reads a station may also correct its prompts (feedback).
+"""
+from __future__ import annotations
+
+from .scopes import CITY, contains
+
+MANAGER_ROLES = ("city", "district", "street", "community")
+# Street, district and city staff read rankings of their scope and download
+# its statistics (docs/design.md, "Who uses it"); a community's manager sees
+# where the community stands on the dashboard instead.
+RANKING_ROLES = ("city", "district", "street")
+
+
+class AccessError(Exception):
+    """A request that may not go on; `status` and `code` say how to answer it."""
+
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class Forbidden(AccessError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(AccessError):
+    """Something the user asked for does not exist (checked after the scope,
+    so that nobody learns what exists outside theirs)."""
+
+    status, code = 404, "not_found"
+
+
+def home_scope(user: dict) -> str:
+    """The division code a manager's pages open on ('city' for city staff)."""
+    return CITY if user["role"] == "city" else user["scope"]
+
+
+def contains_scope(user: dict, code: str) -> bool:
+    """Whether a division code (or 'city') lies in the user's scope."""
+    role, scope = user["role"], user["scope"]
+    if role == "city":
+        return True
+    if role not in MANAGER_ROLES or code == CITY:
+        return False
+    return contains(scope, code)
+
+
+def sees_station(user: dict, station: dict) -> bool:
+    """A volunteer sees their own station; managers the stations in their scope."""
+    if user["role"] == "volunteer":
+        return user["scope"] == station["id"]
+    return contains_scope(user, station["community_code"])
+
+
+def may_rank(user: dict) -> bool:
+    return user["role"] in RANKING_ROLES
+
+
+def require_scope(user: dict, code: str) -> None:
+    """Scope reads: the rates, trend, insights and station health of `code`."""
+    if user["role"] not in MANAGER_ROLES:
+        raise Forbidden("these figures are for managers and city staff")
+    if not contains_scope(user, code):
+        raise Forbidden("this scope is outside yours")
+
+
+def readable_region(store, user: dict, code: str) -> None:
+    """`require_scope`, then the division must exist."""
+    require_scope(user, code)
+    if code != CITY and store.region(code) is None:
+        raise NotFound(f"no division {code}")
+
+
+def require_rankings(store, user: dict, within: str) -> None:
+    """Rankings, red and black lists, and the downloads of the same figures."""
+    rankings_home(user)
+    readable_region(store, user, within)
+
+
+require_downloads = require_rankings
+
+
+def rankings_home(user: dict) -> str:
+    """The scope the rankings page opens on, for those who may rank."""
+    if not may_rank(user):
+        raise Forbidden("rankings and downloads are for street, district and city staff")
+    return home_scope(user)
+
+
+def readable_station(store, user: dict, station_id: str) -> dict:
+    """The station, if the user may read it (tablet, stream, events, quiz)."""
+    station = store.station(station_id)
+    if station is None:
+        raise NotFound(f"no station {station_id}")
+    if not sees_station(user, station):
+        raise Forbidden("this station is outside your scope")
+    return station
+
+
+def readable_event(store, user: dict, event_id: str) -> dict:
+    """The event, if the user may read its station (evidence image, feedback)."""
+    event = store.event(event_id.lower())
+    if event is None:
+        raise NotFound(f"no event {event_id}")
+    readable_station(store, user, event["station_id"])
+    return event
