@@ -18,7 +18,7 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def web_login(client, username, password="password-123", follow=False):
+def web_login(client, username, password="password-123", follow=False):  # noqa: F811
     page = client.get("/login")
     token = csrf_of(page.get_data(as_text=True))
     return client.post("/login", data={"username": username, "password": password,
@@ -26,7 +26,7 @@ def web_login(client, username, password="password-123", follow=False):
 
 
 @pytest.fixture
-def login_as(client, city):
+def login_as(client, city):  # noqa: F811
     def login(username):
         response = web_login(client, username)
         assert response.status_code == 302, response.get_data(as_text=True)[:500]

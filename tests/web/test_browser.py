@@ -15,8 +15,7 @@ from scripts import benchlib
 from server import create_app
 from tests.server.support import City, disposal, make_settings
 
-from .browser import (CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, post_json, seed_month,
-                      shoot)
+from .browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, post_json, seed_month, shoot
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(missing_browser() is not None,
@@ -213,7 +212,7 @@ def test_downloads_open(site, open_as, tmp_path):
     info.value.save_as(path)
     book = openpyxl.load_workbook(path, read_only=True)
     sheet = book.worksheets[0]
-    values = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    values = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert len(values) == 1 + 3
     assert "三里河社区" in {c for row in values for c in row}
     book.close()
