@@ -21,6 +21,7 @@ tests/edge/test_e2e.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -153,17 +154,13 @@ def edge_command(config: Path, server: ServerStack, *extra) -> list[str]:
 
 
 def unpin():
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, range(os.cpu_count() or 1))
-    except (AttributeError, OSError):
-        pass
 
 
 def pin(core: int):
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {core})
-    except (AttributeError, OSError):
-        pass
 
 
 # -- the figures ------------------------------------------------------------------------------
@@ -171,6 +168,7 @@ def pin(core: int):
 def capture_and_motion(config, limit_seconds=None):
     """Frames per second through capture, motion gating and episodes (no model)."""
     import cv2
+
     from edge.capture import END, Capture, open_source
     from edge.episodes import ZoneTracker
     from edge.motion import MotionGate
@@ -193,7 +191,7 @@ def capture_and_motion(config, limit_seconds=None):
             h, w = item.image.shape[:2]
             gate = MotionGate((w, h), [b.zone for b in config.bins], width=m.width, threshold=m.threshold,
                               background_alpha=m.background_alpha)
-        for tracker, motion in zip(trackers, gate.process(item.image)):
+        for tracker, motion in zip(trackers, gate.process(item.image), strict=False):
             ep = tracker.update(item, motion)
             if ep:
                 episodes.append(ep)
@@ -229,7 +227,7 @@ def drop_to_stored(config_path, stack: ServerStack, truth):
     first_wall = runtime.capture.first_wall
     events = [e for e in stack.events() if e["event_id"] not in before]
     latencies = []
-    for ev, t in zip(sorted(events, key=lambda e: e["ts"]), truth):
+    for ev, t in zip(sorted(events, key=lambda e: e["ts"]), truth, strict=False):
         stored = datetime.fromisoformat(ev["received_at"]).timestamp()
         latencies.append(stored - (first_wall + t["t_end"]))
     return rc, latencies, len(events), runtime.capture.dropped

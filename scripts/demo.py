@@ -12,6 +12,7 @@ draws its own items and says so. --rounds stops after N clips per station
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -141,10 +142,8 @@ class Demo:
             procs = list(self.procs)
         for p in procs:
             if p.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for p in procs:
             try:
                 p.wait(timeout=20)
@@ -186,7 +185,7 @@ class Demo:
 
 
 def main() -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - a newcomer may start it with an older python3
         print(f"sortwatch needs Python 3.11 or newer; this is {sys.version.split()[0]}", file=sys.stderr)
         return 2
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -118,7 +118,8 @@ def main(argv=None) -> int:
     rules = load_rules(args.rules)
     rules.check_items(clf.labels)
     result = evaluate_folder(clf, rules, args.data.resolve(), args.split, args.degrade, args.seed, args.limit)
-    title = f"{clf.version} on {args.data} ({args.split}{', degraded seed %d' % result['seed'] if args.degrade else ', clean'})"
+    view = f"degraded seed {result['seed']}" if args.degrade else "clean"
+    title = f"{clf.version} on {args.data} ({args.split}, {view})"
     print(format_report(title, result))
     if result["unreadable"]:
         print(f"unreadable files skipped: {len(result['unreadable'])}")

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import getpass
-from contextlib import closing
 import re
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import click

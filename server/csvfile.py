@@ -31,7 +31,7 @@ def read_rows(text: str, columns: list[str]) -> tuple[list[tuple[int, dict]], li
         if len(row) != len(columns):
             problems.append(f"line {reader.line_num}: expected {len(columns)} columns, got {len(row)}")
             continue
-        rows.append((reader.line_num, dict(zip(columns, (cell.strip() for cell in row)))))
+        rows.append((reader.line_num, dict(zip(columns, (cell.strip() for cell in row), strict=False))))
     return rows, problems
 
 

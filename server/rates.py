@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 
-
 def ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 

@@ -110,7 +110,7 @@ class WasteClassifier:
             return []
         probs, emb = self.run(preprocess_batch(images, self.preprocessing))
         out = []
-        for p, e in zip(probs, emb):
+        for p, e in zip(probs, emb, strict=False):
             i = int(np.argmax(p))
             out.append(Prediction(item=self.labels[i], confidence=float(p[i]), probs=p, embedding=e))
         return out

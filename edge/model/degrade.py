@@ -78,13 +78,17 @@ def perspective_tilt(image: np.ndarray, tilt: float, side: int = 0) -> np.ndarra
     dst = src.copy()
     dx, dy = tilt * w / 2, tilt * h / 2
     if side % 4 == 0:
-        dst[0, 0] += dx; dst[1, 0] -= dx
+        dst[0, 0] += dx
+        dst[1, 0] -= dx
     elif side % 4 == 1:
-        dst[1, 1] += dy; dst[2, 1] -= dy
+        dst[1, 1] += dy
+        dst[2, 1] -= dy
     elif side % 4 == 2:
-        dst[3, 0] += dx; dst[2, 0] -= dx
+        dst[3, 0] += dx
+        dst[2, 0] -= dx
     else:
-        dst[0, 1] += dy; dst[3, 1] -= dy
+        dst[0, 1] += dy
+        dst[3, 1] -= dy
     m = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 

@@ -96,7 +96,7 @@ def format_report(title: str, result: dict) -> str:
             fmt = lambda v: "   -  " if v is None else f"{v:.4f}"  # noqa: E731
             lines.append(f"  {name:{w}}  {fmt(pc['precision']):>9}  {fmt(pc['recall']):>6}  {pc['support']:>7}")
         lines.append(f"  confusion ({level}; rows true, columns predicted in the order above):")
-        for name, row in zip(s["labels"], s["confusion"]):
+        for name, row in zip(s["labels"], s["confusion"], strict=False):
             lines.append(f"  {name:{w}} " + " ".join(f"{v:4d}" for v in row))
     lines.append(f"ECE (item confidence, 15 bins): {result['ece_item']:.4f}")
     t = result.get("threshold")

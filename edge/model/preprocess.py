@@ -95,7 +95,7 @@ def top_k(probs: np.ndarray, labels: list[str], k: int = 3) -> list[tuple[str, f
 def category_probs(probs: np.ndarray, labels: list[str], category_of) -> dict[str, float]:
     """Sum item probabilities per category; `category_of(item)` maps an item to its category."""
     out: dict[str, float] = {}
-    for label, p in zip(labels, np.asarray(probs).reshape(-1)):
+    for label, p in zip(labels, np.asarray(probs).reshape(-1), strict=False):
         cat = category_of(label)
         out[cat] = out.get(cat, 0.0) + float(p)
     return out

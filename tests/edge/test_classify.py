@@ -19,7 +19,7 @@ def _write_images(folder: Path) -> list[Path]:
     (folder / "nested" / "deeper").mkdir(parents=True)
     paths = [folder / "a.jpg", folder / "nested" / "b.png", folder / "nested" / "deeper" / "c.jpeg"]
     sizes = [(120, 90), (40, 300), (224, 224)]
-    for p, (h, w) in zip(paths, sizes):
+    for p, (h, w) in zip(paths, sizes, strict=False):
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         cv2.circle(img, (w // 2, h // 2), min(h, w) // 3, (30, 200, 240), -1)
         assert cv2.imwrite(str(p), img)

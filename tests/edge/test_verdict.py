@@ -1,11 +1,10 @@
 """Verdict per docs/design.md §4.4, with the real Beijing rule set."""
 import numpy as np
 import pytest
+from edge_doubles import ColourClassifier, Prediction
 
 from edge.rules import load_rules
 from edge.verdict import Judge, decide
-
-from edge_doubles import ColourClassifier, Prediction
 
 
 @pytest.mark.parametrize("accepted, confidence, threshold, verdict", [

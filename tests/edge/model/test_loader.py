@@ -57,7 +57,7 @@ def test_batch_matches_single(clf):
     batch = clf.classify_batch(crops)
     singles = [clf.classify(c) for c in crops]
     assert [p.item for p in batch] == [p.item for p in singles]
-    for a, b in zip(batch, singles):
+    for a, b in zip(batch, singles, strict=False):
         assert np.allclose(a.probs, b.probs, atol=1e-4)
     assert clf.classify_batch([]) == []
 

@@ -6,8 +6,17 @@ import pytest
 
 from edge.model import ModelError, read_metadata
 from edge.model.metrics import evaluate, summary, trade_off
-from edge.model.preprocess import (DEFAULT_PREPROCESSING, category_probs, expected_calibration_error, preprocess,
-                                   preprocess_batch, resize, softmax, to_uint8_bgr, top_k)
+from edge.model.preprocess import (
+    DEFAULT_PREPROCESSING,
+    category_probs,
+    expected_calibration_error,
+    preprocess,
+    preprocess_batch,
+    resize,
+    softmax,
+    to_uint8_bgr,
+    top_k,
+)
 
 SPEC = dict(DEFAULT_PREPROCESSING, input_size=[4, 6])
 
