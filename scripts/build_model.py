@@ -137,12 +137,12 @@ def split(rows: list[dict], groups: np.ndarray, val_fraction: float) -> np.ndarr
         members.setdefault(int(g), []).append(i)
     # a group's item is its most common one; order groups by a hash of their smallest key
     by_item: dict[str, list[tuple[str, list[int]]]] = {}
-    for g, idx in members.items():
+    for idx in members.values():
         items = [rows[i]["item"] for i in idx]
         item = max(set(items), key=items.count)
         key = hashlib.sha1(min(rows[i]["key"] for i in idx).encode()).hexdigest()
         by_item.setdefault(item, []).append((key, idx))
-    for item, glist in by_item.items():
+    for glist in by_item.values():
         total = sum(len(idx) for _, idx in glist)
         taken = 0
         for _, idx in sorted(glist):
@@ -304,7 +304,7 @@ def train(model, images, y, train_idx, args, log, start_epoch: int = 0):
             x = to_tensor(crops)
             t = torch.from_numpy(y[idx])
             scale = lr_scale(epoch * steps_per_epoch + s, steps_per_epoch, args)
-            for g, b in zip(opt.param_groups, base_lrs):
+            for g, b in zip(opt.param_groups, base_lrs, strict=False):
                 g["lr"] = b * scale
             logits = model.logits(x)
             loss = torch.nn.functional.cross_entropy(logits, t, label_smoothing=0.05)
@@ -537,7 +537,7 @@ def render_card(model_path: Path, bench: dict | None) -> str:
             names = full[lvl]["labels"]
             short = [n.replace("battery_", "bat_").replace("paper_cardboard", "paper_cb") for n in names]
             L.append(f"Confusion matrix, {lvl}, {title} (rows: true, columns: predicted):\n")
-            L.append(_table(["true \\ predicted"] + short, [[f"`{n}`"] + row for n, row in zip(names, full[lvl]["confusion"])]) + "\n")
+            L.append(_table(["true \\ predicted"] + short, [[f"`{n}`"] + row for n, row in zip(names, full[lvl]["confusion"], strict=False)]) + "\n")
 
     L.append("## Calibration and the uncertainty threshold\n")
     L.append(f"Temperature scaling (one temperature, fitted on the validation logits, clean and degraded together, "
@@ -555,7 +555,7 @@ def render_card(model_path: Path, bench: dict | None) -> str:
              "not uncertain):\n")
     rows = []
     curves = val["trade_off"]
-    for c, d in zip(curves["clean"], curves["degraded"]):
+    for c, d in zip(curves["clean"], curves["degraded"], strict=False):
         mark = " **(default)**" if abs(c["threshold"] - meta["threshold"]) < 1e-9 else ""
         rows.append([f"{c['threshold']:.2f}{mark}", _f(c["uncertain_share"], True), _f(c["category_accuracy_on_rest"]),
                      _f(d["uncertain_share"], True), _f(d["category_accuracy_on_rest"]), _f(d["item_accuracy_on_rest"])])
@@ -716,8 +716,8 @@ def main(argv=None) -> int:
     rows = read_manifests(data, rules)
     labels = sorted({r["item"] for r in rows})
     rules.check_items(labels)
-    lab_index = {l: i for i, l in enumerate(labels)}
-    args.item_category = [CATEGORIES.index(rules.category(l)) for l in labels]
+    lab_index = {label: i for i, label in enumerate(labels)}
+    args.item_category = [CATEGORIES.index(rules.category(label)) for label in labels]
     y = np.array([lab_index[r["item"]] for r in rows])
     images = load_images(rows)
     groups = group_near_duplicates([r["dhash"] for r in rows], [r.pop("thumb") for r in rows])
@@ -812,7 +812,7 @@ def main(argv=None) -> int:
     metadata = {
         "name": MODEL_NAME,
         "version": BUILD_VERSION,
-        "built": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "built": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "labels": labels,
         "rules": rules.tag,
         "input_name": "input",
@@ -831,7 +831,8 @@ def main(argv=None) -> int:
             "licence_note": "cardstdani and sg_battery state no licence; TrashNet is MIT",
             "item_map": ITEM_MAP,
             "images": len(rows), "train": int(len(train_idx)), "validation": int(len(val_idx)),
-            "split": f"near-duplicate groups (dHash Hamming <= 6 and 16x16 thumbnail mean abs. difference <= 8) kept on one side; stratified by item; "
+            "split": f"near-duplicate groups (dHash Hamming <= 6 and 16x16 thumbnail mean abs. difference <= 8) "
+                     "kept on one side; stratified by item; "
                      f"{args.val_fraction:.0%} validation by sha1 of each group's first path",
             "recipe": {k: getattr(args, k) for k in ("epochs", "stop_after", "anneal_epochs", "batch", "lr", "train_size",
                                                      "freeze_blocks", "degrade_p", "category_weight", "seed",
@@ -863,7 +864,7 @@ def main(argv=None) -> int:
     digest = sha256_file(args.out)
     args.out.with_name(args.out.name + ".sha256").write_text(f"{digest}  {args.out.name}\n")
     report = args.work / "build-report.json"
-    report.write_text(json.dumps({k: v for k, v in metadata.items()}, indent=1, ensure_ascii=False))
+    report.write_text(json.dumps(dict(metadata.items()), indent=1, ensure_ascii=False))
     log(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MiB, sha256 {digest[:8]}), report {report}")
     for k, v in metadata["validation"]["summary"].items():
         log(f"{k}: {json.dumps(v)}")
