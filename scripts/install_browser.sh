@@ -11,6 +11,8 @@ PACKAGES=""
 if ! { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null)" ]; }; then
     PACKAGES="$PACKAGES fonts-wqy-microhei"
 fi
+# nginx (nginx-light): the slow-client test puts it in front of gunicorn as deploy/nginx/sortwatch.conf does
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || PACKAGES="$PACKAGES nginx-light"
 [ -n "$PACKAGES" ] || exit 0
 
 fail() { echo "install_browser.sh: $*" >&2; exit 1; }
