@@ -29,7 +29,6 @@ origin, width, height) as an extra --data; every item must be in the rule set.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -43,6 +42,16 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from modelbuild.data import (  # noqa: E402
+    DEGRADE_SEED,
+    ITEM_MAP,
+    degraded_copy,
+    group_near_duplicates,
+    load_images,
+    random_crop,
+    read_manifests,
+    split,
+)
 from tqdm import tqdm  # noqa: E402
 
 from edge.model import degrade as dg  # noqa: E402
@@ -52,107 +61,6 @@ from edge.rules import CATEGORIES, load_rules  # noqa: E402
 
 MODEL_NAME = "waste-effl0-int8"
 BUILD_VERSION = "1.0.0"
-# The project's taxonomy over the suggested `item` column: paper and cardboard
-# are one item (the sources disagree on the line between them, cardstdani
-# merges them, and both go to the same bin); alkaline cells are "battery"
-# (ordinary dry cells, which Beijing also accepts in the other-waste bin).
-ITEM_MAP = {"paper": "paper_cardboard", "cardboard": "paper_cardboard", "battery_alkaline": "battery"}
-DEGRADE_SEED = dg.DEFAULT_SEED
-
-
-# ---------------------------------------------------------------- data
-
-def read_manifests(folders: list[Path], rules) -> list[dict]:
-    rows = []
-    for folder in folders:
-        manifest = folder / "manifest.csv"
-        if not manifest.is_file():
-            sys.exit(f"error: {manifest} not found (a --data folder needs a manifest.csv)")
-        with manifest.open(newline="", encoding="utf-8") as f:
-            for line, r in enumerate(csv.DictReader(f), start=2):
-                item = ITEM_MAP.get(r["item"], r["item"])
-                if item not in rules.item_rules:
-                    sys.exit(f"error: {manifest}:{line}: item {r['item']!r} is not in rule set {rules.tag}")
-                rows.append({**r, "item": item, "source_item": r["item"], "file": str(folder / r["path"]),
-                             "key": f"{folder.name}/{r['path']}"})
-    return rows
-
-
-def dhash(image: np.ndarray) -> int:
-    """64-bit difference hash of the grey image (9x8 thumbnail, horizontal gradients)."""
-    g = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    s = cv2.resize(g, (9, 8), interpolation=cv2.INTER_AREA)
-    bits = (s[:, 1:] > s[:, :-1]).reshape(-1)
-    return int(np.packbits(bits).view(">u8")[0])
-
-
-def thumbnail(image: np.ndarray) -> np.ndarray:
-    """16x16 colour thumbnail used to confirm a near-duplicate candidate."""
-    return cv2.resize(image, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-def load_images(rows: list[dict]) -> list[np.ndarray]:
-    images = []
-    for r in tqdm(rows, desc="decode", unit="img"):
-        im = cv2.imread(r["file"], cv2.IMREAD_COLOR)
-        if im is None:
-            sys.exit(f"error: cannot read {r['file']}")
-        images.append(im)
-        r["dhash"] = dhash(im)
-        r["thumb"] = thumbnail(im)
-    return images
-
-
-def group_near_duplicates(hashes: list[int], thumbs: list[np.ndarray], max_distance: int = 6,
-                          max_thumb_diff: float = 8.0) -> np.ndarray:
-    """Union-find over near-duplicate pairs: dHash within `max_distance` bits AND 16x16 thumbnails
-    within `max_thumb_diff` mean absolute difference (0-255). The thumbnail check stops flat,
-    low-detail images (whose dHashes collide) from chaining unrelated photos into one group."""
-    h = np.array(hashes, dtype=np.uint64)
-    th = np.stack(thumbs)
-    parent = np.arange(len(h))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(len(h)):
-        d = np.bitwise_count(h[i + 1:] ^ h[i])
-        for j in np.nonzero(d <= max_distance)[0] + i + 1:
-            if np.abs(th[i] - th[j]).mean() > max_thumb_diff:
-                continue
-            a, b = find(i), find(int(j))
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return np.array([find(i) for i in range(len(h))])
-
-
-def split(rows: list[dict], groups: np.ndarray, val_fraction: float) -> np.ndarray:
-    """Deterministic group split stratified by item: True = validation."""
-    is_val = np.zeros(len(rows), bool)
-    members: dict[int, list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(int(g), []).append(i)
-    # a group's item is its most common one; order groups by a hash of their smallest key
-    by_item: dict[str, list[tuple[str, list[int]]]] = {}
-    for idx in members.values():
-        items = [rows[i]["item"] for i in idx]
-        item = max(set(items), key=items.count)
-        key = hashlib.sha1(min(rows[i]["key"] for i in idx).encode()).hexdigest()
-        by_item.setdefault(item, []).append((key, idx))
-    for glist in by_item.values():
-        total = sum(len(idx) for _, idx in glist)
-        taken = 0
-        for _, idx in sorted(glist):
-            if taken >= val_fraction * total:
-                break
-            is_val[idx] = True
-            taken += len(idx)
-    return is_val
-
-
 # ---------------------------------------------------------------- model
 
 def build_torch_model(n_classes: int):
@@ -208,38 +116,12 @@ def build_torch_model(n_classes: int):
     return WasteNet(net, 0)
 
 
-def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Random resized crop (area 45-100 %, aspect 3:4-4:3), flips and quarter turns (items are seen from above)."""
-    h, w = image.shape[:2]
-    for _ in range(10):
-        area = rng.uniform(0.45, 1.0) * h * w
-        ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
-        cw, ch = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
-        if 0 < cw <= w and 0 < ch <= h:
-            x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-            image = image[y0:y0 + ch, x0:x0 + cw]
-            break
-    from edge.model.preprocess import resize
-    out = resize(image, (size, size))
-    if rng.random() < 0.5:
-        out = out[:, ::-1]
-    k = int(rng.integers(4))
-    if k:
-        out = np.rot90(out, k)
-    return np.ascontiguousarray(out)
-
-
 def to_tensor(batch: list[np.ndarray]):
     import torch
     spec = DEFAULT_PREPROCESSING
     x = np.stack(batch)[:, :, :, ::-1].astype(np.float32)  # BGR -> RGB
     x = (x - np.float32(spec["mean"][0])) / np.float32(spec["std"][0])
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).contiguous(memory_format=torch.channels_last)
-
-
-def degraded_copy(image: np.ndarray, index: int, seed: int = DEGRADE_SEED) -> np.ndarray:
-    """The fixed degraded version of one validation image (seeded by its manifest row), at the input size."""
-    return dg.degraded_view(image, index, seed, tuple(DEFAULT_PREPROCESSING["input_size"]))
 
 
 def lr_scale(step: int, steps_per_epoch: int, args) -> float:
@@ -831,8 +713,8 @@ def main(argv=None) -> int:
             "licence_note": "cardstdani and sg_battery state no licence; TrashNet is MIT",
             "item_map": ITEM_MAP,
             "images": len(rows), "train": int(len(train_idx)), "validation": int(len(val_idx)),
-            "split": f"near-duplicate groups (dHash Hamming <= 6 and 16x16 thumbnail mean abs. difference <= 8) "
-                     "kept on one side; stratified by item; "
+            "split": "near-duplicate groups (dHash Hamming <= 6 and 16x16 thumbnail mean abs. difference <= 8) kept on one side; "
+                     "stratified by item; "
                      f"{args.val_fraction:.0%} validation by sha1 of each group's first path",
             "recipe": {k: getattr(args, k) for k in ("epochs", "stop_after", "anneal_epochs", "batch", "lr", "train_size",
                                                      "freeze_blocks", "degrade_p", "category_weight", "seed",
