@@ -42,12 +42,7 @@ def call(method, url, body=None, token=None):
 
 
 def test_ingest_under_gunicorn_with_concurrent_devices(tmp_path):
-    db = tmp_path / "g.db"
-    regions = tmp_path / "regions.csv"
-    regions.write_text(REGIONS_CSV, encoding="utf-8")
-    benchlib.flask_cmd(db, "import-regions", str(regions))
-    benchlib.flask_cmd(db, "add-station", "st-a", "--community", "110102001001")
-    token = benchlib.flask_cmd(db, "add-device", "dev-a", "--station", "st-a").strip().splitlines()[-1]
+    db, token = register(tmp_path)
     with benchlib.gunicorn("server:create_app()", db) as base:
         assert call("GET", base + "/up/db") == (200, {"status": "ok", "database": "ok"})
         events = [disposal(event_id=str(uuid.uuid4())) for _ in range(300)]
