@@ -1,6 +1,7 @@
 """Operator commands: `flask --app server COMMAND`. One function a command."""
 from __future__ import annotations
 
+import copy
 import getpass
 import re
 import sys
@@ -257,5 +258,8 @@ def register_commands(app: Flask) -> None:
     from .demo import load_demo
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
                     import_surveys, backup, prune_events, migrate_command, load_demo):
-        command.callback = with_appcontext(command.callback)
-        app.cli.add_command(command)
+        # A copy per app: wrapping the shared command object itself would nest
+        # one more wrapper with every app built in the same process.
+        per_app = copy.copy(command)
+        per_app.callback = with_appcontext(command.callback)
+        app.cli.add_command(per_app)

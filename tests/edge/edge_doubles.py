@@ -49,17 +49,6 @@ def make_colour_items(folder: Path, per_item=2, size=(90, 120)) -> Path:
     return folder
 
 
-def wait_until(condition, timeout: float = 10.0, interval: float = 0.02) -> bool:
-    """Poll `condition` until it is true or `timeout` seconds pass; its last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
 class ColourClassifier:
     """Names the card in a crop by the colour nearest to the crop's centre."""
 

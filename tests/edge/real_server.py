@@ -21,7 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-from edge_doubles import wait_until  # noqa: F401 - the tests import it from here too
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from server import create_app

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 from edge_doubles import ColourClassifier, FakeCamera
-from real_server import wait_until
 
 from edge.capture import Capture
 from edge.config import load_config
 from edge.runtime import Runtime
+from tests.polling import wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import make_station_clip  # noqa: E402

@@ -37,7 +37,7 @@ class City:
     def __init__(self, runner, tmp_path):
         self.runner = runner
         result = runner.invoke(args=["import-regions", str(write_regions(tmp_path))])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 0, (result.output, result.exception)
         self.tokens = {}
         self.add_station("st-a", "110102001001", reader=True)
         self.add_station("st-b", "110102001002", reader=False)

@@ -174,3 +174,27 @@ def test_prune_keeps_the_rates_and_refuses_the_pruned_days(app, client, city, ru
     assert after["accuracy"] == before["accuracy"] and after["disposals"] == 1
     resend = post_events(client, city, [disposal(ts=old_day.isoformat())]).get_json()
     assert resend["accepted"] == 0 and "older" in resend["rejected"][0]["errors"][0]["message"]
+
+
+def test_creating_many_apps_does_not_stack_the_commands(tmp_path):
+    """Each app registers the operator commands afresh; building another app
+    must not wrap the shared command objects again (the suite builds hundreds
+    of apps, and the nested wrappers once overflowed the stack)."""
+    import inspect
+
+    from server import create_app
+
+    from .support import make_settings
+
+    def depth(app):
+        callback, n = app.cli.commands["import-regions"].callback, 0
+        while hasattr(callback, "__wrapped__"):
+            callback, n = callback.__wrapped__, n + 1
+        return n
+
+    apps = [create_app({"SETTINGS": make_settings(tmp_path / "c.db"), "TESTING": True}) for _ in range(3)]
+    assert depth(apps[0]) == depth(apps[2]) == 1
+    assert inspect.unwrap(apps[0].cli.commands["import-regions"].callback) is \
+        inspect.unwrap(apps[2].cli.commands["import-regions"].callback)
+    result = apps[2].test_cli_runner().invoke(args=["import-regions", str(write_regions(tmp_path))])
+    assert result.exit_code == 0, result.output

@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from scripts import benchlib
+from tests.polling import wait_until
 
 from .proxy import NGINX, Tricklers, nginx_in_front, time_up
 from .support import REGIONS_CSV, disposal
@@ -116,7 +116,11 @@ def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(tmp_path):
         devices = [threading.Thread(target=device, args=(batches[i::4],)) for i in range(4)]
         for t in devices:
             t.start()
-        time.sleep(1.0 + 0.3 * round_)
+        # Kill once a share of this round's batches are acknowledged (not
+        # after a fixed sleep: a fast machine ingests all of them in a second).
+        started = len(acknowledged)
+        wanted = started + 1000 * (round_ + 1)
+        wait_until(lambda n=wanted: len(acknowledged) >= n, timeout=60, interval=0.002)
         for pid in _descendants(server.pid) + [server.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -6,9 +6,10 @@ import time
 
 import cv2
 import numpy as np
-from edge_doubles import FakeCamera, wait_until
+from edge_doubles import FakeCamera
 
 from edge.capture import END, Capture, fingerprint, open_source
+from tests.polling import wait_until
 
 
 def drain(q, seconds):

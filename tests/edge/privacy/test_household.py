@@ -1,9 +1,8 @@
 """Household tokens: from a line reader, attached within a window, never logged in clear."""
 import logging
 
-from edge_doubles import wait_until
-
 from edge.privacy.household import HouseholdTokens, LineReader, token_hash
+from tests.polling import wait_until
 
 
 class Clock:

@@ -5,10 +5,10 @@ import uuid
 import cv2
 import numpy as np
 import pytest
-from real_server import wait_until
 
 from edge.outbox import Outbox
 from edge.uploader import Backoff, Client, Uploader
+from tests.polling import wait_until
 
 
 def event(i=0, **kw):
