@@ -12,7 +12,9 @@ and turn the errors raised here into their own answer: a JSON error body
 
 Reading a station (its tablet, live stream, events, evidence images, the
 quiz) means: a volunteer's own station, or a station inside a manager's
-scope; whoever reads a station may also correct its prompts (feedback).
+scope. Correcting its prompts (feedback) changes the counted verdict, so it
+belongs to whoever saw the disposal: the station's own volunteer. Managers
+read the events and the feedback given and do not change them.
 """
 from __future__ import annotations
 
@@ -120,4 +122,18 @@ def readable_event(store, user: dict, event_id: str) -> dict:
     if event is None:
         raise NotFound(f"no event {event_id}")
     readable_station(store, user, event["station_id"])
+    return event
+
+
+def may_correct(user: dict, station: dict) -> bool:
+    """Feedback on a station's events: its own volunteer only."""
+    return user["role"] == "volunteer" and user["scope"] == station["id"]
+
+
+def correctable_event(store, user: dict, event_id: str) -> dict:
+    """The event, if the user may give feedback on it (after the read check,
+    so that a manager outside the scope still learns nothing)."""
+    event = readable_event(store, user, event_id)
+    if not may_correct(user, store.station(event["station_id"])):
+        raise Forbidden("feedback is given by the station's volunteer; managers read it")
     return event

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, request
 
 from .. import get_store
-from ..access import readable_event, readable_station, require_scope
+from ..access import correctable_event, readable_event, readable_station, require_scope
 from ..auth import login_required
 from ..errors import ApiError
 from ..feedback import change_for, parse_feedback
@@ -44,7 +44,7 @@ def public_event(ev: dict) -> dict:
 @login_required
 def feedback(event_id: str):
     store = get_store()
-    event = visible_event(store, event_id)
+    event = correctable_event(store, g.user, event_id)
     body = parse_feedback(json_body())
     updated = store.apply_feedback(event["event_id"], change_for(body), g.user["username"],
                                    now_utc().isoformat())

@@ -91,8 +91,10 @@ def api_cases(events):
              None, readers),
             ("GET", "/api/v1/events/{event_id}/evidence", f"/api/v1/events/{event}/evidence",
              None, readers),
+            # Feedback changes the counted verdict: only the station's own
+            # volunteer gives it; managers who read the station do not.
             ("POST", "/api/v1/events/{event_id}/feedback", f"/api/v1/events/{event}/feedback",
-             {"assisted": True}, readers),
+             {"assisted": True}, readers & {"vol"}),
             ("GET", "/api/v1/quiz/questions", f"/api/v1/quiz/questions?station={station}",
              None, readers),
             ("POST", "/api/v1/quiz", "/api/v1/quiz", {"station_id": station}, readers),

@@ -165,8 +165,14 @@ def test_dashboard_shows_the_rates_and_feedback_moves_them(client, city):
         card = re.search(r'data-rate="accuracy" data-numerator="(\d+)" data-denominator="(\d+)"', page)
         return int(card.group(1)), int(card.group(2))
     assert accuracy() == (1, 3)
-    response = client.post(f"/api/v1/events/{wrong['event_id']}/feedback", json={"assisted": True})
+    # The manager reads; the station's volunteer gives the feedback.
+    url = f"/api/v1/events/{wrong['event_id']}/feedback"
+    assert client.post(url, json={"assisted": True}).status_code == 403
+    assert accuracy() == (1, 3)
+    web_login(client, "vol")
+    response = client.post(url, json={"assisted": True})
     assert response.status_code == 200, response.get_json()
+    web_login(client, "sanlihe")
     assert accuracy() == (1, 2)
     page = client.get("/dashboard/110102001001").get_data(as_text=True)
     assert "<svg" in page and "<circle" in page

@@ -40,8 +40,10 @@ def test_i_helped_and_camera_wrong_move_the_rates(client, city):
     assert (final["accuracy"]["numerator"], final["accuracy"]["denominator"]) == (0, 1)
     assert final["corrected"] == 1
     # Correcting back to the original item undoes the correction.
+    login(client, "vol")
     client.post(f"/api/v1/events/{right['event_id']}/feedback",
                 json={"camera_wrong": True, "item": "plastic"})
+    login(client, "sanlihe")
     undone = stats(client)
     assert undone["corrected"] == 0 and undone["accuracy"]["numerator"] == 1
 
@@ -58,6 +60,11 @@ def test_feedback_refusals(client, city):
         assert client.post(url, json=body).status_code == 400, body
     assert client.post(f"/api/v1/events/{other['event_id']}/feedback",
                        json={"assisted": True}).status_code == 403
+    # A manager whose scope holds the station reads it but does not correct it.
+    login(client, "sanlihe")
+    assert client.post(url, json={"assisted": True}).status_code == 403
+    assert client.get("/api/v1/stations/st-a/events").get_json()["events"][0]["assisted"] is False
+    login(client, "vol")
     assert client.post("/api/v1/events/0193a5c2-6f1e-7b4a-9d1e-2f6c1a9b3e99/feedback",
                        json={"assisted": True}).status_code == 404
     client.post("/api/v1/logout")
