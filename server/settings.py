@@ -51,6 +51,10 @@ class Settings:
     # within the window answer 429 until the oldest of them leaves the window.
     login_max_failures: int = 10
     login_window_seconds: int = 300
+    # Password checks (scrypt, ~0.1 s of CPU each) one server process makes per
+    # second at most; a login over the budget answers 429 without hashing, so
+    # a flood from many addresses cannot take the CPU from ingest (0: no limit).
+    login_checks_per_second: int = 2
     # Proxies in front whose X-Forwarded-For is believed (0: use the peer address).
     trusted_proxies: int = 0
     # The residents' quiz: questions per sheet, the least time a person needs
@@ -92,6 +96,7 @@ class Settings:
             heartbeat_interval=_int(env, "SORTWATCH_HEARTBEAT_INTERVAL", 60, 1),
             login_max_failures=_int(env, "SORTWATCH_LOGIN_MAX_FAILURES", 10, 1),
             login_window_seconds=_int(env, "SORTWATCH_LOGIN_WINDOW_SECONDS", 300, 1),
+            login_checks_per_second=_int(env, "SORTWATCH_LOGIN_CHECKS_PER_SECOND", 2, 0),
             trusted_proxies=_int(env, "SORTWATCH_TRUSTED_PROXIES", 0, 0),
             quiz_questions=_int(env, "SORTWATCH_QUIZ_QUESTIONS", 5, 1),
             quiz_seconds_per_question=_int(env, "SORTWATCH_QUIZ_SECONDS_PER_QUESTION", 2, 0),
