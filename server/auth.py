@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from datetime import timedelta
 from functools import lru_cache, wraps
@@ -94,13 +95,46 @@ def login_required(view):
 
 
 class LoginThrottled(ApiError):
-    """Too many failed logins for this username or from this address."""
+    """Too many failed logins for this username or from this address, or
+    (`server_busy`) too many password checks in this process just now."""
 
-    def __init__(self, retry_after: int):
-        super().__init__(429, "too_many_attempts",
-                         f"too many failed logins; try again in {retry_after} s",
+    def __init__(self, retry_after: int, code: str = "too_many_attempts", message: str = ""):
+        super().__init__(429, code, message or f"too many failed logins; try again in {retry_after} s",
                          headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
+
+
+class PasswordCheckBudget:
+    """A token bucket of password checks for one server process: `per_second`
+    a second, up to five seconds' worth at once (a morning's logins arrive
+    together). Thread-safe; `per_second` 0 means no limit."""
+
+    def __init__(self, per_second: int):
+        self.per_second = per_second
+        self.capacity = per_second * 5
+        self.tokens = float(self.capacity)
+        self.at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        if not self.per_second:
+            return True
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.per_second)
+            self.at = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+def _password_checks() -> PasswordCheckBudget:
+    budgets = current_app.extensions
+    if "password_checks" not in budgets:
+        budgets.setdefault("password_checks",
+                           PasswordCheckBudget(current_app.config["SETTINGS"].login_checks_per_second))
+    return budgets["password_checks"]
 
 
 def check_login(store, username: str, password: str) -> dict | None:
@@ -108,7 +142,9 @@ def check_login(store, username: str, password: str) -> dict | None:
 
     Failures are counted per username and per client address in the store, so
     every worker and host agrees; a throttled attempt is refused before the
-    password is hashed, so a flood costs the server one indexed read each."""
+    password is hashed, so a flood costs the server one indexed read each.
+    A flood from many addresses and usernames, which the counts never see
+    twice, meets the per-process budget of password checks instead."""
     settings = current_app.config["SETTINGS"]
     now = time.time()
     window = settings.login_window_seconds
@@ -118,6 +154,9 @@ def check_login(store, username: str, password: str) -> dict | None:
              if count >= settings.login_max_failures]
     if waits:
         raise LoginThrottled(max(1, max(waits)))
+    if not _password_checks().take():
+        # Refused before the hash, and not counted against the username.
+        raise LoginThrottled(1, "server_busy", "the server is checking many logins; try again in 1 s")
     user = store.user(username) if username and len(username) <= MAX_USERNAME else None
     if check_password(user, password):
         store.clear_login_failures(keys[0])

@@ -17,10 +17,12 @@ REGIONS_CSV = """district_code,district,street_code,street,community_code,commun
 
 
 def make_settings(db: Path, **overrides) -> Settings:
-    # The quiz's pacing limits are off here so that a test can take several
-    # quizzes in a row; tests/server/api/test_quiz_limits.py turns them on.
+    # The quiz's pacing limits and the budget of password checks are off here
+    # so that a test can take several quizzes and logins in a row;
+    # test_quiz_limits.py and test_session.py turn them on.
     values = {"env": "test", "database": db, "secret_key": "test-secret", "cookie_secure": False,
-              "quiz_seconds_per_question": 0, "quiz_interval_seconds": 0}
+              "quiz_seconds_per_question": 0, "quiz_interval_seconds": 0,
+              "login_checks_per_second": 0}
     values.update(overrides)
     return Settings(**values)
 

@@ -173,3 +173,32 @@ def test_long_request_lines(tmp_path):
             # ...and nginx in front refuses longer ones in the API's error shape.
             status, body = call("GET", proxied + "/api/v1/stats?x=" + "a" * 9000)
             assert status == 414 and body["error"]["code"] == "uri_too_long"
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (deploy/nginx/sortwatch.conf)")
+def test_nginx_limits_logins_per_address_and_ingest_goes_on(tmp_path):
+    """Behind the project's nginx, one address gets a burst of logins and then
+    429 in the API's error shape, before gunicorn hashes anything; devices
+    from the same address are not limited."""
+    db, token = register(tmp_path)
+    with benchlib.gunicorn("server:create_app()", db, workers=1, threads=4,
+                           extra_env={"SORTWATCH_TRUSTED_PROXIES": 1}) as base, \
+            nginx_in_front(base, tmp_path / "nginx") as proxied:
+        answers = [call("POST", proxied + "/api/v1/login", {"username": f"u{i}", "password": "x"})
+                   for i in range(30)]
+        statuses = [status for status, _ in answers]
+        assert 401 in statuses and 429 in statuses
+        refused = next(body for status, body in answers if status == 429)
+        assert refused["error"]["code"] in ("too_many_attempts", "server_busy")
+        # the web form is limited by the same zone
+        request = urllib.request.Request(proxied + "/login", data=b"username=a&password=b", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=10)
+        err.value.close()
+        assert err.value.code == 429 and err.value.headers["Retry-After"]
+        # nginx refused them itself after its burst of 5: the server alone
+        # would have answered 10 failures before its own throttle
+        assert statuses.count(401) <= 6
+        status, body = call("POST", proxied + "/api/v1/events",
+                            {"device_id": "dev-a", "events": [disposal(station="st-a")]}, token)
+        assert status == 200 and body["accepted"] == 1

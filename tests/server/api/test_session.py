@@ -2,6 +2,7 @@
 ever redirects to this site (server/auth.py)."""
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -121,6 +122,33 @@ def test_logins_are_throttled_per_address(app, client, city):
         assert attempt(client, f"guess-{i}").status_code == 401
     assert attempt(client, "sanlihe", "password-123").status_code == 429
     assert attempt(client, "sanlihe", "password-123", address="10.9.9.9").status_code == 200
+
+
+def test_password_checks_have_a_budget_per_process(tmp_path, city_template):
+    """A flood of logins from many addresses and usernames, which the
+    throttle never sees twice, hashes at most the budget's passwords a second;
+    the rest answer 429 without a check and without counting a failure."""
+    import shutil
+
+    from server import create_app
+
+    from ..support import make_settings
+    db = tmp_path / "budget.db"
+    shutil.copy(city_template[0], db)
+    app = create_app({"SETTINGS": make_settings(db, login_checks_per_second=1), "TESTING": True})
+    client = app.test_client()
+    burst = 5 * app.config["SETTINGS"].login_checks_per_second  # five seconds' worth at once
+    answers = [attempt(client, f"guess-{i}", address=f"10.1.{i}.1").status_code for i in range(burst + 3)]
+    assert answers[:burst] == [401] * burst and answers[burst:] == [429] * 3
+    r = attempt(client, "sanlihe", "password-123", address="10.2.0.1")
+    assert r.status_code == 429 and r.get_json()["error"]["code"] == "server_busy"
+    assert r.headers["Retry-After"] == "1"
+    check(r, "/api/v1/login", "post")
+    # Refused unchecked: no failure is held against the username.
+    failures = with_store(app, lambda s: s.login_failures(["user:sanlihe"], 0))
+    assert failures[0][0] == 0
+    time.sleep(1.1)  # the budget refills at one check a second
+    assert attempt(client, "sanlihe", "password-123", address="10.2.0.2").status_code == 200
 
 
 def test_a_success_forgets_the_usernames_failures(app, client, city):

@@ -1,0 +1,164 @@
+"""Does a login flood slow ingest? Ingest latency under real gunicorn, quiet and
+during a flood of wrong passwords, in one run.
+
+A station posts batches of events back to back while `--flooders` threads post
+wrong passwords for random usernames, each from a random client address (the
+server trusts X-Forwarded-For here, as it does behind the project's nginx), so
+the per-username and per-address throttle never sees the same key twice: the
+worst case, a distributed flood, where every attempt would reach the password
+hash (scrypt, about 0.1 s of CPU each). It runs twice: with the per-process
+budget of password checks off (SORTWATCH_LOGIN_CHECKS_PER_SECOND=0), then at
+the default, and prints the p50/p95 of ingest in each phase and the ratios.
+For reference it also floods GET /up, the cheapest route: what any flood of
+requests at that rate costs two cores, whatever it asks for.
+
+    python scripts/bench_login_flood.py [--seconds 8] [--flooders 16]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402
+
+BEIJING = timezone(timedelta(hours=8))
+REGIONS = ("district_code,district,street_code,street,community_code,community,households\n"
+           "110102,西城区,110102001,西长安街街道,110102001001,三里河社区,1000\n")
+
+
+def register(folder: Path) -> tuple[Path, str]:
+    db = folder / "flood.db"
+    (folder / "regions.csv").write_text(REGIONS, encoding="utf-8")
+    benchlib.flask_cmd(db, "import-regions", str(folder / "regions.csv"))
+    benchlib.flask_cmd(db, "add-station", "st-a", "--community", "110102001001")
+    token = benchlib.flask_cmd(db, "add-device", "dev-a", "--station", "st-a").strip().splitlines()[-1]
+    benchlib.flask_cmd(db, "add-user", "sanlihe", "--role", "community", "--scope", "110102001001",
+                       stdin="a-real-password-1\n")
+    return db, token
+
+
+def batch(n: int) -> bytes:
+    now = datetime.now(BEIJING).isoformat(timespec="milliseconds")
+    events = [{"event_id": str(uuid.uuid4()), "type": "disposal", "ts": now, "station_id": "st-a",
+               "bin": "kitchen", "item": "food_waste", "category": "kitchen", "verdict": "correct",
+               "confidence": 0.9, "household": None, "assisted": False,
+               "model": "waste-effl0-int8@bench", "rules": "beijing@2020.1"} for _ in range(n)]
+    return json.dumps({"device_id": "dev-a", "events": events}).encode()
+
+
+def ingest_latencies(base: str, token: str, seconds: float, size: int) -> list[float]:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    out, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = batch(size)
+        start = time.perf_counter()
+        conn.request("POST", "/api/v1/events", body, headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"ingest answered {response.status}")
+        out.append(time.perf_counter() - start)
+        time.sleep(0.02)
+    conn.close()
+    return out
+
+
+def _flood_thread(base: str, path: str, seed: int, stop, counts) -> None:
+    rng = random.Random(seed)
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    while not stop.is_set():
+        address = ".".join(str(rng.randrange(1, 255)) for _ in range(4))
+        try:
+            if path == "/up":
+                conn.request("GET", "/up", headers={"X-Forwarded-For": address})
+            else:
+                body = json.dumps({"username": f"u{rng.getrandbits(40):x}", "password": "guess"})
+                conn.request("POST", path, body.encode(),
+                             {"Content-Type": "application/json", "X-Forwarded-For": address})
+            response = conn.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            continue
+        counts[response.status] = counts.get(response.status, 0) + 1
+    conn.close()
+
+
+def _flood_process(base: str, path: str, n: int, stop, results) -> None:
+    counts: dict[int, int] = {}  # updated under the GIL, one key at a time
+    threads = [threading.Thread(target=_flood_thread, args=(base, path, i, stop, counts)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(counts)
+
+
+class Flood:
+    """`n` threads in another process (so that they do not share the
+    measuring thread's interpreter) sending `path` as fast as it answers."""
+
+    def __init__(self, base: str, path: str, n: int):
+        self.stop, self.results = mp.Event(), mp.Queue()
+        self.process = mp.Process(target=_flood_process, args=(base, path, n, self.stop, self.results))
+        self.statuses: dict[int, int] = {}
+
+    def __enter__(self):
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.statuses = self.results.get(timeout=60)
+        self.process.join()
+
+
+def summary(values: list[float]) -> str:
+    return (f"p50 {benchlib.percentile(values, 50) * 1000:6.1f} ms  "
+            f"p95 {benchlib.percentile(values, 95) * 1000:6.1f} ms  ({len(values)} batches)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
+    parser.add_argument("--flooders", type=int, default=16, help="threads posting wrong passwords")
+    parser.add_argument("--batch", type=int, default=50, help="events per ingest request")
+    args = parser.parse_args()
+    print(benchlib.command_line())
+    with tempfile.TemporaryDirectory() as tmp:
+        db, token = register(Path(tmp))
+        for label, budget in (("no budget", "0"), ("default budget", None)):
+            env = {"SORTWATCH_TRUSTED_PROXIES": 1}
+            if budget is not None:
+                env["SORTWATCH_LOGIN_CHECKS_PER_SECOND"] = budget
+            with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as base:
+                ingest_latencies(base, token, 1.0, args.batch)  # warm both workers
+                quiet = ingest_latencies(base, token, args.seconds, args.batch)
+                print(f"{label:15s} quiet        {summary(quiet)}")
+                for path in ("/api/v1/login", "/up"):
+                    with Flood(base, path, args.flooders) as flood:
+                        time.sleep(0.5)
+                        flooded = ingest_latencies(base, token, args.seconds, args.batch)
+                    ratio = benchlib.percentile(flooded, 95) / benchlib.percentile(quiet, 95)
+                    answers = ", ".join(f"{n} x {status}" for status, n in sorted(flood.statuses.items()))
+                    print(f"{label:15s} {path + ' flood':<15s} {summary(flooded)}  p95 ratio {ratio:.2f}"
+                          f"  [{answers}]", flush=True)
+
+
+if __name__ == "__main__":
+    main()
