@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, make_dataclass
 from typing import Any
 
-from contract.limits import CATEGORIES, STATION_ID_PATTERN
+from contract.limits import CATEGORIES, MAX_EVENTS, MAX_EVIDENCE_SIDE, STATION_ID_PATTERN
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "token_file": Field("path", "file holding the device token"),
         "timeout": Field("float", "seconds before an HTTP request is abandoned", default=10.0,
                          minimum=0.1, maximum=600),
-        "batch_size": Field("int", "events per request (the server takes at most 500)", default=500,
-                            minimum=1, maximum=500),
+        "batch_size": Field("int", f"events per request (the server takes at most {MAX_EVENTS})",
+                            default=MAX_EVENTS, minimum=1, maximum=MAX_EVENTS),
         "heartbeat_interval": Field("float", "seconds between heartbeats", default=60.0,
                                     minimum=0.05, maximum=86400),
         "backoff_min": Field("float", "first retry delay in seconds", default=1.0,
@@ -101,7 +101,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "privacy": {
         "evidence": Field("bool", "send one small blurred JPEG for each wrong verdict", default=False),
         "evidence_max_px": Field("int", "longest side of an evidence image", default=320,
-                                 minimum=64, maximum=1280),
+                                 minimum=64, maximum=MAX_EVIDENCE_SIDE),
         "evidence_quality": Field("int", "JPEG quality of evidence", default=70, minimum=20, maximum=95),
         "household_reader": Field("path", "line-based reader of household cards or QR codes "
                                   "(serial device, FIFO or file)"),

@@ -186,3 +186,14 @@ def test_sections_are_frozen_dataclasses_with_the_schema_keys(station):
         c.camera.fps = 1.0
     changed = c.updated("camera", fps=1.0)
     assert changed.camera.fps == 1.0 and c.camera.fps == 10.0 and changed.server == c.server
+
+
+def test_upload_and_evidence_bounds_are_the_contracts(station):
+    """A station never plans a batch or an evidence image the server refuses."""
+    from contract.limits import MAX_EVENTS, MAX_EVIDENCE_SIDE
+    assert cfg.load_config(station).server.batch_size == MAX_EVENTS
+    text = station.read_text()
+    station.write_text(text.replace("[server]", f"[server]\nbatch_size = {MAX_EVENTS + 1}", 1)
+                       + f"\n[privacy]\nevidence_max_px = {MAX_EVIDENCE_SIDE + 1}\n")
+    keys = {key for _, key, _ in problems(station)}
+    assert {"server.batch_size", "privacy.evidence_max_px"} <= keys
