@@ -21,8 +21,9 @@ logged only as a hash; with `privacy.evidence`, a wrong verdict gets one
 small JPEG in which only the item is sharp (edge/privacy/evidence.py).
 
 Modules: pipeline.py builds the stages from the config, frames.py processes a
-frame (motion, episodes), events.py makes an event (ids, times, evidence);
-this module runs them and decides the exit code.
+frame (motion, episodes), recorder.py turns a disposal into a stored event
+(judge, event, evidence, outbox), events.py makes the event (ids, times,
+evidence); this module starts and stops them and decides the exit code.
 """
 from __future__ import annotations
 
@@ -34,14 +35,13 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime
 
 from edge.capture import END
 from edge.config import ConfigError, load_config
 from edge.events import iso
 from edge.frames import Frames
-from edge.outbox import OutboxFull
 from edge.pipeline import build_pipeline
+from edge.recorder import Recorder
 
 log = logging.getLogger("edge.runtime")
 
@@ -54,10 +54,7 @@ class Runtime:
         self._rules = rules
         self.stop_event = threading.Event()
         self.frames = Frames(config)
-        self.episodes = 0
-        self.events_stored = 0
-        self.errors = 0
-        self.unsaved: list = []  # events that could not be stored (disk full), retried
+        self.recorder = None
         self.capture = self.outbox = self.uploader = self.judge = self.rules = None
         self.tokens = self.reader = self.events = None
         self.tz = config.tz
@@ -70,6 +67,7 @@ class Runtime:
         self.live, self.outbox, self.rules, self.judge = p.live, p.outbox, p.rules, p.judge
         self.capture, self.tokens, self.reader = p.capture, p.tokens, p.reader
         self.events, self.uploader = p.events, p.uploader
+        self.recorder = Recorder(self.judge, self.events, self.outbox, self.config.in_window)
         self.dead_letters_at_start = self.outbox.counts()["dead_letter"]
 
     @property
@@ -91,7 +89,7 @@ class Runtime:
             "fps": round(self.fps, 2),
             "dropped_frames": self.capture.dropped if self.capture else 0,
             "queue_depth": self.capture.queue.qsize() if self.capture else 0,
-            "pending_events": counts["pending"] + len(self.unsaved),
+            "pending_events": counts["pending"] + (len(self.recorder.unsaved) if self.recorder else 0),
             "oldest_pending": self.outbox.oldest_pending_ts(),
             "dead_letters": counts["dead_letter"],
             "camera": self.capture.camera_state() if self.capture else "starting",
@@ -108,68 +106,24 @@ class Runtime:
     def process(self) -> bool:
         """Consume frames until the source ends (True) or stop() is called (False)."""
         while not self.stop_event.is_set():
-            self._retry_unsaved()
+            self.recorder.retry_unsaved()
             try:
                 item = self.capture.queue.get(timeout=0.5)
             except queue.Empty:
                 continue
             if item is END:
                 for ep in self.frames.flush():
-                    self.emit_safely(ep)
+                    self.recorder.record_safely(ep)
                 return True
             for ep in self.frames.process(item):
-                self.emit_safely(ep)
+                self.recorder.record_safely(ep)
         return False
-
-    def emit_safely(self, ep):
-        """emit(), but a failure to judge one disposal is logged and counted, not fatal."""
-        try:
-            self.emit(ep)
-        except Exception:  # noqa: BLE001 - the station must keep running for the next disposal
-            self.errors += 1
-            log.exception("disposal in %s at %.2f s could not be judged", ep.bin, ep.start_t)
-
-    def emit(self, ep):
-        """Judge one disposal and store its event (and evidence) in the outbox."""
-        self.episodes += 1
-        if ep.crop is None or ep.crop.size == 0:
-            log.warning("episode in %s at %.2f s had no crop; skipped", ep.bin, ep.start_t)
-            return
-        t0 = time.perf_counter()
-        judgement = self.judge.judge(ep.crop, ep.category)
-        model_ms = (time.perf_counter() - t0) * 1000
-        event = self.events.event(ep, judgement)
-        evidence = self.events.evidence(ep, event)
-        minute = datetime.fromisoformat(event["ts"])
-        if not self.config.in_window(minute.hour * 60 + minute.minute):
-            log.info("disposal outside the station's opening windows")
-        try:
-            stored = self.outbox.put(event, evidence)
-        except OutboxFull as e:
-            log.error("%s; holding the event in memory", e)
-            self.unsaved.append((event, None))
-            return
-        if stored:
-            self.events_stored += 1
-        log.info("disposal %s bin=%s item=%s verdict=%s conf=%.2f model=%.0fms%s%s",
-                 event["event_id"][:8], ep.bin, judgement.item, judgement.verdict, judgement.confidence,
-                 model_ms, " evidence" if evidence else "",
-                 "" if stored else " (already known)")
-
-    def _retry_unsaved(self):
-        while self.unsaved:
-            event, evidence = self.unsaved[0]
-            try:
-                self.outbox.put(event, evidence)
-            except OutboxFull:
-                return
-            self.unsaved.pop(0)
 
     # -- run -------------------------------------------------------------------------------
 
     def delivered_all(self) -> bool:
         c = self.outbox.counts()
-        return c["pending"] == 0 and c["evidence"] == 0 and not self.unsaved
+        return c["pending"] == 0 and c["evidence"] == 0 and not self.recorder.unsaved
 
     def start(self):
         if self.outbox is None:
@@ -209,7 +163,7 @@ class Runtime:
                     return 1
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline and not self.stop_event.is_set():
-                    self._retry_unsaved()
+                    self.recorder.retry_unsaved()
                     if self.delivered_all():
                         break
                     self.outbox.changed.set()
@@ -217,14 +171,14 @@ class Runtime:
                 c = self.outbox.counts()
                 new_dead = c["dead_letter"] - self.dead_letters_at_start
                 log.info("source done: %d frames, %d dropped, %d disposals; %d pending, %d evidence, "
-                         "%d dead letters", self.processed, self.capture.dropped, self.episodes,
+                         "%d dead letters", self.processed, self.capture.dropped, self.recorder.episodes,
                          c["pending"], c["evidence"], new_dead)
-                return 0 if self.delivered_all() and new_dead == 0 and self.errors == 0 else 1
+                return 0 if self.delivered_all() and new_dead == 0 and self.recorder.errors == 0 else 1
             # A file that ended, or stop(): keep delivering until stopped.
             if ended:
                 log.info("source ended; still delivering and sending heartbeats")
             while not self.stop_event.wait(0.5):
-                self._retry_unsaved()
+                self.recorder.retry_unsaved()
             return 0
         finally:
             self.shutdown()

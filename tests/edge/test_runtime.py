@@ -286,7 +286,7 @@ def test_a_disposal_that_cannot_be_judged_does_not_stop_the_station(station, rea
 
     rt = Runtime(configure(out, real_server), classifier=Flaky(), once=True)
     assert rt.run(timeout=10) == 1, "--once says that not every disposal became an event"
-    assert rt.errors == 1 and len(real_server.events()) == len(truth) - 1
+    assert rt.recorder.errors == 1 and len(real_server.events()) == len(truth) - 1
     assert "could not be judged" in caplog.text
 
 
@@ -306,7 +306,7 @@ def test_no_evidence_when_someone_reaches_into_the_zone(station, real_server):
             ep = Episode("kitchen", "kitchen", start_index=10 + reaching, start_t=1.0 + reaching, start_wall=0.0,
                          crop=crop, context=np.pad(crop, ((20, 20), (20, 20), (0, 0))), context_box=(20, 20, 60, 60),
                          reaching=reaching)
-            rt.emit(ep)
+            rt.recorder.record(ep)
         rows = rt.outbox.conn.execute("SELECT e.body, v.event_id IS NOT NULL FROM events e "
                                       "LEFT JOIN evidence v USING (event_id) ORDER BY e.seq").fetchall()
         assert [(json.loads(b)["verdict"], has) for b, has in rows] == [("wrong", 1), ("wrong", 0)]
@@ -332,3 +332,34 @@ def test_a_folder_of_images_is_a_source_too(station, real_server, tmp_path):
     cfg = cfg.updated("camera", source=frames, fps=10.0)
     assert Runtime(cfg, classifier=ColourClassifier(), once=True).run(timeout=15) == 0
     check_against_truth(real_server, truth)
+
+
+def test_a_full_disk_holds_the_event_in_memory_until_there_is_room(station, real_server):
+    """SQLite's own "database or disk is full" (a page limit on the outbox
+    file): the disposal is kept in memory, not lost, and stored once the
+    outbox can take it again."""
+    import numpy as np
+
+    from edge.episodes import Episode
+    out, _ = station
+    rt = Runtime(configure(out, real_server), classifier=ColourClassifier())
+    rt.setup()
+    try:
+        conn = rt.outbox.conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        crop = np.zeros((60, 60, 3), np.uint8)
+        crop[:] = (40, 40, 210)
+        for k in range(40):  # enough events to need a new page
+            rt.recorder.record(Episode("kitchen", "kitchen", start_index=k, start_t=float(k), start_wall=0.0,
+                                       crop=crop, context=None, context_box=None, reaching=False))
+        held = len(rt.recorder.unsaved)
+        assert held > 0 and rt.recorder.stored + held == 40
+        assert rt.health()["pending_events"] == 40 and not rt.delivered_all()
+        rt.recorder.retry_unsaved()
+        assert len(rt.recorder.unsaved) == held, "still full: nothing is dropped"
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        rt.recorder.retry_unsaved()
+        assert rt.recorder.unsaved == [] and rt.outbox.counts()["pending"] == 40
+    finally:
+        rt.outbox.close()
