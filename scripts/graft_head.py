@@ -1,0 +1,233 @@
+"""Graft an open-set head onto the shipped waste model: a new item head, temperature and rejection score,
+fitted on embeddings of the build's training split only, written into the ONNX graph after `embedding`.
+
+Runs in the build venv or any venv with the `onnx` package (requirements-build.txt); the loader needs only
+onnxruntime. From the project root:
+
+    .venv-build/bin/python scripts/graft_head.py --out /tmp/waste-effl0-int8-openset.onnx
+    .venv-build/bin/python scripts/graft_head.py --out models/waste-effl0-int8.onnx   # replace the default
+
+Steps:
+  1. embeddings of the source model (default models/waste-effl0-int8.onnx) for every image, clean and
+     3 degraded views (scripts/modelbuild/embed.py, cached in /tmp/emb by model sha and image path),
+     with the build's own split (scripts/modelbuild/data.py);
+  2. item head: class-weighted softmax regression (scripts/modelbuild/heads.py) on the training images'
+     clean + degraded embeddings; temperature by minimum NLL on out-of-fold logits (4 grouped folds of
+     the training split);
+  3. rejection score (scripts/modelbuild/rejection.py): Mahalanobis distance to the nearest item centre in
+     the top 256 principal directions minus the top probability, each standardised on out-of-fold
+     training crops;
+  4. rejection threshold by grouped cross-fitting on training data only: for each item set of
+     scripts/modelbuild/openset.LEAVE_OUT_SETS, fit without those items and without one fold of groups,
+     then score the fold (known) and the left-out items (unknown); the largest threshold at which no
+     category of unknown items is confidently wrong more than 20 % and known coverage stays >= 85 %;
+  5. write the graph (`probs` from the new head, extra output `rejection_score`) and its metadata
+     (`rejection`: threshold and method; `temperature`; `validation.summary` recomputed on the build's
+     validation split, which chose nothing), then check the file's outputs against numpy on 16 images.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import numpy as np  # noqa: E402
+from modelbuild import embed  # noqa: E402
+from modelbuild.openset import (  # noqa: E402
+    LEAVE_OUT_SETS,
+    choose_rejection_threshold,
+    cross_fit_scores,
+    fit_open_set,
+    outcome,
+)
+
+from edge.model.metrics import evaluate  # noqa: E402
+from edge.rules import CATEGORIES, load_rules  # noqa: E402
+
+GRAFT_VERSION = "1.1.0"
+TRAIN_VIEWS = ("clean", "degraded0", "degraded1", "degraded2")
+
+
+def training_arrays(views: embed.Views, labels: list[str], names=TRAIN_VIEWS, rows: np.ndarray | None = None):
+    """Stacked (x, y, groups) of the training rows (or `rows`) over the views `names`."""
+    rows = np.nonzero(~views.is_val)[0] if rows is None else rows
+    y_all = np.array([labels.index(i) for i in views.item])
+    xs = [views.load(v)[0][rows] for v in names]
+    return np.concatenate(xs), np.tile(y_all[rows], len(names)), np.tile(views.group[rows], len(names))
+
+
+def summarise(probs, score, y, labels, rules, conf_t, rej_t) -> dict:
+    """The card's summary of one set: the metrics of edge.model.metrics plus the open-set outcome."""
+    cat_of = rules.category
+    r = evaluate(probs, y, labels, cat_of, list(CATEGORIES), conf_t)
+    item_cat = np.array([CATEGORIES.index(cat_of(x)) for x in labels])
+    o = outcome(probs, score, y, item_cat, conf_t, rej_t)
+    cov = ~o["uncertain"]
+    per_cat = {}
+    for c, name in enumerate(CATEGORIES):
+        m = item_cat[y] == c
+        per_cat[name] = {k: round(float(o[k][m].mean()), 4) for k in ("right", "uncertain", "wrong")}
+    cat_acc_rest = float(o["right"][cov].mean()) if cov.any() else None
+    return {
+        "category_balanced_accuracy": r["category"]["balanced_accuracy"],
+        "category_accuracy": r["category"]["accuracy"],
+        "item_accuracy": r["item"]["accuracy"],
+        "item_balanced_accuracy": r["item"]["balanced_accuracy"],
+        "hazardous_recall": r["category"]["per_class"]["hazardous"]["recall"],
+        "kitchen_recall": r["category"]["per_class"]["kitchen"]["recall"],
+        "ece": r["ece_item"],
+        "at_threshold": {"threshold": conf_t, "rejection_threshold": rej_t,
+                         "uncertain_share": round(float(o["uncertain"].mean()), 4),
+                         "category_accuracy_on_rest": round(cat_acc_rest, 4) if cat_acc_rest is not None else None,
+                         "per_category": per_cat},
+        "_full": r,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, default=embed.DEFAULT_MODEL, help="source model (its backbone is kept)")
+    ap.add_argument("--data", type=Path, action="append")
+    ap.add_argument("--cache", type=Path, default=embed.DEFAULT_CACHE)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--class-weight-power", type=float, default=0.75)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--dims", type=int, default=256)
+    ap.add_argument("--max-wrong", type=float, default=0.20)
+    ap.add_argument("--min-coverage", type=float, default=0.85)
+    args = ap.parse_args(argv)
+
+    from edge.model import WasteClassifier
+
+    t0 = time.time()
+    src = WasteClassifier(args.model, threads=1, warmup=False)
+    meta = dict(src.metadata)
+    labels = src.labels
+    rules = load_rules(meta["rules"].split("@")[0])
+    conf_t = float(src.threshold)
+    item_cat = np.array([CATEGORIES.index(rules.category(x)) for x in labels])
+    views = embed.compute(args.data or [embed.DEFAULT_DATA], args.model, args.cache, n_views=3)
+    x, y, groups = training_arrays(views, labels)
+    print(f"training embeddings: {x.shape[0]} crops ({len(TRAIN_VIEWS)} views of {x.shape[0] // len(TRAIN_VIEWS)} "
+          f"training images), source {src.version}", flush=True)
+
+    model = fit_open_set(x, y, groups, len(labels), class_weight_power=args.class_weight_power,
+                         steps=args.steps, dims=args.dims)
+    print(f"head fitted; temperature {model.temperature:.4f} (out-of-fold training logits) "
+          f"[{time.time() - t0:.0f} s]", flush=True)
+    cf = cross_fit_scores(x, y, groups, len(TRAIN_VIEWS), labels, model.temperature, args.class_weight_power,
+                          args.steps, args.dims)
+    rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, args.max_wrong,
+                                              args.min_coverage)
+    at = next(r for r in trade if r["threshold"] == rej_t)
+    print(f"rejection threshold {rej_t:.2f} (cross-fitted on training data): known coverage "
+          f"{at['coverage_known']:.3f}, unknown confidently wrong per category "
+          + ", ".join(f"{CATEGORIES[c]} {v:.3f}" for c, v in at["unknown_wrong"].items())
+          + f" [{time.time() - t0:.0f} s]", flush=True)
+
+    # validation: the build's split, which chose nothing here
+    val = np.nonzero(views.is_val)[0]
+    y_all = np.array([labels.index(i) for i in views.item])
+    summary, old_summary = {}, {}
+    for name, view in (("clean", "clean"), ("degraded", "degraded0")):
+        e, old_probs = views.load(view)
+        p, s = model.predict(e[val])
+        summary[name] = summarise(p, s, y_all[val], labels, rules, conf_t, rej_t)
+        old_summary[name] = summarise(old_probs[val], np.full(len(val), -np.inf), y_all[val], labels, rules,
+                                      conf_t, np.inf)
+    for tag, sm in (("old", old_summary), ("new", summary)):
+        for name in ("clean", "degraded"):
+            s = sm[name]
+            print(f"{tag} {name}: category balanced acc {s['category_balanced_accuracy']:.3f}, item acc "
+                  f"{s['item_accuracy']:.3f}, kitchen recall {s['kitchen_recall']:.3f}, hazardous recall "
+                  f"{s['hazardous_recall']:.3f}, ECE {s['ece']:.3f}, uncertain {s['at_threshold']['uncertain_share']:.3f}, "
+                  f"category acc on rest {s['at_threshold']['category_accuracy_on_rest']}")
+
+    # metadata
+    full = {n: summary[n].pop("_full") for n in summary}
+    for n in old_summary:
+        old_summary[n].pop("_full")
+    validation = dict(meta.get("validation", {}))
+    validation["summary_before_graft"] = validation.get("summary")
+    validation["summary"] = {"int8_clean": summary["clean"], "int8_degraded": summary["degraded"]}
+    validation["full"] = full
+    validation["note"] = ("figures of the grafted head on the build's validation split; the head, temperature, "
+                          "rejection score and thresholds were fitted on the training split only")
+    meta["validation"] = validation
+    meta["temperature"] = round(model.temperature, 4)
+    meta["outputs"] = dict(meta.get("outputs", {}), **{
+        "probs": "calibrated item probabilities (softmax of the grafted head's logits / temperature), N x labels",
+        "rejection_score": "open-set score, N: standardised Mahalanobis distance to the nearest item centre minus "
+                           "standardised top probability; over `rejection.threshold` means uncertain",
+    })
+    meta["rejection"] = {
+        "threshold": rej_t,
+        "output": "rejection_score",
+        "method": (f"(min over items of the Mahalanobis distance in the top {args.dims} principal directions of the "
+                   "shrunk (0.1) shared within-item covariance - shift) / scale - (top probability - shift) / scale; "
+                   "shifts and scales from out-of-fold training crops"),
+        "parameters": {"dims": args.dims, "maha_shift": model.rejection.maha_shift,
+                       "maha_scale": model.rejection.maha_scale, "conf_shift": model.rejection.conf_shift,
+                       "conf_scale": model.rejection.conf_scale},
+        "threshold_choice": (f"grouped cross-fitting on the training split: item sets {[list(s) for s in LEAVE_OUT_SETS]} "
+                             "left out one at a time with one fold of groups; largest threshold with every category of "
+                             f"left-out items confidently wrong <= {args.max_wrong} and known coverage >= "
+                             f"{args.min_coverage}"),
+        "cross_fit_at_threshold": {"coverage_known": round(at["coverage_known"], 4),
+                                   "wrong_known": round(at["wrong_known"], 4),
+                                   "unknown_rejected": round(at["unknown_rejected"], 4),
+                                   "unknown_wrong": {CATEGORIES[c]: round(v, 4) for c, v in at["unknown_wrong"].items()}},
+        "cross_fit_trade_off": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
+                                 if k != "unknown_wrong"} for r in trade[::10]],
+        "uncertain_when": "rejection_score > rejection.threshold or max(probs) < threshold",
+    }
+    meta["head"] = {
+        "graft_version": GRAFT_VERSION,
+        "script": "scripts/graft_head.py",
+        "grafted": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source_model": f"{src.version} (sha256 {src.sha256})",
+        "fitted_on": f"training split only: {len(TRAIN_VIEWS)} views (clean, degraded seeds 20261129 + 1000 k, k = 0..2) of "
+                     f"{int((~views.is_val).sum())} images",
+        "item_head": f"class-weighted softmax regression, class weight (N / n_c) ** {args.class_weight_power}, "
+                     f"label smoothing 0.05, L2 1e-4, {args.steps} Adam steps",
+        "temperature": "minimum NLL on out-of-fold logits of 4 grouped folds of the training split (clean + degraded)",
+        "note": ("the backbone was fine-tuned on these training images, so training embeddings (and the left-out "
+                 "items of the cross-fitting, which the backbone learned as classes) are easier than unseen items"),
+    }
+    from modelbuild.graft import graft
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    graft(args.model, args.out, model, meta)
+    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    if args.out.resolve().parent == (ROOT / "models").resolve():
+        (args.out.parent / f"{args.out.name}.sha256").write_text(f"{sha}  {args.out.name}\n")
+
+    # check: the file's outputs equal the numpy head on real images
+    import cv2
+
+    from edge.model.preprocess import preprocess_batch
+    new = WasteClassifier(args.out, threads=1, warmup=False)
+    e_clean = views.load("clean")[0]
+    pick = val[:: max(1, len(val) // 16)][:16]
+    files = [str((args.data or [embed.DEFAULT_DATA])[0].resolve() / k.split("/", 1)[1]) for k in views.keys[pick]]
+    out = new.session.run(["probs", "rejection_score"],
+                          {new.input_name: preprocess_batch([cv2.imread(f) for f in files], new.preprocessing)})
+    p_np, s_np = model.predict(e_clean[pick])
+    dp, ds = float(np.abs(out[0] - p_np).max()), float(np.abs(out[1] - s_np).max())
+    print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MiB, sha256 {sha[:8]}); graph vs numpy on "
+          f"16 validation images: max |dprobs| {dp:.2e}, max |dscore| {ds:.2e} [{time.time() - t0:.0f} s]")
+    if dp > 1e-3 or ds > 1e-2:
+        print("error: the grafted graph disagrees with the numpy head", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The open-set head as one unit (numpy): item head + temperature + rejection score, fitted on embeddings
+of training crops only, and the cross-fitting that chooses the rejection threshold. scripts/graft_head.py
+fits the shipped one; scripts/eval_model.py refits it without a source or without some items.
+
+Held-out statistics (the temperature, the standardisation of the rejection score) come from grouped
+folds: a near-duplicate group (scripts/modelbuild/data.py) and every view of its images stay in one fold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .heads import ItemHead, fit_item_head, fit_temperature, softmax
+from .rejection import Rejection, fit_distance, standardised
+
+# item sets left out together when the rejection threshold is cross-fitted (one item of a kind per set,
+# so every category loses items in some fold and kitchen, with one item, is wholly unknown once)
+LEAVE_OUT_SETS = (
+    ("food_waste", "metal", "battery_rechargeable"),
+    ("residual", "glass", "battery_lithium"),
+    ("wood", "plastic", "battery"),
+    ("textile", "carton", "paper_cardboard"),
+)
+
+
+@dataclass(frozen=True)
+class OpenSetHead:
+    head: ItemHead
+    temperature: float
+    rejection: Rejection
+
+    def predict(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probs, rejection score) of N x 1280 embeddings, as the grafted graph computes them."""
+        probs = softmax(self.head.logits(np.asarray(embedding, np.float32)) / self.temperature)
+        return probs, self.rejection.score(embedding, probs.max(1))
+
+
+def folds_of(groups: np.ndarray, k: int) -> np.ndarray:
+    """A fold number per row from its near-duplicate group (deterministic hash)."""
+    g = np.asarray(groups, np.int64)
+    return ((g * 2654435761) % 2**32 % k).astype(int)
+
+
+def fit_open_set(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_items: int, k: int = 4,
+                 class_weight_power: float = 0.75, steps: int = 300, dims: int = 256,
+                 temperature: float | None = None) -> OpenSetHead:
+    """Fit head, temperature (on out-of-fold logits) and the standardised rejection score on (x, y).
+    `groups` keeps near-duplicates and views of one image in one fold. A given `temperature` skips the folds
+    for it (the rejection standardisation still uses them)."""
+    x = np.asarray(x, np.float32)
+    fold = folds_of(groups, k)
+    oof_logits = np.zeros((len(y), n_items), np.float32)
+    oof_dist = np.zeros(len(y))
+    for f in range(k):
+        tr, te = fold != f, fold == f
+        if not te.any() or len(np.unique(y[tr])) < 2:
+            continue
+        h = fit_item_head(x[tr], y[tr], n_items, class_weight_power, steps=steps)
+        oof_logits[te] = h.logits(x[te])
+        mean, whiten, centres = fit_distance(x[tr], y[tr], dims=dims)
+        oof_dist[te] = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0).distance(x[te])
+    if temperature is None:
+        temperature = fit_temperature(oof_logits, y)
+    conf = softmax(oof_logits / temperature).max(1)
+    head = fit_item_head(x, y, n_items, class_weight_power, steps=steps)
+    mean, whiten, centres = fit_distance(x, y, dims=dims)
+    rej = Rejection(mean, whiten, centres, float(oof_dist.mean()), float(oof_dist.std() or 1.0),
+                    float(conf.mean()), float(conf.std() or 1.0))
+    return OpenSetHead(head, float(temperature), rej)
+
+
+def fit_quick(x, y, n_items, temperature: float, held_x, class_weight_power: float = 0.75, steps: int = 300,
+              dims: int = 256) -> OpenSetHead:
+    """One fit without inner folds: the head and distance on (x, y), the given temperature, the score
+    standardised on `held_x` (crops of known items the fit did not see). Used inside cross-fitting."""
+    head = fit_item_head(x, y, n_items, class_weight_power, steps=steps)
+    mean, whiten, centres = fit_distance(x, y, dims=dims)
+    conf = softmax(head.logits(np.asarray(held_x, np.float32)) / temperature).max(1)
+    return OpenSetHead(head, temperature, standardised(mean, whiten, centres, held_x, conf))
+
+
+def outcome(probs, score, y_item, item_category: np.ndarray, conf_threshold: float, rej_threshold: float,
+            ) -> dict:
+    """Per row: uncertain (either rule), right (category right and not uncertain), confidently wrong."""
+    conf = probs.max(1)
+    uncertain = (conf < conf_threshold) | (score > rej_threshold)
+    cat_right = item_category[probs.argmax(1)] == item_category[y_item]
+    return {"uncertain": uncertain, "right": ~uncertain & cat_right, "wrong": ~uncertain & ~cat_right}
+
+
+def cross_fit_scores(x, y, groups, views_per_row, labels: list[str], temperature: float,
+                     class_weight_power: float = 0.75, steps: int = 300, dims: int = 256, holdout: int = 5):
+    """For each item set of LEAVE_OUT_SETS: fit on the training rows of the other items without one
+    grouped fold (1/holdout of the groups), score the held-out fold (known) and the left-out items (unknown).
+    Returns pooled arrays: probs, score, y, is_unknown."""
+    n = len(labels)
+    fold = folds_of(groups, holdout)
+    out = {"probs": [], "score": [], "y": [], "unknown": [], "set": []}
+    for s, names in enumerate(LEAVE_OUT_SETS):
+        left = np.isin(y, [labels.index(a) for a in names if a in labels])
+        fit_rows = ~left & (fold != s % holdout)
+        known_rows = ~left & (fold == s % holdout)
+        model = fit_quick(x[fit_rows], y[fit_rows], n, temperature, x[known_rows], class_weight_power, steps, dims)
+        for rows, unk in ((known_rows, False), (left, True)):
+            p, sc = model.predict(x[rows])
+            out["probs"].append(p)
+            out["score"].append(sc)
+            out["y"].append(y[rows])
+            out["unknown"].append(np.full(rows.sum(), unk))
+            out["set"].append(np.full(rows.sum(), s))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def choose_rejection_threshold(cf: dict, item_category: np.ndarray, n_categories: int, conf_threshold: float,
+                               max_wrong: float = 0.20, min_coverage: float = 0.85) -> tuple[float, list[dict]]:
+    """The largest rejection threshold at which, on the cross-fitted scores, no category of unknown items is
+    confidently wrong more than `max_wrong` and known items keep >= `min_coverage` coverage; when no threshold
+    meets both, the one with the lowest worst-category share among those with the coverage. Returns
+    (threshold, trade-off rows)."""
+    grid = np.round(np.arange(-3.0, 6.01, 0.05), 2)
+    rows = []
+    unk, known = cf["unknown"], ~cf["unknown"]
+    cats = item_category[cf["y"]]
+    for t in grid:
+        o = outcome(cf["probs"], cf["score"], cf["y"], item_category, conf_threshold, float(t))
+        per_cat = {}
+        for c in range(n_categories):
+            m = unk & (cats == c)
+            if m.any():
+                per_cat[c] = float(o["wrong"][m].mean())
+        rows.append({"threshold": float(t), "coverage_known": float(1 - o["uncertain"][known].mean()),
+                     "wrong_known": float(o["wrong"][known].mean()),
+                     "worst_unknown_wrong": max(per_cat.values()), "unknown_wrong": per_cat,
+                     "unknown_rejected": float(o["uncertain"][unk].mean())})
+    ok = [r for r in rows if r["worst_unknown_wrong"] <= max_wrong and r["coverage_known"] >= min_coverage]
+    if ok:
+        return max(r["threshold"] for r in ok), rows
+    cov = [r for r in rows if r["coverage_known"] >= min_coverage] or rows
+    return min(cov, key=lambda r: (r["worst_unknown_wrong"], -r["threshold"]))["threshold"], rows
