@@ -4,7 +4,13 @@ One line per image. With --json each line is a JSON object:
 
     {"path": "a.jpg", "item": "battery", "item_zh": "电池", "category": "hazardous",
      "category_zh": "有害垃圾", "confidence": 0.97, "uncertain": false,
-     "model": "waste-effl0-int8@3fa2c1d0", "rules": "beijing@2020.1"}
+     "model": "waste-effl0-int8@3fa2c1d0", "rules": "beijing@2020.1",
+     "rejection_score": -1.23, "rejected": false}
+
+`uncertain` is true when the open-set rejection score is over the model's
+rejection threshold (`rejected`) or the confidence is under its threshold; the
+two scores that decided it are `confidence` and `rejection_score` (the latter
+only for a model file that has the `rejection_score` output).
 
 An unreadable file gives {"path": ..., "error": "..."} and the rest still run;
 the exit status is 1 when any file failed, 2 when the model or rules cannot load.
@@ -74,10 +80,13 @@ def main(args) -> int:
                 "category": category,
                 "category_zh": rules.category_name(category),
                 "confidence": round(pred.confidence, 4),
-                "uncertain": pred.confidence < clf.threshold,
+                "uncertain": bool(pred.uncertain),
                 "model": clf.version,
                 "rules": rules.tag,
             })
+            if pred.rejection_score is not None:
+                record["rejection_score"] = round(pred.rejection_score, 4)
+                record["rejected"] = bool(pred.rejected)
             if args.top > 1:
                 record["top"] = [{"item": i, "p": round(p, 4)} for i, p in top_k(pred.probs, clf.labels, args.top)]
         else:
@@ -87,7 +96,8 @@ def main(args) -> int:
         elif "error" in record:
             print(f"{record['path']}: error: {record['error']}", flush=True)
         else:
-            flag = " (uncertain)" if record["uncertain"] else ""
+            flag = (" (uncertain: unlike any learned item)" if record.get("rejected")
+                    else " (uncertain)" if record["uncertain"] else "")
             print(f"{record['path']}: {record['item']} ({record['item_zh']}) -> {record['category']} "
                   f"({record['category_zh']}) {record['confidence']:.2f}{flag}", flush=True)
     return 1 if failed else 0

@@ -3,7 +3,14 @@
 >>> clf = load_classifier()                 # models/waste-effl0-int8.onnx, one thread
 >>> pred = clf.classify(crop_bgr)           # any-size OpenCV BGR uint8 crop
 >>> pred.item, pred.confidence              # ('battery', 0.97)
+>>> pred.rejection_score, pred.uncertain    # (-1.2, False)
 >>> clf.version                             # 'waste-effl0-int8@3fa2c1d0'
+
+A crop is `uncertain` when the model's open-set rejection score (output
+`rejection_score`, when the file has one) is over its threshold
+(metadata `rejection.threshold`) or the calibrated top probability is under
+`threshold`. A file without `rejection_score` (an older model) is judged on
+the probability alone.
 
 onnxruntime is imported when a model is loaded, not when this package is
 imported, so pure helpers (`edge.model.preprocess`, `edge.model.degrade`)
@@ -35,6 +42,9 @@ class Prediction:
     confidence: float  # calibrated probability of `item`
     probs: np.ndarray = field(repr=False, compare=False)
     embedding: np.ndarray = field(repr=False, compare=False)
+    rejection_score: float | None = None  # open-set score (higher: less like any learned item); None without one
+    rejected: bool = False                 # rejection_score over the model's rejection threshold
+    uncertain: bool = False                # rejected, or confidence under the model's threshold
 
 
 def read_metadata(props: dict[str, str]) -> dict:
@@ -95,6 +105,14 @@ class WasteClassifier:
         if isinstance(shape[2], int) and isinstance(shape[3], int):
             self.preprocessing["input_size"] = [shape[2], shape[3]]
         self.threshold = float(self.metadata.get("threshold", 0.5))
+        self.rejection_threshold: float | None = None
+        self.has_rejection = "rejection_score" in outputs
+        if self.has_rejection:
+            rej = self.metadata.get("rejection")
+            if not isinstance(rej, dict) or not isinstance(rej.get("threshold"), (int, float)):
+                raise ModelError("model has an output 'rejection_score' but no metadata 'rejection.threshold'")
+            self.rejection_threshold = float(rej["threshold"])
+        self._outputs = ["probs", "embedding"] + (["rejection_score"] if self.has_rejection else [])
         name = self.metadata.get("name", self.path.stem)
         self.version = f"{name}@{self.sha256[:8]}"
         if warmup:
@@ -102,17 +120,33 @@ class WasteClassifier:
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the session on a prepared Nx3xHxW float32 batch: (probs, embeddings)."""
-        probs, emb = self.session.run(["probs", "embedding"], {self.input_name: batch})
-        return probs, emb
+        return tuple(self.run_all(batch)[:2])
+
+    def run_all(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(probs, embeddings, rejection scores or None when the file has no rejection output)."""
+        out = self.session.run(self._outputs, {self.input_name: batch})
+        return out[0], out[1], (out[2] if self.has_rejection else None)
+
+    def uncertain(self, confidence, rejection_score=None):
+        """The edge's rule (numpy-friendly): score over the rejection threshold or confidence under `threshold`."""
+        low = np.asarray(confidence) < self.threshold
+        if rejection_score is None or self.rejection_threshold is None:
+            return low
+        return low | (np.asarray(rejection_score) > self.rejection_threshold)
 
     def classify_batch(self, images: list[np.ndarray]) -> list[Prediction]:
         if not images:
             return []
-        probs, emb = self.run(preprocess_batch(images, self.preprocessing))
+        probs, emb, scores = self.run_all(preprocess_batch(images, self.preprocessing))
         out = []
-        for p, e in zip(probs, emb, strict=False):
+        for k, (p, e) in enumerate(zip(probs, emb, strict=False)):
             i = int(np.argmax(p))
-            out.append(Prediction(item=self.labels[i], confidence=float(p[i]), probs=p, embedding=e))
+            conf = float(p[i])
+            score = None if scores is None else float(scores[k])
+            rejected = score is not None and score > self.rejection_threshold
+            out.append(Prediction(item=self.labels[i], confidence=conf, probs=p, embedding=e,
+                                  rejection_score=score, rejected=bool(rejected),
+                                  uncertain=bool(rejected or conf < self.threshold)))
         return out
 
     def classify(self, image_bgr: np.ndarray) -> Prediction:
@@ -120,7 +154,8 @@ class WasteClassifier:
         return self.classify_batch([image_bgr])[0]
 
     def __repr__(self) -> str:
-        return f"WasteClassifier({self.version}, {len(self.labels)} labels, threshold {self.threshold})"
+        rej = "" if self.rejection_threshold is None else f", rejection threshold {self.rejection_threshold}"
+        return f"WasteClassifier({self.version}, {len(self.labels)} labels, threshold {self.threshold}{rej})"
 
 
 def load_classifier(path: str | Path | None = None, threads: int = 1) -> WasteClassifier:
