@@ -15,7 +15,27 @@ edge/model/degrade.py and a fixed seed (image i of the manifest gets
 rng([seed, i])), which on the shared photos reproduces the build's degraded
 validation set. `--split validation` keeps only the images of the build's own
 validation split (listed in the model's metadata); `--split all` (default)
-uses every row.
+uses every row. A verdict is uncertain as the edge decides it: the rejection
+score over the model's rejection threshold (when the file has one) or the
+confidence under its threshold; the report ends with, per category, the shares
+right, uncertain and confidently wrong (category wrong and not uncertain).
+
+Open-set protocols (shared photos; they refit the numpy head of
+scripts/modelbuild/openset.py on the cached embeddings of the model's backbone,
+scripts/modelbuild/embed.py, training split only, at the model's temperature and
+thresholds):
+
+    .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --protocol leave-one-source-out
+    .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --protocol leave-items-out
+
+- leave-one-source-out: fit without one source's training images, test on all
+  of that source's images (clean and degraded); coverage on the other sources'
+  validation images; AUROC of the rejection score (held-out source against them);
+- leave-items-out: for each item set of openset.LEAVE_OUT_SETS, fit without
+  those items, present their validation images as unknown: AUROC of the
+  rejection score against the known validation images, the share of unknowns
+  confidently wrong (their category wrong and not uncertain) at the thresholds,
+  and the known items' coverage.
 """
 from __future__ import annotations
 
@@ -49,6 +69,129 @@ def load_rows(data: Path, item_map: dict, labels: list[str], split: str, val_key
     return rows
 
 
+def outcomes(probs, uncertain, y, item_cat) -> dict:
+    """Per category (of the true item) and overall: n and the shares right, uncertain, confidently wrong."""
+    import numpy as np
+
+    from edge.rules import CATEGORIES
+
+    cat_right = item_cat[probs.argmax(1)] == item_cat[y]
+    res = {}
+    for name, m in [(c, item_cat[y] == i) for i, c in enumerate(CATEGORIES)] + [("all", np.ones(len(y), bool))]:
+        if m.any():
+            res[name] = {"n": int(m.sum()), "right": round(float((~uncertain & cat_right)[m].mean()), 4),
+                         "uncertain": round(float(uncertain[m].mean()), 4),
+                         "wrong": round(float((~uncertain & ~cat_right)[m].mean()), 4)}
+    return res
+
+
+def edge_trade_off(probs, uncertain, y, item_cat, clf) -> dict:
+    """The uncertainty figures at the model's thresholds, with the edge's rule (confidence and rejection)."""
+    sure = ~uncertain
+    rest = sure.any()
+    return {"threshold": round(float(clf.threshold), 4), "rejection_threshold": clf.rejection_threshold,
+            "uncertain_share": round(float(uncertain.mean()), 4),
+            "category_accuracy_on_rest": round(float((item_cat[probs.argmax(1)] == item_cat[y])[sure].mean()), 4)
+            if rest else None,
+            "item_accuracy_on_rest": round(float((probs.argmax(1) == y)[sure].mean()), 4) if rest else None}
+
+
+def format_outcomes(title: str, res: dict) -> str:
+    lines = [f"-- {title}: per category, share right / uncertain / confidently wrong",
+             "| category | n | right | uncertain | confidently wrong |", "| --- | --- | --- | --- | --- |"]
+    for name, o in res.items():
+        lines.append(f"| {name} | {o['n']} | {o['right']:.3f} | {o['uncertain']:.3f} | {o['wrong']:.3f} |")
+    return "\n".join(lines)
+
+
+def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None = None, progress: bool = True) -> dict:
+    """Refit the open-set head on cached embeddings without a source or without item sets (training split
+    only, the model's temperature and thresholds) and measure it on what it did not see."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from modelbuild import embed
+    from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of
+    from modelbuild.rejection import auroc
+
+    from edge.rules import CATEGORIES
+
+    views = embed.compute([data], clf.path, cache or embed.DEFAULT_CACHE, n_views=2, progress=progress)
+    labels = clf.labels
+    y = np.array([labels.index(i) for i in views.item])
+    item_cat = np.array([CATEGORIES.index(rules.category(x)) for x in labels])
+    emb = {v: views.load(v)[0] for v in ("clean", "degraded0", "degraded1")}
+    temperature = float(clf.metadata.get("temperature", 1.0))
+    rej_t = clf.rejection_threshold if clf.rejection_threshold is not None else float("inf")
+    train, val = ~views.is_val, views.is_val
+    fit_views = ("clean", "degraded0", "degraded1")
+
+    def fit(mask):
+        rows = np.nonzero(train & mask)[0]
+        fold = folds_of(views.group[rows], 5)
+        a, b = rows[fold != 0], rows[fold == 0]
+        x = np.concatenate([emb[v][a] for v in fit_views])
+        held = np.concatenate([emb[v][b] for v in fit_views])
+        return fit_quick(x, np.tile(y[a], len(fit_views)), len(labels), temperature, held)
+
+    def judge(model, rows, view):
+        p, sc = model.predict(emb[view][rows])
+        unc = (p.max(1) < clf.threshold) | (sc > rej_t)
+        return p, sc, unc
+
+    out = {"protocol": protocol, "model": clf.version, "temperature": temperature, "threshold": clf.threshold,
+           "rejection_threshold": clf.rejection_threshold, "folds": []}
+    if protocol == "leave-one-source-out":
+        splits = [(f"without {s}", views.source != s, views.source == s, val & (views.source != s))
+                  for s in sorted(set(views.source.tolist()))]
+    else:
+        splits = []
+        for names in LEAVE_OUT_SETS:
+            left = np.isin(views.item, names)
+            splits.append((f"without {', '.join(names)}", ~left, val & left, val & ~left))
+    for name, fit_mask, test, known in splits:
+        model = fit(fit_mask)
+        fold = {"name": name, "n_test": int(test.sum()), "n_known": int(known.sum())}
+        for view, tag in (("clean", "clean"), ("degraded0", "degraded")):
+            tp, ts, tu = judge(model, np.nonzero(test)[0], view)
+            kp, ks, ku = judge(model, np.nonzero(known)[0], view)
+            fold[tag] = {"auroc": auroc(ks, ts), "known_coverage": round(float(1 - ku.mean()), 4),
+                         "known": outcomes(kp, ku, y[known], item_cat)["all"],
+                         "test": outcomes(tp, tu, y[test], item_cat)}
+        out["folds"].append(fold)
+        if progress:
+            print(f"  fitted {name}", file=sys.stderr, flush=True)
+    return out
+
+
+def format_protocol(res: dict) -> str:
+    from edge.rules import CATEGORIES
+
+    lines = [f"== {res['protocol']} on {res['model']} (numpy head refit on the training split; temperature "
+             f"{res['temperature']}, threshold {res['threshold']}, rejection threshold {res['rejection_threshold']})",
+             "held-out = the left-out source's images (all) or the left-out items' validation images; known = the "
+             "other validation images; wrong = category wrong and not uncertain",
+             "| fit | set | held-out n | AUROC | known coverage | known wrong | "
+             + " | ".join(f"{c}: right / unc. / wrong" for c in CATEGORIES) + " |",
+             "| --- " * (6 + len(CATEGORIES)) + "|"]
+    for f in res["folds"]:
+        for tag in ("clean", "degraded"):
+            r = f[tag]
+            cells = []
+            for c in CATEGORIES:
+                o = r["test"].get(c)
+                cells.append(f"{o['right']:.2f} / {o['uncertain']:.2f} / **{o['wrong']:.2f}** (n={o['n']})" if o else "-")
+            au = "-" if r["auroc"] is None else f"{r['auroc']:.3f}"
+            lines.append(f"| {f['name']} | {tag} | {f['n_test']} | {au} | {r['known_coverage']:.3f} | "
+                         f"{r['known']['wrong']:.3f} | " + " | ".join(cells) + " |")
+    worst = max((o["wrong"], f["name"], tag, c) for f in res["folds"] for tag in ("clean", "degraded")
+                for c, o in f[tag]["test"].items() if c != "all")
+    cov = min(f[tag]["known_coverage"] for f in res["folds"] for tag in ("clean", "degraded"))
+    lines.append(f"worst held-out category confidently wrong: {worst[0]:.3f} ({worst[3]}, {worst[1]}, {worst[2]}); "
+                 f"lowest known coverage {cov:.3f}")
+    return "\n".join(lines)
+
+
 def evaluate_folder(clf, rules, data: Path, split: str = "all", degrade: bool = False, seed: int | None = None,
                     limit: int = 0, batch: int = 32, progress: bool = True) -> dict:
     """Run `clf` over the folder and return edge.model.metrics.evaluate's result (plus counts)."""
@@ -74,7 +217,7 @@ def evaluate_folder(clf, rules, data: Path, split: str = "all", degrade: bool = 
     if progress:
         from tqdm import tqdm
         iterator = tqdm(iterator, desc="evaluate", unit="batch", file=sys.stderr)
-    probs, unreadable = [], []
+    probs, scores, unreadable = [], [], []
     kept = []
     for s in iterator:
         images = []
@@ -88,10 +231,17 @@ def evaluate_folder(clf, rules, data: Path, split: str = "all", degrade: bool = 
             images.append(im)
             kept.append(r)
         if images:
-            probs.append(clf.run(preprocess_batch(images, clf.preprocessing))[0])
-    probs = np.concatenate(probs)
+            p, _, sc = clf.run_all(preprocess_batch(images, clf.preprocessing))
+            probs.append(p)
+            scores.append(np.full(len(p), -np.inf, np.float32) if sc is None else sc)
+    probs, scores = np.concatenate(probs), np.concatenate(scores)
     y = np.array([clf.labels.index(r["item"]) for r in kept])
     result = evaluate(probs, y, clf.labels, rules.category, list(CATEGORIES), clf.threshold)
+    uncertain = np.asarray(clf.uncertain(probs.max(1), scores if clf.has_rejection else None))
+    item_cat = np.array([CATEGORIES.index(rules.category(x)) for x in clf.labels])
+    result["threshold_confidence_only"] = result["threshold"]
+    result["threshold"] = edge_trade_off(probs, uncertain, y, item_cat, clf)
+    result["outcomes"] = outcomes(probs, uncertain, y, item_cat)
     result.update({"data": str(data), "split": split, "degraded": degrade, "seed": seed if degrade else None,
                    "model": clf.version, "rules": rules.tag, "unreadable": unreadable})
     return result
@@ -108,7 +258,11 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="evaluate an evenly spread sample of at most N images")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="also write the full result as JSON to this file")
+    ap.add_argument("--protocol", choices=["standard", "leave-one-source-out", "leave-items-out"], default="standard",
+                    help="standard (default) or an open-set protocol (refits the numpy head on cached embeddings)")
+    ap.add_argument("--cache", type=Path, help="embedding cache for the protocols (default /tmp/emb)")
     args = ap.parse_args(argv)
+    print("$ " + " ".join(["python scripts/eval_model.py", *(argv if argv is not None else sys.argv[1:])]))
 
     from edge.model import load_classifier
     from edge.model.metrics import format_report
@@ -117,10 +271,20 @@ def main(argv=None) -> int:
     clf = load_classifier(args.model, threads=args.threads)
     rules = load_rules(args.rules)
     rules.check_items(clf.labels)
+    if args.protocol != "standard":
+        result = open_set_protocols(clf, rules, args.data.resolve(), args.protocol, args.cache)
+        print(format_protocol(result))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1))
+        return 0
     result = evaluate_folder(clf, rules, args.data.resolve(), args.split, args.degrade, args.seed, args.limit)
     view = f"degraded seed {result['seed']}" if args.degrade else "clean"
     title = f"{clf.version} on {args.data} ({args.split}, {view})"
     print(format_report(title, result))
+    t = result["threshold"]
+    print(f"edge rule (confidence < {t['threshold']} or rejection score > {t['rejection_threshold']}): uncertain "
+          f"{t['uncertain_share']:.3f}, category accuracy on the rest {t['category_accuracy_on_rest']}")
+    print(format_outcomes(title, result["outcomes"]))
     if result["unreadable"]:
         print(f"unreadable files skipped: {len(result['unreadable'])}")
     if args.json:
