@@ -8,6 +8,10 @@ Times `session.run` on an already prepared input (the model's cost) and, as
 `classify`, the whole call on a 224x224 BGR crop (preprocessing included). The
 CPU provider is named explicitly; warm-up runs precede any timing. Note that
 other processes on the machine inflate the figures: the minimum is shown too.
+With `--baseline OTHER.onnx` the two models are timed in alternation (one run
+each, in turn), so both see the same load and the difference is the model's:
+
+    .venv/bin/python scripts/bench_model.py --baseline /tmp/graft/src-8d3b9cae.onnx
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--baseline", type=Path, help="a second model timed in alternation with the first")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -37,22 +42,28 @@ def main(argv=None) -> int:
     from edge.model.preprocess import preprocess
 
     clf = load_classifier(args.model, threads=args.threads)
+    base = load_classifier(args.baseline, threads=args.threads) if args.baseline else None
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
     x = preprocess(crop, clf.preprocessing)
     for _ in range(args.warmup):
-        clf.run(x)
+        clf.run_all(x)
+        if base:
+            base.run_all(x)
 
-    def timed(fn):
-        ts = []
+    def timed(fns):
+        ts = [[] for _ in fns]
         for _ in range(args.runs):
-            t = time.perf_counter()
-            fn()
-            ts.append((time.perf_counter() - t) * 1000)
-        return np.asarray(ts)
+            for k, fn in enumerate(fns):
+                t = time.perf_counter()
+                fn()
+                ts[k].append((time.perf_counter() - t) * 1000)
+        return [np.asarray(t) for t in ts]
 
-    run_ms = timed(lambda: clf.run(x))
-    classify_ms = timed(lambda: clf.classify(crop))
+    models = [clf] + ([base] if base else [])
+    runs = timed([lambda m=m: m.run_all(x) for m in models])
+    classifies = timed([lambda m=m: m.classify(crop) for m in models])
+    run_ms, classify_ms = runs[0], classifies[0]
     size = clf.path.stat().st_size
     out = {
         "model": clf.version,
@@ -65,14 +76,26 @@ def main(argv=None) -> int:
         "run_min_ms": round(float(run_ms.min()), 3),
         "classify_p50_ms": round(float(np.percentile(classify_ms, 50)), 3),
         "classify_p90_ms": round(float(np.percentile(classify_ms, 90)), 3),
+        "classify_min_ms": round(float(classify_ms.min()), 3),
         "cpu": platform.processor() or platform.machine(),
     }
+    if base:
+        out["baseline"] = {"model": base.version, "file": str(base.path),
+                           "run_p50_ms": round(float(np.percentile(runs[1], 50)), 3),
+                           "run_min_ms": round(float(runs[1].min()), 3),
+                           "classify_p50_ms": round(float(np.percentile(classifies[1], 50)), 3),
+                           "classify_min_ms": round(float(classifies[1].min()), 3)}
     if args.json:
         print(json.dumps(out))
     else:
         print(f"{out['model']}  {out['size_mib']:.2f} MiB  {args.threads} thread(s), {args.runs} runs after {args.warmup} warm-up")
         print(f"session.run 224x224: p50 {out['run_p50_ms']:.2f} ms  p90 {out['run_p90_ms']:.2f} ms  min {out['run_min_ms']:.2f} ms")
-        print(f"classify(224x224 BGR crop): p50 {out['classify_p50_ms']:.2f} ms  p90 {out['classify_p90_ms']:.2f} ms")
+        print(f"classify(224x224 BGR crop): p50 {out['classify_p50_ms']:.2f} ms  p90 {out['classify_p90_ms']:.2f} ms"
+              f"  min {out['classify_min_ms']:.2f} ms")
+        if base:
+            b = out["baseline"]
+            print(f"baseline {b['model']} in the same runs: session.run p50 {b['run_p50_ms']:.2f} ms  min "
+                  f"{b['run_min_ms']:.2f} ms; classify p50 {b['classify_p50_ms']:.2f} ms  min {b['classify_min_ms']:.2f} ms")
     return 0
 
 
