@@ -4,7 +4,13 @@ Order, stated once: by the metric's value, highest first; a tie goes to the
 member with the larger count basis (more disposals, households or
 respondents behind the value), then to the lower division code. Members
 with no data for the metric come last, in code order, marked no_data, and
-get no rank."""
+get no rank.
+
+The red list holds the best ranked members and the black list the worst,
+list_size each at most; a member is on at most one list. With fewer than
+2 x list_size ranked members each list gets half of them (rounded down):
+with an odd count the middle member is on neither list, and a single ranked
+member is on none (it is neither better nor worse than anyone)."""
 from __future__ import annotations
 
 from .report import member_facts, member_reports
@@ -54,13 +60,14 @@ def ranking(store, level: str, within: str, period: Period, metric: str, n: int,
     members = ([_entry(r, i + 1, metric, previous.get(r["code"])) for i, r in enumerate(with_data)]
                + [_entry(r, None, metric, previous.get(r["code"])) for r in without])
     ranked = members[:len(with_data)]
+    per_list = min(n, len(ranked) // 2)
     return {
         "level": level, "within": within if within != "city" else None, "metric": metric,
         "period": period.as_json(), "target": settings.targets[metric],
         "order": "value descending; ties: larger count basis first, then lower code; "
                  "members without data last, unranked",
         "members": members,
-        "red_list": ranked[:n],
-        "black_list": list(reversed(ranked[-n:])) if ranked else [],
+        "red_list": ranked[:per_list],
+        "black_list": list(reversed(ranked[len(ranked) - per_list:])),
         "list_size": n,
     }

@@ -79,3 +79,28 @@ def test_unknown_scope_for_the_city_user(client, city):
     login(client, "city")
     r = client.get("/api/v1/rankings", query_string={"level": "community", "within": "110199"})
     assert r.status_code == 404
+
+
+def _lists(body):
+    return [m["code"] for m in body["red_list"]], [m["code"] for m in body["black_list"]]
+
+
+def test_a_member_is_on_at_most_one_list(client, city):
+    """Fewer ranked members than twice the list size: each list gets half of
+    them (rounded down), the middle one of an odd count is on neither, and a
+    single ranked member is on none."""
+    city.add_station("st-d", "110102003001")
+    city.tokens["st-d"] = city.add_device("dev-st-d", "st-d")
+    login(client, "xicheng")
+    send(client, city, "st-a", "2026-11", 3, 1)
+    body = rank(client, level="community", within="110102", month="2026-11", n=5)
+    assert _lists(body) == ([], [])  # one ranked member: on no list
+    send(client, city, "st-b", "2026-11", 1, 1)
+    body = rank(client, level="community", within="110102", month="2026-11", n=5)
+    assert _lists(body) == (["110102001001"], ["110102001002"])
+    send(client, city, "st-d", "2026-11", 9, 1)
+    body = rank(client, level="community", within="110102", month="2026-11", n=5)
+    assert _lists(body) == (["110102003001"], ["110102001002"])  # the middle one on neither
+    assert body["list_size"] == 5
+    body = rank(client, level="community", within="110102", month="2026-11", n=1)
+    assert _lists(body) == (["110102003001"], ["110102001002"])
