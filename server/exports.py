@@ -1,6 +1,10 @@
 """Statistics downloads for city and district staff: one row per member of
 a level inside a scope, as CSV (UTF-8 with BOM, streamed) or XLSX (frozen
-header, rate formats, a second sheet that explains every column)."""
+header, rate formats, a second sheet that explains every column).
+
+Rates: the CSV gives them in percent with two decimals (75.00 is 75 %), and
+their headers say so, "（%）" / " (%)"; the XLSX keeps the fraction as a number
+in a percent format (0.75 shows as 75.0 %), under the same headers."""
 from __future__ import annotations
 
 import csv
@@ -21,6 +25,12 @@ class Column:
     get: Callable[[dict], object]
     rate: bool = False
 
+    def header(self, lang: str) -> str:
+        name = getattr(self, lang)
+        if not self.rate:
+            return name
+        return name + ("（%）" if lang == "zh" else " (%)")
+
 
 def _met(r: dict) -> str:
     return " ".join(m for m in ("accuracy", "participation", "awareness") if r[m]["met"])
@@ -34,8 +44,11 @@ def _met_zh(r: dict) -> str:
 COLUMNS = [
     Column("code", "区划代码", "code", "统计用区划代码", "statistical division code", lambda r: r["code"]),
     Column("name", "名称", "name", "街道或社区名称", "street or community name", lambda r: r["name"]),
-    Column("households", "登记户数", "households", "登记户数（参与率分母的来源）",
-           "registered households", lambda r: r["participation"]["registered_households"]),
+    Column("households", "登记户数（全部）", "households (all registered)",
+           "范围内全部社区的登记户数，含桶站不识别户的社区；参与率的分母只计有识别桶站社区的登记户数",
+           "registered households of all communities in the scope, also those whose stations do "
+           "not identify households; participation counts only communities with a reader",
+           lambda r: r["participation"]["registered_households"]),
     Column("disposals", "投放次数", "disposals", "摄像头记录的全部投放", "all disposals seen",
            lambda r: r["disposals"]),
     Column("judged", "已判定", "judged", "非协助且非不确定的投放 = 正确 + 错误",
@@ -78,6 +91,13 @@ COLUMNS = [
 ]
 
 
+RATE_NOTE_ZH = ("标有（%）的比率列：本表中为数值比例、以百分比格式显示（0.75 显示为 75.0%）；"
+                "CSV 下载中为百分数，保留两位小数（75.00 即 75%）。空白表示未测量或无数据。")
+RATE_NOTE_EN = ("Rate columns marked (%): in this workbook a fraction shown in percent format "
+                "(0.75 shows as 75.0 %); in the CSV download a percentage with two decimals "
+                "(75.00 means 75 %). Empty means not measured or no data.")
+
+
 def _value(col: Column, report: dict, lang: str):
     if col.key == "targets_met" and lang == "zh":
         return _met_zh(report)
@@ -95,13 +115,13 @@ def csv_rows(reports: list[dict], lang: str) -> Iterator[str]:
         buf.truncate()
         return text
 
-    writer.writerow([getattr(c, lang) for c in COLUMNS])
+    writer.writerow([c.header(lang) for c in COLUMNS])
     yield "\ufeff" + flush()
     for r in reports:
         row = []
         for c in COLUMNS:
             v = _value(c, r, lang)
-            row.append("" if v is None else (f"{v:.4f}" if c.rate else v))
+            row.append("" if v is None else (f"{v * 100:.2f}" if c.rate else v))
         writer.writerow(row)
         yield flush()
 
@@ -114,7 +134,7 @@ def xlsx_bytes(reports: list[dict], lang: str, title: str) -> bytes:
     percent = book.add_format({"num_format": "0.0%"})
     sheet = book.add_worksheet("统计" if lang == "zh" else "statistics")
     for i, c in enumerate(COLUMNS):
-        sheet.write(0, i, getattr(c, lang), bold)
+        sheet.write(0, i, c.header(lang), bold)
         sheet.set_column(i, i, 14 if c.key != "name" else 22, percent if c.rate else None)
     sheet.freeze_panes(1, 2)
     sheet.set_row(0, 32)
@@ -130,7 +150,10 @@ def xlsx_bytes(reports: list[dict], lang: str, title: str) -> bytes:
     about.set_column(0, 0, 22)
     about.set_column(1, 1, 90)
     for i, c in enumerate(COLUMNS, start=1):
-        about.write_row(i, 0, [getattr(c, lang), c.about_zh if lang == "zh" else c.about_en])
-    about.write(len(COLUMNS) + 2, 0, title)
+        about.write_row(i, 0, [c.header(lang), c.about_zh if lang == "zh" else c.about_en])
+    about.write_row(len(COLUMNS) + 2, 0, [
+        "比率单位" if lang == "zh" else "rate unit",
+        RATE_NOTE_ZH if lang == "zh" else RATE_NOTE_EN])
+    about.write(len(COLUMNS) + 4, 0, title)
     book.close()
     return out.getvalue()
