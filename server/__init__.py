@@ -7,7 +7,29 @@ from flask import Flask, g
 
 from contract.limits import MAX_BODY_BYTES
 
-from .settings import Settings
+from .settings import Settings, SettingsError
+
+# Flask CLI commands that serve the web and so sign sessions and quiz sheets:
+# they need SORTWATCH_SECRET_KEY; every other command (help, the operator's
+# commands) works without it.
+_SERVING_COMMANDS = {"run"}
+
+
+def _settings_from_env() -> Settings:
+    """The environment's settings. Under the `flask` command (a click context)
+    a missing secret only stops the commands that serve, and any unusable
+    setting is one line of error instead of a traceback; under a WSGI server
+    (no click context) a missing secret fails the start, as always."""
+    import click
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return Settings.from_env()
+    serving = ctx.command is not None and ctx.command.name in _SERVING_COMMANDS
+    try:
+        return Settings.from_env(require_secret=serving)
+    except SettingsError as e:
+        from flask.cli import NoAppException
+        raise NoAppException(str(e)) from None
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -17,10 +39,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     """
     app = Flask(__name__)
     test_config = dict(test_config or {})
-    settings: Settings = test_config.pop("SETTINGS", None) or Settings.from_env()
+    settings: Settings = test_config.pop("SETTINGS", None) or _settings_from_env()
     app.config.update(
         SETTINGS=settings,
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=settings.secret_key or None,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

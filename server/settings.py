@@ -66,20 +66,24 @@ class Settings:
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> Settings:
-        """Read SORTWATCH_* variables; fail loudly on anything unusable."""
+    def from_env(cls, env: dict | None = None, require_secret: bool = True) -> Settings:
+        """Read SORTWATCH_* variables; fail loudly on anything unusable.
+
+        require_secret=False (operator commands that sign nothing): a missing
+        SORTWATCH_SECRET_KEY in production leaves secret_key empty instead."""
         env = dict(os.environ if env is None else env)
         mode = env.get("SORTWATCH_ENV", "production")
         if mode not in DEVELOPMENT_ENVS | {"production"}:
             raise SettingsError(
                 f"SORTWATCH_ENV must be production, development or test, got {mode!r}")
         secret = env.get("SORTWATCH_SECRET_KEY", "")
-        if not secret:
-            if mode not in DEVELOPMENT_ENVS:
+        if not secret and mode not in DEVELOPMENT_ENVS:
+            if require_secret:
                 raise SettingsError(
                     "SORTWATCH_SECRET_KEY is not set. Set it to a long random string, "
                     "for example: export SORTWATCH_SECRET_KEY=$(python -c "
                     "'import secrets; print(secrets.token_hex(32))')")
+        elif not secret:
             # Development only: a fresh random secret per process start, never a
             # fixed fallback (sessions simply do not survive a restart).
             import secrets

@@ -57,3 +57,40 @@ def test_hardening_settings_are_read():
 def test_hardening_settings_cannot_be_switched_off_by_zero(name):
     with pytest.raises(SettingsError, match="at least 1"):
         Settings.from_env({"SORTWATCH_ENV": "test", name: "0"})
+
+
+def _flask(tmp_path, *args, **extra_env):
+    """The real `flask` command in a clean environment: no SORTWATCH_SECRET_KEY."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
+           "SORTWATCH_DATABASE": str(tmp_path / "cli.db"), **extra_env}
+    flask = Path(sys.executable).with_name("flask")
+    return subprocess.run([str(flask), "--app", "server", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_help_and_operator_commands_work_without_the_web_secret(tmp_path):
+    result = _flask(tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr == ""
+    for command in ("add-station", "add-device", "add-user", "import-regions", "backup", "migrate"):
+        assert command in result.stdout
+    result = _flask(tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "migrations applied" in result.stdout and (tmp_path / "cli.db").exists()
+
+
+def test_serving_without_the_secret_says_so_in_one_line(tmp_path):
+    result = _flask(tmp_path, "run", "--port", "1")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "SORTWATCH_SECRET_KEY is not set" in errors[0]
+
+
+def test_an_unusable_setting_is_one_line_for_the_operator(tmp_path):
+    result = _flask(tmp_path, "migrate", SORTWATCH_ENV="staging")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "Error: SORTWATCH_ENV must be production, development or test" in result.stderr
