@@ -35,7 +35,10 @@ def test_metadata_round_trip(meta):
     assert meta["input_size"] == [224, 224]
     pre = meta["preprocessing"]
     assert pre["color"] == "RGB" and pre["layout"] == "NCHW" and len(pre["mean"]) == len(pre["std"]) == 3
-    assert set(meta["outputs"]) == {"probs", "embedding"}
+    assert set(meta["outputs"]) == {"probs", "embedding", "rejection_score"}
+    rej = meta["rejection"]
+    assert rej["output"] == "rejection_score" and isinstance(rej["threshold"], float)
+    assert "training" in rej["threshold_choice"] and rej["method"]
     assert meta["rules"] == load_rules("beijing").tag
     load_rules("beijing").check_items(meta["labels"])
     sources = meta["training"]["sources"]
