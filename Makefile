@@ -9,9 +9,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 ITEMS ?=
+INSTANCE ?=
 PORT ?= 8000
 
-.PHONY: demo run test setup
+.PHONY: demo run test setup FORCE
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -22,8 +23,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
-demo: $(STAMP)
-	$(PY) scripts/demo.py --port $(PORT) $(if $(ITEMS),--items $(ITEMS))
+# The demo runs as the recipe of a flag file, exec'd so that it is make's own
+# child: GNU make passes SIGTERM on to it, but on SIGINT it only deletes the
+# target it was making and waits; the demo stops when its flag is gone.
+DEMO_FLAG := $(VENV)/demo.running
+
+demo: $(DEMO_FLAG)
+
+$(DEMO_FLAG): $(STAMP) FORCE
+	@touch $@
+	exec $(PY) scripts/demo.py --port $(PORT) --while-exists $@ $(if $(ITEMS),--items $(ITEMS)) $(if $(INSTANCE),--instance $(INSTANCE))
+
+FORCE:
 
 run: $(STAMP)
 	SORTWATCH_ENV=development $(VENV)/bin/flask --app server load-demo

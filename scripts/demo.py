@@ -7,7 +7,9 @@ model on generated clips, round after round, until Ctrl-C.
 --items is a folder of item photos with a manifest.csv in the shared format
 (e.g. ../shared/datasets/waste-images, read in place). Without it the demo
 draws its own items and says so. --rounds stops after N clips per station
-(for tests); by default it runs until interrupted.
+(for tests); by default it runs until interrupted: Ctrl-C, SIGINT or SIGTERM
+stop the stations and the server. `make demo` runs it with --while-exists: a
+SIGINT to make's own process stops it too (see the Makefile).
 """
 from __future__ import annotations
 
@@ -184,6 +186,15 @@ class Demo:
         return 0
 
 
+def watch_flag(flag: Path) -> None:
+    """make deletes the flag file it made when it is interrupted (SIGINT to
+    make's own process is not passed on to its child): interrupt ourselves
+    then, whatever the demo is doing (loading, starting, running)."""
+    while flag.exists():
+        time.sleep(0.3)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def main() -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - a newcomer may start it with an older python3
         print(f"sortwatch needs Python 3.11 or newer; this is {sys.version.split()[0]}", file=sys.stderr)
@@ -195,9 +206,15 @@ def main() -> int:
     parser.add_argument("--drops", type=int, default=6)
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--instance", type=Path, default=ROOT / "instance")
+    parser.add_argument("--while-exists", type=Path, metavar="FLAG",
+                        help="stop when this file is deleted (make deletes it when interrupted)")
     args = parser.parse_args()
     demo = Demo(args)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # SIGTERM (make passes it on to its child, and supervisors send it) stops
+    # the demo as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if args.while_exists:
+        threading.Thread(target=watch_flag, args=(args.while_exists,), daemon=True).start()
     try:
         return demo.run()
     except DemoError as exc:
@@ -207,6 +224,10 @@ def main() -> int:
         print("\nstopping: stations first, then the server", flush=True)
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the shutdown short and leave
+        # the server or a station running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         demo.shutdown()
 
 
