@@ -281,9 +281,9 @@ def main(argv=None) -> int:
     view = f"degraded seed {result['seed']}" if args.degrade else "clean"
     title = f"{clf.version} on {args.data} ({args.split}, {view})"
     print(format_report(title, result))
-    t = result["threshold"]
-    print(f"edge rule (confidence < {t['threshold']} or rejection score > {t['rejection_threshold']}): uncertain "
-          f"{t['uncertain_share']:.3f}, category accuracy on the rest {t['category_accuracy_on_rest']}")
+    t = result["threshold_confidence_only"]
+    print(f"edge rule above; confidence alone (< {t['threshold']}): uncertain {t['uncertain_share']:.3f}, "
+          f"category accuracy on the rest {t['category_accuracy_on_rest']}")
     print(format_outcomes(title, result["outcomes"]))
     if result["unreadable"]:
         print(f"unreadable files skipped: {len(result['unreadable'])}")

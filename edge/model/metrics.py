@@ -102,7 +102,8 @@ def format_report(title: str, result: dict) -> str:
     t = result.get("threshold")
     if t:
         f4 = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-        lines.append(f"threshold {t['threshold']:.2f}: uncertain {t['uncertain_share']:.1%}, "
+        rej = "" if t.get("rejection_threshold") is None else f" or rejection score > {t['rejection_threshold']}"
+        lines.append(f"threshold {t['threshold']:.2f}{rej}: uncertain {t['uncertain_share']:.1%}, "
                      f"category accuracy on the rest {f4(t['category_accuracy_on_rest'])}, "
                      f"item accuracy on the rest {f4(t['item_accuracy_on_rest'])}")
     return "\n".join(lines)

@@ -47,7 +47,7 @@ def test_report_per_category_and_item_with_confusion(eval_model, tmp_path, capsy
     for needle in ("category: n=4 accuracy=", "balanced_accuracy=", "item: n=4", "confusion (category",
                    "confusion (item", "hazardous", "paper_cardboard", "ECE", "threshold"):
         assert needle in text, needle
-    assert "confidently wrong" in text and "edge rule" in text
+    assert "confidently wrong" in text and "confidence alone" in text
     result = json.loads(out_json.read_text())
     assert result["item"]["n"] == 4 and result["degraded"] is False
     o = result["outcomes"]
