@@ -13,15 +13,15 @@ from .timeutil import Period, now_utc
 CITY_NAME = "北京市"
 
 
-def elapsed_seconds(period: Period, now: datetime | None = None) -> int:
-    """Seconds of the period that have passed."""
+def possible_online_seconds(registered_at: list[str], period: Period, now: datetime | None = None) -> int:
+    """Station-seconds in the elapsed part of the period, each station counted
+    from its registration (a station added today was not offline before)."""
     start, end = period.start_utc(), min(period.end_utc(), now or now_utc())
-    return max(0, int((end - start).total_seconds()))
-
-
-def possible_online_seconds(stations: int, period: Period, now: datetime | None = None) -> int:
-    """Station-seconds in the elapsed part of the period."""
-    return elapsed_seconds(period, now) * stations
+    total = 0
+    for created in registered_at:
+        since = max(start, datetime.fromisoformat(created))
+        total += max(0, int((end - since).total_seconds()))
+    return total
 
 
 def _empty_totals() -> dict:
@@ -35,7 +35,8 @@ def member_facts(store, level: str, within: str, members=None) -> dict:
     length = LEVEL_LENGTHS[level]
     return {"members": members if members is not None else store.members(level, within),
             "registered": store.registered_households_many(length, within),
-            "stations": store.station_counts_many(length, within)}
+            "stations": store.station_counts_many(length, within),
+            "registered_at": store.station_registrations_many(length, within)}
 
 
 def member_reports(store, level: str, within: str, period: Period, settings,
@@ -49,7 +50,7 @@ def member_reports(store, level: str, within: str, period: Period, settings,
     households = store.participating_households_many(length, within, kind, label)
     awareness = store.awareness_totals_many(length, within, kind, label)
     online = store.online_seconds_many(length, within, kind, label)
-    elapsed = elapsed_seconds(period)
+    now = now_utc()
     out = []
     for code, name in members:
         measured, total = registered.get(code, (0, 0))
@@ -58,7 +59,7 @@ def member_reports(store, level: str, within: str, period: Period, settings,
             totals.get(code) or _empty_totals(), households=households.get(code, 0),
             measured=measured, registered=total, respondents=respondents, aware=aware,
             online_seconds=online.get(code, 0),
-            possible_seconds=elapsed * stations.get(code, 0),
+            possible_seconds=possible_online_seconds(facts["registered_at"].get(code, []), period, now),
             targets=settings.targets)
         out.append({"level": level, "code": code, "name": name, "period": period.as_json(),
                     "stations": stations.get(code, 0), **body})
@@ -86,6 +87,7 @@ def _city_report(store, period: Period, settings) -> dict:
         households=store.participating_households(CITY, kind, label),
         measured=measured, registered=registered, respondents=respondents, aware=aware,
         online_seconds=store.online_seconds(CITY, kind, label),
-        possible_seconds=possible_online_seconds(stations, period), targets=settings.targets)
+        possible_seconds=possible_online_seconds(store.station_registrations(CITY), period),
+        targets=settings.targets)
     return {"level": "city", "code": None, "name": CITY_NAME, "period": period.as_json(),
             "stations": stations, **body}

@@ -158,6 +158,20 @@ class ReadStore:
     def online_seconds_many(self, length: int, within: str, kind: str, period: str) -> dict:
         return self._period_values_many("online_period", "seconds", length, within, kind, period)
 
+    def station_registrations(self, scope: str) -> list[str]:
+        """When each station in the scope was registered (ISO times)."""
+        where, params = self._prefix_where("community_code", scope)
+        return [r[0] for r in self._all(f"SELECT created_at FROM stations WHERE {where}", params)]
+
+    def station_registrations_many(self, length: int, within: str) -> dict[str, list[str]]:
+        lo, hi = self._member_range(within)
+        out: dict[str, list[str]] = {}
+        for scope, created in self._all(
+                "SELECT substr(community_code, 1, ?) AS scope, created_at FROM stations "
+                "WHERE community_code >= ? AND community_code < ?", (length, lo, hi)):
+            out.setdefault(scope, []).append(created)
+        return out
+
     def station_counts_many(self, length: int, within: str) -> dict:
         lo, hi = self._member_range(within)
         return {r[0]: r[1] for r in self._all(

@@ -1,6 +1,8 @@
 """GET /api/v1/stats: values, periods and who may read what."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from ..support import disposal, login, post_events
@@ -117,3 +119,35 @@ def test_every_endpoint_keeps_to_the_users_scope(client, city, user):
                     f"/api/v1/quiz/questions?station={station}"):
             r = client.get(url)
             assert r.status_code == (200 if allowed else 403), (user, url, r.status_code)
+
+
+def test_online_share_counts_each_station_from_its_registration(app, client, city):
+    """A station added today is not offline for the days before it existed."""
+    from datetime import datetime
+
+    from server import store as store_pkg
+
+    from ..support import BEIJING
+    s = store_pkg.connect(app.config["SETTINGS"].database)
+    created = datetime.fromisoformat(s.station("st-a")["created_at"])
+    s.close()
+    login(client, "sanlihe")
+    month = datetime.now(BEIJING).strftime("%Y-%m")
+    body = client.get("/api/v1/stats", query_string={"level": "community", "code": "110102001001",
+                                                     "month": month}).get_json()
+    since = (datetime.now(UTC) - created).total_seconds()
+    assert 0 < body["online_share"]["possible_seconds"] <= since + 5
+
+
+def test_possible_online_seconds_of_a_past_month():
+    from datetime import datetime
+
+    from server.report import possible_online_seconds
+    from server.timeutil import make_period
+    period = make_period("2026-10")
+    start = period.start_utc()
+    mid = datetime(2026, 10, 16, 16, 0, tzinfo=UTC)  # 17 Oct 00:00 in Beijing
+    end = period.end_utc()
+    after = datetime(2026, 11, 20, tzinfo=UTC)
+    assert possible_online_seconds([start.isoformat(), mid.isoformat(), after.isoformat()], period) == \
+        int((end - start).total_seconds()) + int((end - mid).total_seconds())
