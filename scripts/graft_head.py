@@ -167,8 +167,8 @@ def main(argv=None) -> int:
             for tag, t in (("before", 1.0), ("after", model.temperature)):
                 p = softmax(lg / t)
                 calibration[f"ece_{name}_{tag}"] = round(expected_calibration_error(p.max(1), p.argmax(1) == y_all[val]), 4)
-    print(f"head fitted; temperature {model.temperature:.4f} ({args.temperature_from}) [{time.time() - t0:.0f} s]",
-          flush=True)
+    print(f"head fitted; temperature {model.temperature:.4f} ({args.temperature_from}); validation ECE "
+          f"{json.dumps(calibration)} [{time.time() - t0:.0f} s]", flush=True)
     cf = cross_fit_scores(x, y, groups, len(TRAIN_VIEWS), labels, model.temperature, args.class_weight_power,
                           args.steps, args.dims)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, args.max_wrong,
