@@ -75,6 +75,11 @@ class RegistryStore:
                                  (station["community_code"],)):
                     raise StoreError(f"unknown community {station['community_code']}; "
                                      "import the hierarchy first (import-regions)")
+                same = self._one("SELECT id FROM stations WHERE community_code = ? AND name = ?",
+                                 (station["community_code"], station["name"]))
+                if same:
+                    raise StoreError(f"community {station['community_code']} already has a station "
+                                     f"named {station['name']} ({same[0]}); give this one another name")
                 self.conn.execute(
                     "INSERT INTO stations(id, community_code, name, bins, household_reader, "
                     "staffed_windows, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

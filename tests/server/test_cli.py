@@ -198,3 +198,18 @@ def test_creating_many_apps_does_not_stack_the_commands(tmp_path):
         inspect.unwrap(apps[2].cli.commands["import-regions"].callback)
     result = apps[2].test_cli_runner().invoke(args=["import-regions", str(write_regions(tmp_path))])
     assert result.exit_code == 0, result.output
+
+
+def test_two_stations_of_one_community_cannot_share_a_name(app, runner, tmp_path):
+    assert runner.invoke(args=["import-regions", str(write_regions(tmp_path))]).exit_code == 0
+    first = runner.invoke(args=["add-station", "st-1", "--community", "110102001001", "--name", "1号桶站"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(args=["add-station", "st-2", "--community", "110102001001", "--name", "1号桶站"])
+    assert again.exit_code != 0
+    assert "community 110102001001 already has a station named 1号桶站 (st-1)" in again.output
+    s = open_store(app)
+    assert s.station("st-2") is None
+    s.close()
+    # the same name in another community is fine
+    other = runner.invoke(args=["add-station", "st-3", "--community", "110102001002", "--name", "1号桶站"])
+    assert other.exit_code == 0, other.output

@@ -288,3 +288,18 @@ def test_trend_chart_is_plain_svg_with_gaps_for_days_without_judgements():
     empty = str(trend_svg([{"day": "2026-11-01", "disposals": 0,
                             "accuracy": {"value": None}}], 0.9, {"title": "t", "empty": "无"}))
     assert "无" in empty and "<circle" not in empty
+
+
+def test_worst_stations_name_each_station_by_its_id_too(client, city):
+    """Two communities of a street each have a 1号桶站: the street's list tells them apart."""
+    for sid, community in (("st-d", "110102001001"), ("st-e", "110102001002")):
+        result = city.runner.invoke(args=["add-station", sid, "--community", community, "--name", "1号桶站"])
+        assert result.exit_code == 0, result.output
+        city.tokens[sid] = city.add_device(f"dev-{sid}", sid)
+        batch = [disposal(station=sid, verdict="wrong" if k < 4 else "correct", bin="hazardous" if k >= 4 else "other")
+                 for k in range(10)]  # the list needs 10 disposals a station
+        post_events(client, city, batch, station=sid)
+    web_login(client, "xichangan")
+    page = client.get("/dashboard/110102001").get_data(as_text=True)
+    worst = page.split("错误最多的桶站", 1)[1].split("</table>", 1)[0]
+    assert worst.count("1号桶站") == 2 and "st-d" in worst and "st-e" in worst
