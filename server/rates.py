@@ -37,9 +37,15 @@ def combine(a: dict, b: dict) -> dict:
 def participation(households: int, measured: int, registered: int, target: float) -> dict:
     """Participating households over the registered households of the
     communities whose stations identify households. Where none do, the rate
-    is not measured (value None), never zero."""
+    is not measured (value None), never zero; where they do but no household
+    token has arrived in the period, it has no data yet (value None,
+    `no_data`), since a reader that sends nothing is far likelier than a
+    community where nobody took part."""
     out = rate(households, measured, target)
     out["measured"] = measured > 0
+    out["no_data"] = measured > 0 and households == 0
+    if out["no_data"]:
+        out["value"] = out["met"] = None
     out["registered_households"] = registered
     return out
 

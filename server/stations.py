@@ -6,14 +6,25 @@ from datetime import datetime, timedelta
 from .timeutil import beijing, now_utc
 
 OFFLINE_AFTER_HEARTBEATS = 3
+# A reader station that judged this many disposals in a whole day without one
+# household token has a reader problem, not a community that took no part.
+READER_SILENT_DISPOSALS = 10
+
+
+def _reader_silent(day: tuple[int, int] | None) -> bool:
+    disposals, with_token = day or (0, 0)
+    return disposals >= READER_SILENT_DISPOSALS and with_token == 0
 
 
 def station_health(store, scope: str, heartbeat_interval: int, now: datetime | None = None) -> list[dict]:
     """Per station: online or offline since when, last heartbeat, events today,
-    dead letters, model and rule versions, overflow and litter reports today."""
+    dead letters, model and rule versions, overflow and litter reports today,
+    and whether its household reader stayed silent through yesterday."""
     now = now or now_utc()
     today = beijing(now).date().isoformat()
     totals = store.station_day_totals(scope, today)
+    yesterday = (beijing(now).date() - timedelta(days=1)).isoformat()
+    readers = store.reader_day_counts(scope, yesterday)
     limit = timedelta(seconds=OFFLINE_AFTER_HEARTBEATS * heartbeat_interval)
     out = []
     for st in store.stations_in(scope):
@@ -35,5 +46,6 @@ def station_health(store, scope: str, heartbeat_interval: int, now: datetime | N
             "dead_letters": health.get("dead_letters"),
             "pending_events": health.get("pending_events"),
             "model": health.get("model"), "rules": health.get("rules"),
+            "reader_silent": _reader_silent(readers.get(st["id"])),
         })
     return out

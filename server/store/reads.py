@@ -34,6 +34,17 @@ class ReadStore:
             "GROUP BY r.station_id", (day, *params))
         return {r["station_id"]: dict(r) for r in rows}
 
+    def reader_day_counts(self, scope: str, day: str) -> dict[str, tuple[int, int]]:
+        """Per station with a household reader: the day's disposals, and how
+        many of them came with a household token."""
+        where, params = self._prefix_where("s.community_code", scope)
+        rows = self._all(
+            "SELECT e.station_id, count(*), count(e.household) FROM events e "
+            "JOIN stations s ON s.id = e.station_id "
+            f"WHERE s.household_reader = 1 AND e.day = ? AND e.type = 'disposal' AND {where} "
+            "GROUP BY e.station_id", (day, *params))
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     # --- reads for the rates -------------------------------------------------
 
     def rollup_totals(self, scope: str, kind: str, period: str) -> dict[int, dict]:

@@ -46,6 +46,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "not_met": ("未达标", "not met"),
     "no_data": ("暂无数据", "no data"),
     "not_measured": ("未测量（桶站未识别住户）", "not measured (stations do not identify households)"),
+    "no_tokens_yet": ("暂无数据：本期尚未收到住户识别", "no data yet: no household has been identified this period"),
+    "reader_silent": ("读卡器昨日无住户识别", "reader sent no household yesterday"),
     "basis_accuracy": ("正确 {n} / 判定 {d}", "{n} correct of {d} judged"),
     "basis_participation": ("参与 {n} 户 / 登记 {d} 户", "{n} of {d} households took part"),
     "basis_awareness": ("知晓 {n} 人 / 受访 {d} 人", "{n} aware of {d} respondents"),

@@ -303,3 +303,17 @@ def test_worst_stations_name_each_station_by_its_id_too(client, city):
     page = client.get("/dashboard/110102001").get_data(as_text=True)
     worst = page.split("错误最多的桶站", 1)[1].split("</table>", 1)[0]
     assert worst.count("1号桶站") == 2 and "st-d" in worst and "st-e" in worst
+
+
+def test_participation_without_tokens_reads_no_data_and_a_silent_reader_is_shown(client, city):
+    from datetime import datetime
+
+    from tests.server.support import BEIJING
+    yesterday = (datetime.now(BEIJING) - timedelta(days=1)).replace(hour=12).isoformat(timespec="milliseconds")
+    post_events(client, city, [disposal(ts=yesterday, household=None) for _ in range(12)])
+    web_login(client, "sanlihe")
+    month = yesterday[:7]
+    page = client.get(f"/dashboard/110102001001?month={month}").get_data(as_text=True)
+    card = page.split('data-rate="participation"', 1)[1].split("</section>", 1)[0]
+    assert "暂无数据：本期尚未收到住户识别" in card and "0.0%" not in card and "未达标" not in card
+    assert 'data-problem="reader_silent"' in page

@@ -133,3 +133,22 @@ def test_latest_wrong_lists_recent_wrong_disposals_with_evidence(client, city):
         "level": "community", "code": "110102001001"}).get_json()
     [latest] = body["latest_wrong"]
     assert latest["event_id"] == wrong["event_id"] and latest["evidence_url"]
+
+
+def test_a_reader_station_without_a_token_for_a_whole_day_is_a_device_problem(client, city):
+    from datetime import timedelta
+    yesterday = (datetime.now(BEIJING) - timedelta(days=1)).replace(hour=12)
+    ts = yesterday.isoformat(timespec="milliseconds")
+    # st-a has a reader and sent 12 disposals yesterday, none with a household
+    post_events(client, city, [disposal(ts=ts, household=None) for _ in range(12)])
+    # st-c has a reader too, and its tokens arrive
+    post_events(client, city, [disposal(station="st-c", ts=ts, bin="other", item="residual", category="other",
+                                        verdict="correct", household="hh-1")] * 1 +
+                [disposal(station="st-c", ts=ts, bin="other", item="residual", category="other",
+                          verdict="correct", household=None) for _ in range(11)], station="st-c")
+    # st-b has no reader: no token is expected
+    post_events(client, city, [disposal(station="st-b", ts=ts, household=None) for _ in range(12)], station="st-b")
+    login(client, "city")
+    body = client.get("/api/v1/stations/health", query_string={"within": "city"}).get_json()
+    flags = {s["station_id"]: s["reader_silent"] for s in body["stations"]}
+    assert flags == {"st-a": True, "st-b": False, "st-c": False}

@@ -88,6 +88,20 @@ def test_participation_is_not_measured_without_readers(client, city):
     assert body["participation"]["registered_households"] == 500
 
 
+def test_participation_without_any_household_token_yet_is_no_data_not_zero(client, city):
+    """A reader station whose tokens have not arrived in the period: the rate
+    is not a measured 0 %, it has no data yet; the first token measures it."""
+    ts = "2026-11-10T08:00:00+08:00"
+    post_events(client, city, [disposal(ts=ts, household=None), disposal(ts=ts, household=None)])
+    login(client, "sanlihe")
+    body = stats(client, "community", "110102001001", month="2026-11").get_json()["participation"]
+    assert body["measured"] is True and body["no_data"] is True
+    assert body["value"] is None and body["met"] is None
+    post_events(client, city, [disposal(ts=ts, household="hh-1")])
+    body = stats(client, "community", "110102001001", month="2026-11").get_json()["participation"]
+    assert body["no_data"] is False and body["value"] == 1 / 1000
+
+
 BELOW = {"city": "district", "district": "community", "street": "community"}
 STATION_COMMUNITY = {"st-a": "110102001001", "st-b": "110102001002", "st-c": "110105001001"}
 
