@@ -2,7 +2,10 @@
 
 - correct: the rule set accepts the bin for the predicted item;
 - wrong: it does not, and the model's confidence clears the threshold;
-- uncertain: otherwise (the model is not sure enough to blame anyone).
+- uncertain: otherwise (the model is not sure enough to blame anyone), and
+  always when the model rejects the crop as unlike every item it learned
+  (open-set rejection, `Prediction.rejected`): then it can neither blame nor
+  approve.
 """
 from __future__ import annotations
 
@@ -46,5 +49,5 @@ class Judge:
         p = self.classifier.classify(crop_bgr)
         confidence = float(min(1.0, max(0.0, p.confidence)))
         accepted = self.rules.accepts(p.item, bin_category)
-        return Judgement(p.item, self.rules.category(p.item), decide(accepted, confidence, self.threshold),
-                         round(confidence, 4))
+        verdict = UNCERTAIN if p.rejected else decide(accepted, confidence, self.threshold)
+        return Judgement(p.item, self.rules.category(p.item), verdict, round(confidence, 4))

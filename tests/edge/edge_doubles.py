@@ -8,13 +8,13 @@ and the bench use the real model instead.
 """
 import csv
 import time
-from collections import namedtuple
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge.capture import Source
+from edge.model import Prediction  # noqa: F401 - the tests build predictions from here too
 
 PALETTE = {  # item -> BGR
     "food_waste": (40, 170, 40),
@@ -22,7 +22,6 @@ PALETTE = {  # item -> BGR
     "battery": (40, 40, 210),
     "residual": (40, 210, 230),
 }
-Prediction = namedtuple("Prediction", "item confidence probs embedding")
 
 
 def make_colour_items(folder: Path, per_item=2, size=(90, 120)) -> Path:

@@ -39,6 +39,23 @@ def test_judge_uses_rule_set_and_threshold():
     assert Judge(Fixed("battery", 0.3), rules, threshold=0.2).judge(crop, "kitchen").verdict == "wrong"
 
 
+class Rejected(Fixed):
+    def classify(self, image):
+        return Prediction(self.item, self.confidence, None, None, rejection_score=3.0, rejected=True,
+                          uncertain=True)
+
+
+def test_a_crop_the_model_rejects_as_unknown_is_uncertain_whatever_the_bin():
+    """Open-set rejection: confident or not, an item unlike anything learned
+    is neither blamed nor counted as sorted right."""
+    rules = load_rules("beijing")
+    crop = np.zeros((10, 10, 3), np.uint8)
+    j = Judge(Rejected("battery", 0.95), rules)
+    assert j.judge(crop, "kitchen").verdict == "uncertain"
+    assert j.judge(crop, "hazardous").verdict == "uncertain"
+    assert Judge(Fixed("battery", 0.95), rules).judge(crop, "kitchen").verdict == "wrong"
+
+
 def test_judge_refuses_labels_without_rules():
     c = ColourClassifier()
     c.labels = c.labels + ["spaceship"]
