@@ -99,6 +99,13 @@ def require_rankings(store, user: dict, within: str) -> None:
 require_downloads = require_rankings
 
 
+def sees_ranking(user: dict, within: str) -> bool:
+    """Whether the members ranked inside `within` (their names and values)
+    may be shown to the user: the same rule as require_rankings, as a yes or
+    no for a page that otherwise shows only the user's own standing."""
+    return may_rank(user) and contains_scope(user, within)
+
+
 def rankings_home(user: dict) -> str:
     """The scope the rankings page opens on, for those who may rank."""
     if not may_rank(user):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, render_template, request
 
 from .. import get_store
-from ..access import readable_region
+from ..access import readable_region, sees_ranking
 from ..insights import daily_trend, insights
 from ..rankings import METRICS, ranking
 from ..report import scope_report
@@ -55,13 +55,16 @@ def dashboard(code: str):
     siblings, standing = None, []
     if level != "city":
         # Published monthly rankings (月排名): a manager sees where the scope
-        # stands among its neighbours (their names, ranks and values).
+        # stands among its neighbours ("3rd of 12"); their names and values
+        # only when the reader's own scope holds the parent, exactly as
+        # /api/v1/rankings decides (server/access.py).
+        show_neighbours = sees_ranking(g.user, parent_of(code))
         for metric in METRICS:
             result = ranking(store, level, parent_of(code), period, metric, 5, settings)
             ranked = sum(1 for m in result["members"] if m["rank"])
             mine = next((m for m in result["members"] if m["code"] == code), None)
             standing.append({"metric": metric, "of": ranked, **(mine or {})})
-            if metric == "accuracy":
+            if metric == "accuracy" and show_neighbours:
                 siblings = result
     health = station_health(store, code, settings.heartbeat_interval)
     health.sort(key=lambda s: (s["online"], s["station_id"]))

@@ -317,3 +317,18 @@ def test_participation_without_tokens_reads_no_data_and_a_silent_reader_is_shown
     card = page.split('data-rate="participation"', 1)[1].split("</section>", 1)[0]
     assert "暂无数据：本期尚未收到住户识别" in card and "0.0%" not in card and "未达标" not in card
     assert 'data-problem="reader_silent"' in page
+
+
+def test_a_dashboard_shows_neighbours_only_to_whoever_may_rank_them(client, city):
+    """三里河's manager reads "1st of 2" but not 白云观's name or rate, which
+    /api/v1/rankings refuses them; the district's staff see both."""
+    post_events(client, city, [disposal(verdict="correct", bin="hazardous")])
+    post_events(client, city, [disposal(station="st-b", verdict="wrong")], station="st-b")
+    web_login(client, "sanlihe")
+    page = client.get("/dashboard/110102001001").get_data(as_text=True)
+    assert "第 1 名 / 共 2 个" in page.split('id="standing"', 1)[1].split("</ul>", 1)[0]
+    assert "白云观社区" not in page
+    assert client.get("/api/v1/rankings?level=community&within=110102001").status_code == 403
+    web_login(client, "xicheng")
+    page = client.get("/dashboard/110102001001").get_data(as_text=True)
+    assert "白云观社区" in page and "第 1 名 / 共 2 个" in page
