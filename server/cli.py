@@ -174,6 +174,42 @@ def add_user(username, role, scope):
     click.echo(f"user {username} added as {role}" + (f" of {scope}" if scope else ""))
 
 
+@click.command("set-password")
+@click.argument("username")
+def set_password(username):
+    """Give a person a new password (read from standard input); every session
+    they have open ends at once.
+
+    Example: echo 'n3w-secret-pass' | flask --app server set-password wang
+    """
+    password = _read_password()
+    if len(password) < 8:
+        _fail("the password must have at least 8 characters")
+    with _store() as s:
+        sessions = s.count_user_sessions(username)
+        try:
+            s.set_password(username, hash_password(password))
+        except store_pkg.StoreError as exc:
+            _fail(str(exc))
+    click.echo(f"password of {username} changed; {sessions} session{'s' if sessions != 1 else ''} ended")
+
+
+@click.command("remove-user")
+@click.argument("username")
+def remove_user(username):
+    """Remove a person; their sessions end at once. What they did (feedback,
+    quizzes) stays, under their name.
+
+    Example: flask --app server remove-user wang
+    """
+    with _store() as s:
+        try:
+            s.remove_user(username)
+        except store_pkg.StoreError as exc:
+            _fail(str(exc))
+    click.echo(f"user {username} removed; their sessions ended")
+
+
 @click.command("import-surveys")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_surveys(csv_file: Path):
@@ -257,7 +293,7 @@ def migrate_command():
 def register_commands(app: Flask) -> None:
     from .demo import load_demo
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
-                    import_surveys, backup, prune_events, migrate_command, load_demo):
+                    set_password, remove_user, import_surveys, backup, prune_events, migrate_command, load_demo):
         # A copy per app: wrapping the shared command object itself would nest
         # one more wrapper with every app built in the same process.
         per_app = copy.copy(command)

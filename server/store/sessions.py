@@ -29,6 +29,9 @@ class SessionStore:
         with self.write():
             return self.conn.execute("DELETE FROM sessions WHERE username = ?", (username,)).rowcount
 
+    def count_user_sessions(self, username: str) -> int:
+        return self._one("SELECT count(*) FROM sessions WHERE username = ?", (username,))[0]
+
     def set_password(self, username: str, password_hash: str) -> None:
         """A new password ends every session of the user."""
         with self.write():

@@ -213,3 +213,28 @@ def test_two_stations_of_one_community_cannot_share_a_name(app, runner, tmp_path
     # the same name in another community is fine
     other = runner.invoke(args=["add-station", "st-3", "--community", "110102001002", "--name", "1号桶站"])
     assert other.exit_code == 0, other.output
+
+
+def test_an_operator_changes_a_password_or_removes_a_user_and_their_sessions_end(app, city):
+    """`set-password` and `remove-user`, the operator's side of revocable sessions."""
+    from .support import login
+    me = "/api/v1/me"
+    client, other = app.test_client(), app.test_client()
+    login(client, "sanlihe")
+    login(other, "xicheng")
+    short = city.runner.invoke(args=["set-password", "sanlihe"], input="short\n")
+    assert short.exit_code != 0 and "at least 8 characters" in short.output
+    assert client.get(me).status_code == 200, "a refused change changes nothing"
+    result = city.runner.invoke(args=["set-password", "sanlihe"], input="a-new-password-1\n")
+    assert result.exit_code == 0, result.output
+    assert "1 session ended" in result.output
+    assert client.get(me).status_code == 401 and other.get(me).status_code == 200
+    login(client, "sanlihe", "a-new-password-1")
+    assert city.runner.invoke(args=["set-password", "nobody"], input="a-new-password-1\n").exit_code != 0
+    removed = city.runner.invoke(args=["remove-user", "sanlihe"])
+    assert removed.exit_code == 0, removed.output
+    assert client.get(me).status_code == 401
+    assert client.post("/api/v1/login", json={"username": "sanlihe",
+                                              "password": "a-new-password-1"}).status_code == 401
+    missing = city.runner.invoke(args=["remove-user", "sanlihe"])
+    assert missing.exit_code != 0 and "no user sanlihe" in missing.output
