@@ -82,7 +82,12 @@ def describe(ev: dict, lang: str) -> dict:
         "category_name": named(rules.category_name, right),
         "bin_name": named(rules.category_name, ev["bin"]),
         "colour": BIN_COLOURS.get(right or "", "#455a64"),
+        "bin_colour": BIN_COLOURS.get(ev["bin"], "#455a64"),
         "colour_name": colour_zh if lang == "zh" else colour_en,
+        # the spoken prompt is in Mandarin whatever the screen's language
+        "item_name_zh": named(lambda k, _: rules.item_name(k, "zh"), ev.get("item")),
+        "bin_name_zh": named(lambda k, _: rules.category_name(k, "zh"), ev["bin"]),
+        "category_name_zh": named(lambda k, _: rules.category_name(k, "zh"), right),
     }
 
 
@@ -119,8 +124,9 @@ def tablet(station_id: str):
         "categories": categories,
         "recent": [describe(e, lang) for e in reversed(recent)],
         "counts": _counts(store, station["id"]),
-        "strings": {k: i18n.t(k) for k in i18n.STRINGS if k not in ("please_use",)},
+        "strings": {k: i18n.t(k) for k in i18n.STRINGS if k not in ("please_use", "speech_wrong")},
         "please_use": i18n.STRINGS["please_use"][0 if lang == "zh" else 1],
+        "speech_wrong": i18n.STRINGS["speech_wrong"][0],
     }
     return render_template("tablet.html", station=station, config=config,
                            categories=categories)

@@ -93,6 +93,41 @@ def rate(page, key: str) -> tuple[int, int, str]:
             page.get_attribute(f"{card} .value", "data-value"))
 
 
+BIN_BACKGROUNDS = {"rgb(46, 125, 50)", "rgb(21, 101, 192)", "rgb(198, 40, 40)", "rgb(97, 97, 97)"}
+
+
+def assert_reads_as_wrong(tablet, put_in: str, put_in_colour: str, right: str, right_colour: str):
+    """From 2 m away a wrong prompt reads as wrong first: a warning frame and
+    a 投错了 larger than anything else, in no bin's colour; then where it went
+    and where it belongs, each in its bin's colour."""
+    style = tablet.evaluate("""() => {
+        const css = id => getComputedStyle(document.getElementById(id));
+        const a = css('alert'), k = css('alert-kicker'), t = css('alert-title');
+        return {bg: a.backgroundColor, frame: parseFloat(a.borderTopWidth), frameStyle: a.borderTopStyle,
+                kicker: parseFloat(k.fontSize), title: parseFloat(t.fontSize),
+                from: css('alert-from').backgroundColor, to: css('alert-to').backgroundColor};
+    }""")
+    assert style["bg"] not in BIN_BACKGROUNDS, style
+    assert style["frame"] >= 12 and style["frameStyle"] != "none", style
+    assert style["kicker"] >= 48 and style["kicker"] >= 1.4 * style["title"], style
+    assert "投错了" in tablet.inner_text("#alert-kicker")
+    assert tablet.inner_text("#alert-route").split() == ["放进了", put_in, "→", "应投", right]
+    assert (style["from"], style["to"]) == (put_in_colour, right_colour)
+
+
+@pytest.mark.parametrize("width", ["phone"])
+def test_a_wrong_prompt_reads_as_wrong_on_a_phone_too(site, open_as, width):
+    """Even when the right bin is the green one, the screen is not the green "correct" screen."""
+    tablet = open_as("vol", width)
+    tablet.click("#start-btn")
+    tablet.wait_for_selector("#conn-dot.on")
+    time.sleep(0.6)
+    send(site, "st-a", item="food_waste", category="kitchen", bin="other", verdict="wrong")
+    tablet.wait_for_selector("#alert:not([hidden])", timeout=3000)
+    assert_reads_as_wrong(tablet, "其他垃圾", "rgb(97, 97, 97)", "厨余垃圾", "rgb(46, 125, 50)")
+    shoot(tablet, "tablet-wrong-phone")
+
+
 def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_as):
     base, _ = site
     manager = open_as("sanlihe", "desktop")
@@ -114,8 +149,7 @@ def test_prompt_within_a_second_and_feedback_moves_the_managers_rate(site, open_
     assert tablet.inner_text("#alert-title") == "电池 → 有害垃圾"
     assert "红色" in tablet.inner_text("#alert-sub")
     assert tablet.query_selector("#alert-icon svg") is not None
-    colour = tablet.evaluate("getComputedStyle(document.getElementById('alert')).backgroundColor")
-    assert colour == "rgb(198, 40, 40)"  # the hazardous bin's red
+    assert_reads_as_wrong(tablet, "其他垃圾", "rgb(97, 97, 97)", "有害垃圾", "rgb(198, 40, 40)")
     shoot(tablet, "tablet-wrong")
 
     manager.reload()

@@ -109,23 +109,79 @@
     box.className = "tstatus " + (cls || "");
     $("status-text").textContent = text;
   }
+  /* Wrong prompts queue and collapse: the newest is shown, the older ones
+     only counted ("+N"), and all stay in the recent list; the header (quiz,
+     speech switch) is never covered, and an open quiz or picker is never
+     covered by a prompt. */
+  var PROMPT_MS = 8000, queued = 0;
+  function busy() { return !$("quiz").hidden || !$("picker").hidden; }
   function showWrong(ev) {
-    current = ev;
     var box = $("alert");
-    box.style.background = ev.colour;
+    if (!box.hidden && current && current !== ev) queued += 1;
+    current = ev;
+    // The frame says "wrong" in no bin's colour; only the two chips carry the
+    // bins' colours, so a wrong item for the green bin never looks "correct".
+    var from = $("alert-from"), to = $("alert-to");
+    from.textContent = ev.bin_name || "?"; from.style.background = ev.bin_colour;
+    to.textContent = ev.category_name || "?"; to.style.background = ev.colour;
     $("alert-title").textContent = (ev.item_name || "?") + " → " + (ev.category_name || "?");
     $("alert-sub").textContent = fmt(cfg.please_use, {colour: ev.colour_name, colour_en: ev.colour_name, bin: ev.category_name});
     var icon = $("alert-icon"); icon.textContent = "";
     var tpl = document.getElementById("icon-" + ev.category);
     if (tpl) icon.appendChild(tpl.content.cloneNode(true));
     $("alert-note").textContent = "";
-    $("alert-helped").disabled = false;
+    $("alert-helped").disabled = !!ev.assisted;
+    var more = $("alert-more");
+    more.textContent = queued ? fmt(S.more_prompts, {n: queued}) : "";
+    more.hidden = !queued;
     box.hidden = false;
     beep();
     clearTimeout(alertTimer);
-    alertTimer = setTimeout(hideWrong, 20000);
+    alertTimer = setTimeout(hideWrong, PROMPT_MS);
   }
-  function hideWrong() { $("alert").hidden = true; clearTimeout(alertTimer); }
+  function hideWrong() { $("alert").hidden = true; clearTimeout(alertTimer); queued = 0; }
+
+  /* ---- the spoken prompt: Mandarin, a zh-CN voice where there is one ---- */
+  var SPEAK_KEY = "sortwatch.tablet.speak";
+  var speakOn = true;
+  try { speakOn = window.localStorage.getItem(SPEAK_KEY) !== "0"; } catch (e) { speakOn = true; }
+  function showSpeak() {
+    var b = $("speak-toggle");
+    b.setAttribute("aria-pressed", speakOn ? "true" : "false");
+    b.textContent = speakOn ? S.speech_on : S.speech_off;
+  }
+  $("speak-toggle").addEventListener("click", function () {
+    speakOn = !speakOn;
+    try { window.localStorage.setItem(SPEAK_KEY, speakOn ? "1" : "0"); } catch (e) { /* private mode */ }
+    if (!speakOn) { try { window.speechSynthesis.cancel(); } catch (e) { /* none */ } }
+    showSpeak();
+  });
+  showSpeak();
+  function zhVoice() {
+    try {
+      var voices = window.speechSynthesis.getVoices() || [];
+      return voices.filter(function (v) { return /^zh[-_]CN/i.test(v.lang || ""); })[0]
+        || voices.filter(function (v) { return /^(zh|cmn)/i.test(v.lang || ""); })[0] || null;
+    } catch (e) { return null; }
+  }
+  function speak(text) {
+    if (!speakOn || !text) return;
+    if (!window.speechSynthesis || typeof window.SpeechSynthesisUtterance !== "function") return;
+    try {
+      var u = new window.SpeechSynthesisUtterance(text);
+      u.lang = "zh-CN";
+      var v = zhVoice();
+      if (v) u.voice = v;
+      u.rate = 0.95;
+      window.speechSynthesis.cancel();   // the newest prompt, not a backlog
+      window.speechSynthesis.speak(u);
+    } catch (e) { /* a silent tablet still shows the prompt */ }
+  }
+  function spokenWrong(ev) {
+    return fmt(cfg.speech_wrong, {item: ev.item_name_zh || ev.item_name || "",
+                                  bin: ev.bin_name_zh || ev.bin_name || "",
+                                  right: ev.category_name_zh || ev.category_name || ""});
+  }
   $("alert-ok").addEventListener("click", hideWrong);
   $("alert-helped").addEventListener("click", function () {
     if (current) sendFeedback(current, {assisted: true}, $("alert-note"));
@@ -135,7 +191,8 @@
   function onDisposal(ev) {
     remember(ev);
     if (ev.verdict === "wrong") {
-      showWrong(ev);
+      if (!busy()) showWrong(ev);
+      speak(spokenWrong(ev));
       showStatus(S.wrong_prompt + "  " + ev.item_name + " → " + ev.category_name, "bad");
     } else if (ev.verdict === "correct") {
       showStatus("✓ " + S.correct_prompt + "  " + ev.item_name + " → " + ev.category_name, "good");
@@ -252,6 +309,7 @@
     $("quiz-choices").hidden = false; $("quiz-result").hidden = true;
   }
   $("quiz-open").addEventListener("click", function () {
+    hideWrong();
     $("quiz").hidden = false;
     $("quiz-progress").textContent = ""; $("quiz-q").textContent = "…";
     $("quiz-choices").hidden = true; $("quiz-result").hidden = true;
@@ -298,6 +356,11 @@
   $("quiz-close").addEventListener("click", function () { $("quiz").hidden = true; quizState = null; });
 
   /* ---- start ---- */
+  function measureBar() {
+    var bar = document.querySelector(".tbar");
+    if (bar) document.documentElement.style.setProperty("--tbar-h", bar.offsetHeight + "px");
+  }
+  window.addEventListener("resize", measureBar); measureBar();
   showCounts(cfg.counts);
   recent = cfg.recent.slice(0, 8);
   renderRecent();
