@@ -1,0 +1,110 @@
+"""The community manager's dashboard (issue 13 points 7 and 16): each
+household count is labelled for what it is, and on a 390 px phone what does
+not fit scrolls sideways with a hint, the wrong-disposal table's key columns
+first. Browser tests run the real server (gunicorn, SQLite) in Chromium."""
+from __future__ import annotations
+
+import pytest
+
+from server import create_app
+from tests.server.support import City, disposal, make_settings
+
+from .browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, seed_month, shoot
+from .conftest import web_login
+
+PASSWORD = "password-123"
+
+
+def test_the_two_household_counts_have_two_labels(client, city):
+    """Xicheng district: 1,000 households in the one community with a reader
+    (the participation denominator), 2,300 registered in all."""
+    event = disposal(station="st-a", household="hh-0001")
+    sent = client.post("/api/v1/events", json={"device_id": "dev-st-a", "events": [event]},
+                       headers={"Authorization": f"Bearer {city.tokens['st-a']}"})
+    assert sent.status_code == 200 and sent.get_json()["accepted"] == 1, sent.get_json()
+    assert web_login(client, "xicheng").status_code == 302
+    html = client.get("/dashboard/110102").get_data(as_text=True)
+    assert "参与 1 户 / 有读卡桶站社区登记 1000 户" in html
+    assert "登记户数（全部） <b id=\"registered-all\">2300</b>" in html
+    assert "/ 登记 1000 户" not in html
+
+
+browser_only = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from scripts import benchlib
+    folder = tmp_path_factory.mktemp("dash")
+    db = folder / "dash.db"
+    app = create_app({"SETTINGS": make_settings(db), "TESTING": True})
+    city = City(app.test_cli_runner(), folder)
+    with benchlib.gunicorn("server:create_app()", db, workers=1, threads=8) as base:
+        seed_month(base, city)
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def open_dashboard(site, browser, width):
+    w, h = WIDTHS[width]
+    context = browser.new_context(viewport={"width": w, "height": h}, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(site + "/login")
+    page.fill("input[name=username]", "sanlihe")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.endswith("/dashboard/110102001001")
+    return context, page, errors
+
+
+LAYOUT = """() => {
+    const box = id => document.getElementById(id);
+    const shown = el => getComputedStyle(el).display !== 'none';
+    const trend = box('trend-scroll'), wrong = box('wrong-scroll');
+    const heads = [...document.querySelectorAll('#latest-wrong thead th')];
+    const right = wrong.getBoundingClientRect().right;
+    return {
+        trendScrolls: trend.scrollWidth > trend.clientWidth + 1,
+        trendHint: shown(box('trend-hint')),
+        wrongScrolls: wrong.scrollWidth > wrong.clientWidth + 1,
+        wrongHint: shown(box('wrong-hint')),
+        heads: heads.map(th => th.textContent.trim()),
+        visible: heads.filter(th => th.getBoundingClientRect().right <= right + 1)
+                      .map(th => th.textContent.trim()),
+        pageScrolls: document.documentElement.scrollWidth > window.innerWidth + 1,
+    };
+}"""
+
+
+@pytest.mark.slow
+@browser_only
+@pytest.mark.parametrize("width", ["phone", "tablet"])
+def test_on_a_phone_what_does_not_fit_scrolls_and_says_so(site, browser, width):
+    context, page, errors = open_dashboard(site, browser, width)
+    try:
+        layout = page.evaluate(LAYOUT)
+        shoot(page, f"dashboard-layout-{width}", full=True)
+    finally:
+        context.close()
+    assert not errors, errors
+    assert not layout["pageScrolls"], "the page itself never scrolls sideways"
+    # the key columns first: what went wrong, where it went and where it belongs
+    assert layout["heads"][:3] == ["物品", "投入", "应投"], layout["heads"]
+    if width == "phone":
+        assert layout["trendScrolls"] and layout["trendHint"], layout
+        assert set(layout["heads"][:3]) <= set(layout["visible"]), layout
+        assert layout["wrongHint"], layout
+    else:
+        assert not layout["trendScrolls"] and not layout["trendHint"], layout
+        assert not layout["wrongScrolls"] and not layout["wrongHint"], layout
