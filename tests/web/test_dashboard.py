@@ -79,6 +79,7 @@ LAYOUT = """() => {
         trendHint: shown(box('trend-hint')),
         wrongScrolls: wrong.scrollWidth > wrong.clientWidth + 1,
         wrongHint: shown(box('wrong-hint')),
+        healthHint: shown(box('health-hint')),
         heads: heads.map(th => th.textContent.trim()),
         visible: heads.filter(th => th.getBoundingClientRect().right <= right + 1)
                       .map(th => th.textContent.trim()),
@@ -95,6 +96,7 @@ def test_on_a_phone_what_does_not_fit_scrolls_and_says_so(site, browser, width):
     try:
         layout = page.evaluate(LAYOUT)
         shoot(page, f"dashboard-layout-{width}", full=True)
+        shoot(page, f"dashboard-layout-{width}")
     finally:
         context.close()
     assert not errors, errors
@@ -104,7 +106,8 @@ def test_on_a_phone_what_does_not_fit_scrolls_and_says_so(site, browser, width):
     if width == "phone":
         assert layout["trendScrolls"] and layout["trendHint"], layout
         assert set(layout["heads"][:3]) <= set(layout["visible"]), layout
-        assert layout["wrongHint"], layout
+        assert layout["wrongHint"] and layout["healthHint"], layout
     else:
         assert not layout["trendScrolls"] and not layout["trendHint"], layout
         assert not layout["wrongScrolls"] and not layout["wrongHint"], layout
+        assert not layout["healthHint"], layout
