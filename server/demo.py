@@ -49,7 +49,7 @@ def ensure_demo(s, token_file: Path) -> dict:
     now = now_utc().isoformat()
     s.import_regions(demo_regions())
     first = f"{STREETS[0][0]}001"
-    stations = [(f"st-xc-{n:04d}", f"{STREETS[0][0]}{c:03d}", f"{c}号桶站")
+    stations = [(f"st-xc-{n:04d}", f"{STREETS[0][0]}{c:03d}", f"{n}号桶站")
                 for n, c in ((1, 1), (2, 1), (3, 2))]
     for sid, community, name in stations:
         if s.station(sid) is None:

@@ -104,8 +104,11 @@ def test_a_signal_to_make_stops_the_whole_demo(tmp_path, signum):
         make.wait(timeout=60)
         time.sleep(0.5)
         assert _processes_under(instance) == []
+        with socket.socket() as s:  # nothing listens there any more, and a new server could bind it
+            assert s.connect_ex(("127.0.0.1", port)) != 0
         with socket.socket() as s:
-            s.bind(("127.0.0.1", port))  # the port is free again
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does (TIME_WAIT)
+            s.bind(("127.0.0.1", port))
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
