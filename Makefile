@@ -1,6 +1,7 @@
 # Two commands for a newcomer:
 #   make demo  set up, then run the server and three simulated stations on the demo district
-#              (ITEMS=../shared/datasets/waste-images for real item photos; PORT=8000)
+#              (ITEMS=../shared/datasets/waste-images for real item photos; PORT=8000;
+#              INSTANCE=DIR for another data folder); Ctrl-C, SIGINT or SIGTERM to make stop it
 #   make test  set up, lint (ruff) and run every test (starts the local PostgreSQL if it is down)
 # make run starts the server alone on the demo database.
 PYTHON ?= python3
@@ -26,7 +27,7 @@ setup: $(STAMP)
 # The demo runs as the recipe of a flag file, exec'd so that it is make's own
 # child: GNU make passes SIGTERM on to it, but on SIGINT it only deletes the
 # target it was making and waits; the demo stops when its flag is gone.
-DEMO_FLAG := $(VENV)/demo.running
+DEMO_FLAG := $(VENV)/demo-$(PORT).running
 
 demo: $(DEMO_FLAG)
 

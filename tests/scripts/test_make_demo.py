@@ -1,0 +1,76 @@
+"""`make demo` as a supervisor (or a test harness) runs it: a signal sent to
+make's own process, not to its process group, stops everything."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _processes_marked(mark: str) -> list[str]:
+    """Command lines of live processes whose environment carries the test's mark
+    (the demo passes its environment on to the server and the stations)."""
+    out = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"SORTWATCH_DEMO_MARK={mark}".encode() in environ:
+            out.append(cmd)
+    return out
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_to_make_stops_the_whole_demo(tmp_path, signum):
+    instance, port = tmp_path / "instance", free_port()
+    mark = str(tmp_path)
+    env = dict(os.environ, SORTWATCH_DEMO_MARK=mark)
+    make = subprocess.Popen(["make", "--no-print-directory", "demo", f"PORT={port}",
+                             f"INSTANCE={instance}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/up", timeout=2):
+                    break
+            except OSError:
+                assert make.poll() is None, make.stdout.read().decode()
+                assert time.monotonic() < deadline, "the demo did not come up"
+                time.sleep(0.5)
+        time.sleep(2)  # the stations are running
+        assert len(_processes_marked(mark)) >= 3, "the test cannot see the demo's processes"
+        make.send_signal(getattr(signal, signum))  # make's pid only, not its group
+        make.wait(timeout=90)
+        time.sleep(0.5)
+        assert _processes_marked(mark) == []
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))  # the port is free again
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
+        make.stdout.close()
+        for proc in Path("/proc").glob("[0-9]*"):  # whatever a failed run left behind
+            try:
+                if f"SORTWATCH_DEMO_MARK={mark}".encode() in (proc / "environ").read_bytes():
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
