@@ -32,15 +32,24 @@ DEMO_PASSWORD = "sortwatch-demo"
 
 
 def demo_regions(communities_per_street: int = 4, seed: int = 20201) -> list[dict]:
+    """Every community name once: the real Xicheng names of COMMUNITY_NAMES
+    where the old layout put them first, clearly generated ones ("示例社区 07")
+    for the rest."""
     rng = random.Random(seed)
-    rows = []
+    rows, used, generated = [], set(), 0
     for street_code, street in STREETS:
         for i in range(1, communities_per_street + 1):
             name = COMMUNITY_NAMES[(int(street_code[-3:]) + i) % len(COMMUNITY_NAMES)]
+            if name in used:
+                generated += 1
+                name = f"示例社区 {generated:02d}"
+            else:
+                used.add(name)
+                name = f"{name}社区"
             rows.append({"district_code": DISTRICT[0], "district": DISTRICT[1],
                          "street_code": street_code, "street": street,
                          "community_code": f"{street_code}{i:03d}",
-                         "community": f"{name}社区", "households": rng.randrange(800, 3200)})
+                         "community": name, "households": rng.randrange(800, 3200)})
     return rows
 
 
