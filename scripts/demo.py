@@ -120,6 +120,7 @@ class Demo:
             try:
                 gen = self.spawn([sys.executable, "scripts/make_station_clip.py", "--items", str(items),
                                   "--drops", str(self.args.drops), "--seed", str(seed),
+                                  "--wrong-share", str(self.args.wrong_share),
                                   "--station-id", station, "--out", str(clip), "--server", base,
                                   "--device-id", device], log)
                 if gen.wait() != 0:
@@ -205,6 +206,10 @@ def main() -> int:
     parser.add_argument("--stations", type=int, default=3, choices=range(1, 4))
     parser.add_argument("--drops", type=int, default=6)
     parser.add_argument("--rounds", type=int)
+    # Beijing publishes 82-90 % of disposals sorted right: the simulated
+    # residents put 15 % of their items into a wrong bin.
+    parser.add_argument("--wrong-share", type=float, default=0.15,
+                        help="share of the residents' drops that go into a wrong bin (default 0.15)")
     parser.add_argument("--instance", type=Path, default=ROOT / "instance")
     parser.add_argument("--while-exists", type=Path, metavar="FLAG",
                         help="stop when this file is deleted (make deletes it when interrupted)")
