@@ -62,7 +62,10 @@ def test_a_signal_to_make_stops_the_whole_demo(tmp_path, signum):
         time.sleep(0.5)
         assert _processes_marked(mark) == []
         with socket.socket() as s:
-            s.bind(("127.0.0.1", port))  # the port is free again
+            # The port is free again: nothing listens (SO_REUSEADDR: a closed
+            # connection's TIME_WAIT is not a listener).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
