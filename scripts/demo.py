@@ -122,7 +122,7 @@ class Demo:
                                   "--drops", str(self.args.drops), "--seed", str(seed),
                                   "--wrong-share", str(self.args.wrong_share),
                                   "--station-id", station, "--out", str(clip), "--server", base,
-                                  "--device-id", device], log)
+                                  "--device-id", device, "--evidence"], log)
                 if gen.wait() != 0:
                     raise DemoError(f"{station}: could not make a clip (see {log})")
                 (clip / "token").write_text(token)

@@ -186,7 +186,7 @@ def lighting(total, fps, rng: random.Random):
 
 
 def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, height=720, fps=15,
-           wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing",
+           wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing", evidence=False,
            only_paths=None, hands=True):
     rules = load_rules(rules_name)
     rows = read_manifest(items_dir, rules, only_paths)
@@ -254,11 +254,11 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
         for t in truth:
             f.write(json.dumps(t) + "\n")
     (out / "station.toml").write_text(station_toml(station_id, device_id or f"dev-{station_id}", server,
-                                                   bins, rules_name), encoding="utf-8")
+                                                   bins, rules_name, evidence), encoding="utf-8")
     return truth, total / fps
 
 
-def station_toml(station_id, device_id, server, bins, rules_name):
+def station_toml(station_id, device_id, server, bins, rules_name, evidence=False):
     lines = [
         "# Written by scripts/make_station_clip.py for clip.mp4 beside it.",
         "[station]", f'id = "{station_id}"', 'timezone = "+08:00"', f'rules = "{rules_name}"', "",
@@ -266,6 +266,8 @@ def station_toml(station_id, device_id, server, bins, rules_name):
         "[server]", f'url = "{server}"', f'device_id = "{device_id}"', 'token_file = "token"', "",
         "[outbox]", 'path = "outbox.sqlite"', "",
     ]
+    if evidence:
+        lines += ["[privacy]", "evidence = true", ""]
     for b in bins:
         lines += ["[[bins]]", f'name = "{b["name"]}"', f'category = "{b["category"]}"',
                   "zone = [" + ", ".join(f"[{x}, {y}]" for x, y in b["zone"]) + "]", ""]
@@ -286,6 +288,8 @@ def main(argv=None) -> int:
     p.add_argument("--server", default="http://127.0.0.1:8000", help="server URL for station.toml")
     p.add_argument("--device-id", help="device id for station.toml (default dev-<station id>)")
     p.add_argument("--no-hands", action="store_true", help="items move on their own, without a hand")
+    p.add_argument("--evidence", action="store_true",
+                   help="station.toml sends a blurred evidence image for each wrong verdict")
     p.add_argument("--paths-from", type=Path,
                    help="use only the manifest paths listed in this file, one a line "
                         "(e.g. a model's held-out validation images)")
@@ -298,7 +302,7 @@ def main(argv=None) -> int:
     truth, seconds = render(args.items, args.out, drops=args.drops, seed=args.seed,
                             station_id=args.station_id, width=args.width, height=args.height, fps=args.fps,
                             wrong_share=args.wrong_share, server=args.server, device_id=args.device_id,
-                            only_paths=only, hands=not args.no_hands)
+                            only_paths=only, hands=not args.no_hands, evidence=args.evidence)
     wrong = sum(t["wrong"] for t in truth)
     print(f"{args.out}/clip.mp4: {seconds:.1f} s, {args.width}x{args.height} at {args.fps} fps, "
           f"{len(truth)} drops ({wrong} into a wrong bin)")

@@ -41,6 +41,10 @@ def test_demo_runs_twice_on_the_same_database(tmp_path):
     second = run_demo(instance, free_port(), "--rounds", "1", "--stations", "1", "--drops", "2")
     assert second.returncode == 0, second.stdout + second.stderr
     assert events(instance) == 4          # the first run's data is still there
+    with sqlite3.connect(instance / "sortwatch.db") as conn:  # each wrong verdict came with its evidence
+        missing = conn.execute("SELECT count(*) FROM events e LEFT JOIN evidence v USING (event_id) "
+                               "WHERE e.verdict = 'wrong' AND v.event_id IS NULL").fetchone()[0]
+    assert missing == 0
 
 
 def test_demo_refuses_a_taken_port(tmp_path):

@@ -64,3 +64,15 @@ def test_real_photos_default_size(tmp_path):
     for t in truth:
         assert (SHARED / t["path"]).exists()
         assert t["category"] in {"kitchen", "recyclable", "hazardous", "other"}
+
+
+def test_evidence_can_be_switched_on_in_the_clip_config(tmp_path):
+    """The demo's stations send a blurred evidence image for each wrong verdict."""
+    items = make_colour_items(tmp_path / "items")
+    out = tmp_path / "clip"
+    make(items, out, "--width", "320", "--height", "180", "--fps", "8", "--evidence")
+    (out / "token").write_text("x")
+    assert load_config(out / "station.toml").privacy.evidence is True
+    make(items, tmp_path / "plain", "--width", "320", "--height", "180", "--fps", "8")
+    (tmp_path / "plain" / "token").write_text("x")
+    assert load_config(tmp_path / "plain" / "station.toml").privacy.evidence is False
