@@ -57,6 +57,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
 
+    from .auth import PasswordCheckBudget
+    app.extensions["password_checks"] = PasswordCheckBudget(settings.login_checks_per_second)
+
     from . import store
     store.migrate(settings.database)
 

@@ -129,14 +129,6 @@ class PasswordCheckBudget:
             return True
 
 
-def _password_checks() -> PasswordCheckBudget:
-    budgets = current_app.extensions
-    if "password_checks" not in budgets:
-        budgets.setdefault("password_checks",
-                           PasswordCheckBudget(current_app.config["SETTINGS"].login_checks_per_second))
-    return budgets["password_checks"]
-
-
 def check_login(store, username: str, password: str) -> dict | None:
     """The user whose password this is, or None; raises LoginThrottled.
 
@@ -154,7 +146,7 @@ def check_login(store, username: str, password: str) -> dict | None:
              if count >= settings.login_max_failures]
     if waits:
         raise LoginThrottled(max(1, max(waits)))
-    if not _password_checks().take():
+    if not current_app.extensions["password_checks"].take():
         # Refused before the hash, and not counted against the username.
         raise LoginThrottled(1, "server_busy", "the server is checking many logins; try again in 1 s")
     user = store.user(username) if username and len(username) <= MAX_USERNAME else None

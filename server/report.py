@@ -31,11 +31,10 @@ def _empty_totals() -> dict:
 
 def member_facts(store, level: str, within: str, members=None) -> dict:
     """What does not depend on the period: the members, their registered
-    households and their station counts."""
+    households and when each of their stations was registered."""
     length = LEVEL_LENGTHS[level]
     return {"members": members if members is not None else store.members(level, within),
             "registered": store.registered_households_many(length, within),
-            "stations": store.station_counts_many(length, within),
             "registered_at": store.station_registrations_many(length, within)}
 
 
@@ -43,7 +42,7 @@ def member_reports(store, level: str, within: str, period: Period, settings,
                    members: list[tuple[str, str]] | None = None, facts: dict | None = None) -> list[dict]:
     """A report for every member of `level` inside `within`, in code order."""
     facts = facts or member_facts(store, level, within, members)
-    members, registered, stations = facts["members"], facts["registered"], facts["stations"]
+    members, registered, registered_at = facts["members"], facts["registered"], facts["registered_at"]
     length = LEVEL_LENGTHS[level]
     kind, label = period.kind, period.label
     totals = store.rollup_totals_many(length, within, kind, label)
@@ -59,10 +58,10 @@ def member_reports(store, level: str, within: str, period: Period, settings,
             totals.get(code) or _empty_totals(), households=households.get(code, 0),
             measured=measured, registered=total, respondents=respondents, aware=aware,
             online_seconds=online.get(code, 0),
-            possible_seconds=possible_online_seconds(facts["registered_at"].get(code, []), period, now),
+            possible_seconds=possible_online_seconds(registered_at.get(code, []), period, now),
             targets=settings.targets)
         out.append({"level": level, "code": code, "name": name, "period": period.as_json(),
-                    "stations": stations.get(code, 0), **body})
+                    "stations": len(registered_at.get(code, [])), **body})
     return out
 
 
@@ -81,13 +80,13 @@ def _city_report(store, period: Period, settings) -> dict:
     kind, label = period.kind, period.label
     measured, registered = store.registered_households(CITY)
     respondents, aware = store.awareness_totals(CITY, kind, label)
-    stations = store.station_count(CITY)
+    stations = store.station_registrations(CITY)
     body = rates.scope_rates(
         store.rollup_totals(CITY, kind, label),
         households=store.participating_households(CITY, kind, label),
         measured=measured, registered=registered, respondents=respondents, aware=aware,
         online_seconds=store.online_seconds(CITY, kind, label),
-        possible_seconds=possible_online_seconds(store.station_registrations(CITY), period),
+        possible_seconds=possible_online_seconds(stations, period),
         targets=settings.targets)
     return {"level": "city", "code": None, "name": CITY_NAME, "period": period.as_json(),
-            "stations": stations, **body}
+            "stations": len(stations), **body}

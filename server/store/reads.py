@@ -79,10 +79,6 @@ class ReadStore:
                         "AND period = ?", (scope, kind, period))
         return row[0] if row else 0
 
-    def station_count(self, scope: str) -> int:
-        where, params = self._prefix_where("community_code", scope)
-        return self._one(f"SELECT count(*) FROM stations WHERE {where}", params)[0]
-
     # --- dashboard reads ------------------------------------------------------
 
     def rollup_by_day(self, scope: str, start_day: str, end_day: str) -> list[dict]:
@@ -183,8 +179,3 @@ class ReadStore:
             out.setdefault(scope, []).append(created)
         return out
 
-    def station_counts_many(self, length: int, within: str) -> dict:
-        lo, hi = self._member_range(within)
-        return {r[0]: r[1] for r in self._all(
-            "SELECT substr(community_code, 1, ?) AS scope, count(*) FROM stations "
-            "WHERE community_code >= ? AND community_code < ? GROUP BY scope", (length, lo, hi))}

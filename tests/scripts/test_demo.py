@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from scripts import benchlib
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_demo(instance: Path, port: int, *extra: str) -> subprocess.CompletedProcess:
@@ -33,12 +29,12 @@ def events(instance: Path) -> int:
 
 def test_demo_runs_twice_on_the_same_database(tmp_path):
     instance = tmp_path / "instance"
-    first = run_demo(instance, free_port(), "--rounds", "1", "--stations", "1", "--drops", "2")
+    first = run_demo(instance, benchlib.free_port(), "--rounds", "1", "--stations", "1", "--drops", "2")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "drew itself" in first.stdout and "round 1, 2 drops, delivered" in first.stdout
     assert "sanlihe" in first.stdout and "/station/st-xc-0001" in first.stdout
     assert events(instance) == 2
-    second = run_demo(instance, free_port(), "--rounds", "1", "--stations", "1", "--drops", "2")
+    second = run_demo(instance, benchlib.free_port(), "--rounds", "1", "--stations", "1", "--drops", "2")
     assert second.returncode == 0, second.stdout + second.stderr
     assert events(instance) == 4          # the first run's data is still there
     with sqlite3.connect(instance / "sortwatch.db") as conn:  # each wrong verdict came with its evidence
@@ -59,6 +55,6 @@ def test_demo_refuses_a_taken_port(tmp_path):
 
 
 def test_demo_refuses_a_folder_without_manifest(tmp_path):
-    result = run_demo(tmp_path / "instance", free_port(), "--items", str(tmp_path), "--rounds", "1")
+    result = run_demo(tmp_path / "instance", benchlib.free_port(), "--items", str(tmp_path), "--rounds", "1")
     assert result.returncode == 1 and "has no manifest.csv" in result.stderr
 

@@ -12,14 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from scripts import benchlib
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _processes_marked(mark: str) -> list[str]:
@@ -39,7 +35,7 @@ def _processes_marked(mark: str) -> list[str]:
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_a_signal_to_make_stops_the_whole_demo(tmp_path, signum):
-    instance, port = tmp_path / "instance", free_port()
+    instance, port = tmp_path / "instance", benchlib.free_port()
     mark = str(tmp_path)
     env = dict(os.environ, SORTWATCH_DEMO_MARK=mark)
     make = subprocess.Popen(["make", "--no-print-directory", "demo", f"PORT={port}",
@@ -86,7 +82,7 @@ def test_demo_residents_sort_right_about_85_percent_of_the_time(tmp_path):
     import sys
     instance = tmp_path / "instance"
     result = subprocess.run([sys.executable, "scripts/demo.py", "--instance", str(instance),
-                             "--port", str(free_port()), "--rounds", "1", "--stations", "3",
+                             "--port", str(benchlib.free_port()), "--rounds", "1", "--stations", "3",
                              "--drops", "20"], cwd=ROOT, capture_output=True, text=True, timeout=500)
     assert result.returncode == 0, result.stdout + result.stderr
     truth = [json.loads(line) for path in instance.glob("demo-stations/*/round-1/truth.jsonl")

@@ -3,6 +3,7 @@ Chromium driven by Playwright (executable_path; `playwright install` is never
 used). scripts/install_browser.sh installs the browser."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import urllib.request
@@ -14,6 +15,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "web"
 WIDTHS = {"tablet": (1280, 800), "phone": (390, 844), "desktop": (1440, 900)}
+PASSWORD = "password-123"  # every user of the small city (tests/server/support.py)
 
 
 def missing_browser() -> str | None:
@@ -25,6 +27,34 @@ def missing_browser() -> str | None:
     except ImportError:
         return "the playwright package is missing: pip install -r requirements-dev.txt"
     return None
+
+
+@contextlib.contextmanager
+def served_city(folder: Path, workers: int, threads: int, extra_env: dict | None = None,
+                seeded: bool = False):
+    """The small city of the server tests in a fresh SQLite file under
+    `folder`, served by a real gunicorn; yields (base URL, City). With
+    `seeded`, a month of disposals is sent first (seed_month)."""
+    from scripts import benchlib
+    from server import create_app
+    from tests.server.support import City, make_settings
+    db = folder / "web.db"
+    app = create_app({"SETTINGS": make_settings(db), "TESTING": True})
+    city = City(app.test_cli_runner(), folder)
+    with benchlib.gunicorn("server:create_app()", db, workers=workers, threads=threads,
+                           extra_env=extra_env) as base:
+        if seeded:
+            seed_month(base, city)
+        yield base, city
+
+
+def log_in(page, base: str, username: str, query: str = "") -> None:
+    """Log in through the login form, as a person would."""
+    page.goto(base + "/login" + query)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
 
 
 def post_json(url: str, body: dict, token: str | None = None) -> tuple[int, dict]:

@@ -11,39 +11,22 @@ import time
 
 import pytest
 
-from scripts import benchlib
-from server import create_app
-from tests.server.support import City, disposal, make_settings
+from tests.server.support import disposal
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, post_json, seed_month, shoot
+from .browser import WIDTHS, log_in, missing_browser, post_json, served_city, shoot
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(missing_browser() is not None,
                                  reason=str(missing_browser()))]
-PASSWORD = "password-123"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The small city of the server tests, served by gunicorn."""
-    folder = tmp_path_factory.mktemp("web")
-    db = folder / "web.db"
-    app = create_app({"SETTINGS": make_settings(db), "TESTING": True})
-    city = City(app.test_cli_runner(), folder)
     # The tablet's quiz is clicked through faster than a resident reads it.
-    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=16,
-                           extra_env={"SORTWATCH_QUIZ_SECONDS_PER_QUESTION": 0}) as base:
-        seed_month(base, city)
-        yield base, city
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    with served_city(tmp_path_factory.mktemp("web"), workers=2, threads=16, seeded=True,
+                     extra_env={"SORTWATCH_QUIZ_SECONDS_PER_QUESTION": 0}) as served:
+        yield served
 
 
 @pytest.fixture
@@ -61,12 +44,11 @@ def open_as(site, browser):
         page.on("console", lambda m: csp_errors.append(m.text)
                 if "Content Security Policy" in m.text else None)
         page.set_default_timeout(10_000)
-        page.goto(base + "/login" + ("?lang=en" if lang == "en" else ""))
+        query = "?lang=en" if lang == "en" else ""
         if username:
-            page.fill("input[name=username]", username)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
+            log_in(page, base, username, query)
+        else:
+            page.goto(base + "/login" + query)
         return page
 
     yield open_as

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from server import create_app
-from tests.server.support import City, disposal, make_settings
+from tests.server.support import disposal
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, seed_month, shoot
+from .browser import WIDTHS, log_in, missing_browser, served_city, shoot
 from .conftest import web_login
-
-PASSWORD = "password-123"
 
 
 def test_the_two_household_counts_have_two_labels(client, city):
@@ -34,23 +31,8 @@ browser_only = pytest.mark.skipif(missing_browser() is not None, reason=str(miss
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from scripts import benchlib
-    folder = tmp_path_factory.mktemp("dash")
-    db = folder / "dash.db"
-    app = create_app({"SETTINGS": make_settings(db), "TESTING": True})
-    city = City(app.test_cli_runner(), folder)
-    with benchlib.gunicorn("server:create_app()", db, workers=1, threads=8) as base:
-        seed_month(base, city)
+    with served_city(tmp_path_factory.mktemp("dash"), workers=1, threads=8, seeded=True) as (base, _):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def open_dashboard(site, browser, width):
@@ -59,11 +41,7 @@ def open_dashboard(site, browser, width):
     page = context.new_page()
     errors = []
     page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
-    page.goto(site + "/login")
-    page.fill("input[name=username]", "sanlihe")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, site, "sanlihe")
     assert page.url.endswith("/dashboard/110102001001")
     return context, page, errors
 

@@ -9,16 +9,13 @@ import time
 
 import pytest
 
-from scripts import benchlib
-from server import create_app
-from tests.server.support import City, disposal, make_settings
+from tests.server.support import disposal
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, WIDTHS, missing_browser, post_json, shoot
+from .browser import WIDTHS, log_in, missing_browser, post_json, served_city, shoot
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(missing_browser() is not None,
                                  reason=str(missing_browser()))]
-PASSWORD = "password-123"
 WIDTH_NAMES = ["phone", "tablet"]
 BIN_BACKGROUNDS = {"rgb(46, 125, 50)", "rgb(21, 101, 192)", "rgb(198, 40, 40)", "rgb(97, 97, 97)"}
 GREY, GREEN, BLUE, RED = "rgb(97, 97, 97)", "rgb(46, 125, 50)", "rgb(21, 101, 192)", "rgb(198, 40, 40)"
@@ -47,21 +44,8 @@ Object.defineProperty(window, 'SpeechSynthesisUtterance', {value: undefined});
 def site(tmp_path_factory):
     """The small city of the server tests, served by gunicorn (no history:
     the tablet only needs today's events)."""
-    folder = tmp_path_factory.mktemp("tablet")
-    db = folder / "tablet.db"
-    app = create_app({"SETTINGS": make_settings(db), "TESTING": True})
-    city = City(app.test_cli_runner(), folder)
-    with benchlib.gunicorn("server:create_app()", db, workers=1, threads=16) as base:
-        yield base, city
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    with served_city(tmp_path_factory.mktemp("tablet"), workers=1, threads=16) as served:
+        yield served
 
 
 @pytest.fixture
@@ -82,11 +66,7 @@ def tablet_page(site, browser):
                 if "Content Security Policy" in m.text else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.set_default_timeout(10_000)
-        page.goto(base + "/login")
-        page.fill("input[name=username]", "vol")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        log_in(page, base, "vol")
         assert page.url.endswith("/station/st-a")
         start(page)
         return page
