@@ -4,28 +4,26 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
-from .. import get_store
+from .. import get_store, query
 from ..access import require_downloads
 from ..auth import login_required
 from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
 from ..report import member_reports
-from .rankings import parse_member_level
-from .stats import parse_period_args, parse_within
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
 
 def _request():
-    within = parse_within(request.args)
-    level = parse_member_level(request.args, within)
+    within = query.within(request.args)
+    level = query.member_level(request.args, within)
     if level not in ("community", "street", "district"):
         raise ApiError(400, "invalid_request", "level must be community, street or district")
     lang = request.args.get("lang", "zh")
     if lang not in ("zh", "en"):
         raise ApiError(400, "invalid_request", "lang must be zh or en",
                        [{"field": "lang", "message": "zh or en"}])
-    period = parse_period_args(request.args)
+    period = query.period(request.args)
     store = get_store()
     require_downloads(store, g.user, within)
     reports = member_reports(store, level, within, period, current_app.config["SETTINGS"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
-from .. import get_store
+from .. import get_store, query
 from ..access import correctable_event, readable_event, readable_station, require_scope
 from ..auth import login_required
 from ..errors import ApiError
@@ -13,7 +13,6 @@ from ..stations import station_health
 from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from .events import json_body
-from .stats import parse_within
 
 bp = Blueprint("stations", __name__, url_prefix="/api/v1")
 
@@ -93,7 +92,7 @@ def station_today(station_id: str):
 @bp.get("/stations/health")
 @login_required
 def health():
-    code = parse_within(request.args)
+    code = query.within(request.args)
     require_scope(g.user, code)
     interval = current_app.config["SETTINGS"].heartbeat_interval
     return {"within": None if code == CITY else code,

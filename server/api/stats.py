@@ -3,61 +3,22 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from .. import get_store
+from .. import get_store, query
 from ..access import readable_region, require_scope
 from ..auth import login_required
 from ..errors import ApiError
 from ..insights import daily_trend, insights
 from ..report import scope_report
-from ..scopes import CITY, LEVEL_LENGTHS, LEVELS, level_of
-from ..timeutil import current_month_label, make_period
+from ..scopes import CITY
 
 bp = Blueprint("stats", __name__, url_prefix="/api/v1")
-
-
-def parse_scope_args(args) -> tuple[str, str]:
-    level = args.get("level", "")
-    if level not in LEVELS:
-        raise ApiError(400, "invalid_request", f"level must be one of {', '.join(LEVELS)}",
-                       [{"field": "level", "message": "invalid"}])
-    if level == "city":
-        if args.get("code"):
-            raise ApiError(400, "invalid_request", "omit code for the city",
-                           [{"field": "code", "message": "not allowed with level=city"}])
-        return level, CITY
-    code = args.get("code", "")
-    length = LEVEL_LENGTHS[level]
-    if len(code) != length or not code.isdigit():
-        raise ApiError(400, "invalid_request", f"a {level} code has {length} digits",
-                       [{"field": "code", "message": "invalid"}])
-    return level, code
-
-
-def parse_within(args) -> str:
-    """`within=CODE` (a district, street or community code), or the city."""
-    within = args.get("within") or CITY
-    try:
-        level_of(within)
-    except ValueError:
-        raise ApiError(400, "invalid_request", "within must be a 6, 9 or 12-digit division code",
-                       [{"field": "within", "message": "invalid"}]) from None
-    return within
-
-
-def parse_period_args(args):
-    try:
-        return make_period(args.get("month") or current_month_label(),
-                           args.get("period", "month"))
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", str(exc),
-                       [{"field": "month", "message": str(exc)}]) from None
 
 
 @bp.get("/stats")
 @login_required
 def stats():
-    level, code = parse_scope_args(request.args)
-    period = parse_period_args(request.args)
+    level, code = query.scope(request.args)
+    period = query.period(request.args)
     require_scope(g.user, code)
     store = get_store()
     report = scope_report(store, code, period, current_app.config["SETTINGS"])
@@ -67,7 +28,7 @@ def stats():
 
 
 def _readable_scope(args) -> tuple[str, str]:
-    level, code = parse_scope_args(args)
+    level, code = query.scope(args)
     readable_region(get_store(), g.user, code)
     return level, code
 
@@ -77,7 +38,7 @@ def _scope_view(build):
     accuracy_target) -> dict` gives the body beside level, code and period."""
     def view():
         level, code = _readable_scope(request.args)
-        period = parse_period_args(request.args)
+        period = query.period(request.args)
         target = current_app.config["SETTINGS"].targets["accuracy"]
         return {"level": level, "code": None if code == CITY else code,
                 "period": period.as_json(), **build(get_store(), code, period, target)}

@@ -7,13 +7,12 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 
-from .. import get_store
+from .. import get_store, query
 from ..access import contains_scope, rankings_home, require_rankings
-from ..rankings import LEVELS_BELOW, METRICS, ranking
+from ..rankings import LEVELS_BELOW, ranking
 from ..scopes import CITY, level_of
 from . import i18n
 from .common import login_page, scope_name, setup_blueprint
-from .dashboard import parse_month
 
 bp = Blueprint("web_city", __name__, template_folder="templates")
 setup_blueprint(bp)
@@ -26,11 +25,8 @@ MAX_ROWS = 300  # a city-wide community ranking has ~7,000: the download has the
 @login_page
 def rankings():
     user = g.user
-    within = request.args.get("within") or rankings_home(user)
-    try:
-        within_level = level_of(within)
-    except ValueError:
-        abort(400, description="within must be a division code")
+    within = query.within(request.args, default=rankings_home(user))
+    within_level = level_of(within)
     store = get_store()
     require_rankings(store, user, within)
     levels = LEVELS_BELOW[within_level]
@@ -43,10 +39,8 @@ def rankings():
         # The form keeps the level when one narrows the scope (districts,
         # then a district chosen): show the first level that exists there.
         level = levels[0]
-    metric = request.args.get("metric") or "accuracy"
-    if metric not in METRICS:
-        abort(400, description=f"metric must be one of {', '.join(METRICS)}")
-    period = parse_month(request.args)
+    metric = query.metric(request.args)
+    period = query.period(request.args)
     settings = current_app.config["SETTINGS"]
     result = ranking(store, level, within, period, metric, LIST_SIZE, settings)
     # The scopes one may narrow to: the districts (city staff), the streets
@@ -61,13 +55,13 @@ def rankings():
             choices.append((district, scope_name(store, district)))
         choices += [(c, "　" + n) for c, n in store.members("street", district)]
     choices = [(c, n) for c, n in choices if contains_scope(user, c)]
-    query = {"level": level, "within": within, "month": period.label}
+    link = {"level": level, "within": within, "month": period.label}
     if period.kind != "month":
-        query["period"] = period.kind
+        link["period"] = period.kind
     if i18n.lang() == "en":
-        query["lang"] = "en"
-    downloads = {"csv": "/exports/stats.csv?" + urlencode(query),
-                 "xlsx": "/exports/stats.xlsx?" + urlencode(query)}
+        link["lang"] = "en"
+    downloads = {"csv": "/exports/stats.csv?" + urlencode(link),
+                 "xlsx": "/exports/stats.xlsx?" + urlencode(link)}
     return render_template("rankings.html", result=result, level=level, levels=levels,
                            rows=result["members"][:MAX_ROWS], total=len(result["members"]),
                            within=within, within_name=scope_name(store, within),

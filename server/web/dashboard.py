@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 
-from .. import get_store
+from .. import get_store, query
 from ..access import readable_region, sees_ranking
 from ..insights import daily_trend, insights
 from ..rankings import METRICS, ranking
 from ..report import scope_report
 from ..scopes import CITY, level_of
 from ..stations import station_health
-from ..timeutil import current_month_label, make_period
 from . import i18n
 from .chart import trend_svg
 from .common import login_page, setup_blueprint
@@ -21,13 +20,6 @@ setup_blueprint(bp)
 
 PARENT = {"district": CITY}
 HEALTH_ROWS = 50
-
-
-def parse_month(args):
-    try:
-        return make_period(args.get("month") or current_month_label(), args.get("period", "month"))
-    except ValueError as exc:
-        abort(400, description=str(exc))
 
 
 def parent_of(code: str) -> str:
@@ -45,7 +37,7 @@ def dashboard(code: str):
     store = get_store()
     readable_region(store, g.user, code)
     settings = current_app.config["SETTINGS"]
-    period = parse_month(request.args)
+    period = query.period(request.args)
     report = scope_report(store, code, period, settings)
     if report is None:
         abort(404)

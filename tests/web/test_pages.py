@@ -7,6 +7,7 @@ import re
 import time
 from datetime import timedelta
 
+import markupsafe
 import pytest
 
 from server.web.chart import trend_svg
@@ -140,6 +141,17 @@ def test_unknown_things_are_404_and_bad_months_400(client, city):
     # a level that does not exist inside the scope falls back to the first that does
     page = client.get("/rankings?within=110102&level=district").get_data(as_text=True)
     assert "各街道排名" in page
+
+
+@pytest.mark.parametrize("args", ["month=2026-13", "month=0001-01", "month=2026-11%0A", "period=week",
+                                  "within=12345", "within=110102&metric=speed"])
+def test_the_rankings_page_and_api_refuse_the_same_query_with_the_same_reason(client, city, args):
+    """One parser (server/query.py) reads the query for the page and the API."""
+    web_login(client, "city")
+    page = client.get("/rankings?level=street&" + args)
+    api = client.get("/api/v1/rankings?level=street&" + args)
+    assert (page.status_code, api.status_code) == (400, 400)
+    assert markupsafe.escape(api.get_json()["error"]["message"]) in page.get_data(as_text=True)
 
 
 def test_english_is_a_switch_remembered_in_the_session(client, city):
