@@ -9,6 +9,7 @@ random ids and wall-clock times.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime
 
@@ -24,8 +25,10 @@ def iso(ts: float, tz) -> str:
 
 
 class EventMaker:
-    def __init__(self, config, judge, rules, tokens=None, source_id=None, epoch=0.0):
+    def __init__(self, config, judge, rules, tokens=None, source_id=None, epoch=0.0,
+                 wall_clock=time.time):
         self.config = config
+        self.wall_clock = wall_clock
         self.judge = judge
         self.rules = rules
         self.tokens = tokens
@@ -54,10 +57,16 @@ class EventMaker:
             "model": self.judge.model,
             "rules": self.rules.tag,
         }
-        household = self.tokens.take() if self.tokens else None
+        household = self.tokens.take(at=self._token_time(ep)) if self.tokens else None
         if household:
             event["household"] = household
         return event
+
+    def _token_time(self, ep) -> float:
+        """When the disposal ended, on the token reader's clock: judging may
+        lag, and a card scanned after the disposal ended is the next resident's."""
+        ended_ago = max(0.0, self.wall_clock() - ep.end_wall) if ep.end_wall else 0.0
+        return self.tokens.clock() - ended_ago
 
     def evidence(self, ep, event) -> bytes | None:
         """One small JPEG for a wrong verdict, where only the item is sharp (docs/design.md §7)."""

@@ -69,3 +69,33 @@ def test_reader_on_a_fifo_with_carriage_returns(tmp_path):
     finally:
         reader.stop()
     reader.join(3)
+
+
+def test_a_token_read_after_a_disposal_ended_waits_for_the_next_even_when_judging_lags():
+    """The next resident scans their card while the camera is still judging the
+    previous disposal: the token belongs to the next disposal, not the one
+    being judged."""
+    from types import SimpleNamespace
+
+    from edge.events import EventMaker
+
+    clock = Clock()
+    wall = Clock()
+    wall.now = 1_800_000_000.0
+    tokens = HouseholdTokens(window=15, clock=clock)
+    maker = EventMaker(SimpleNamespace(station=SimpleNamespace(id="st-a"), tz=None),
+                       SimpleNamespace(model="m@1"), SimpleNamespace(tag="beijing@2020.1"), tokens,
+                       wall_clock=wall)
+    judged = SimpleNamespace(item="food_waste", category="kitchen", verdict="correct", confidence=0.9)
+
+    def disposal(ended_ago):
+        return SimpleNamespace(category="kitchen", bin="kitchen", start_index=0, start_t=0.0,
+                               start_wall=wall.now - ended_ago - 2, end_wall=wall.now - ended_ago)
+
+    tokens.offer("hh-next-resident")          # read 3 s after the previous disposal ended...
+    event = maker.event(disposal(ended_ago=3.0), judged)
+    assert "household" not in event           # ...so not the previous disposal's
+    clock.now += 5
+    wall.now += 5
+    event = maker.event(disposal(ended_ago=0.5), judged)
+    assert event["household"] == "hh-next-resident"
