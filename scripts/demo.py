@@ -1,6 +1,9 @@
 """The whole system on one machine: the server under gunicorn on the demo
 district, and simulated stations running the real edge program with the real
-model on generated clips, round after round, until Ctrl-C.
+model on generated clips, round after round, until Ctrl-C. Each clip plays
+at its own pace, like a live camera, and the residents who scan their
+household card before they drop have it written to the station's card
+reader as they do (every demo station has a reader).
 
     python scripts/demo.py [--items DIR] [--port 8000] [--stations 3] [--rounds N]
 
@@ -32,6 +35,11 @@ import benchlib  # noqa: E402
 import draw_items  # noqa: E402
 
 DEMO_PASSWORD = "sortwatch-demo"
+HOUSEHOLDS_PER_STATION = 150
+FIRST_FRAME = "first frame read"   # what edge/capture logs when the clip starts playing
+# A card is scanned just before the item falls in (truth's t_end): after the
+# previous disposal has ended and before this one ends (edge/privacy/household.py).
+SCAN_BEFORE_FALL = 0.2
 
 
 class DemoError(Exception):
@@ -122,12 +130,16 @@ class Demo:
                                   "--drops", str(self.args.drops), "--seed", str(seed),
                                   "--wrong-share", str(self.args.wrong_share),
                                   "--station-id", station, "--out", str(clip), "--server", base,
-                                  "--device-id", device, "--evidence"], log)
+                                  "--device-id", device, "--evidence", "--live",
+                                  "--households", str(HOUSEHOLDS_PER_STATION)], log)
                 if gen.wait() != 0:
                     raise DemoError(f"{station}: could not make a clip (see {log})")
                 (clip / "token").write_text(token)
+                (clip / "reader.txt").write_text("")
+                log_start = log.stat().st_size
                 edge = self.spawn([sys.executable, "-m", "edge", "run", "--config",
                                    str(clip / "station.toml"), "--once", "--timeout", "60"], log)
+                scan_cards(clip, log, log_start, edge, self.stop)
                 code = edge.wait()
             except DemoError:
                 return
@@ -185,6 +197,29 @@ class Demo:
                 raise DemoError(f"the server stopped; see {self.instance / 'server.log'}")
             time.sleep(0.5)
         return 0
+
+
+def scan_cards(clip: Path, log: Path, log_start: int, edge: subprocess.Popen,
+               stop: threading.Event) -> None:
+    """Play the residents' card scans of truth.jsonl into the clip's card
+    reader, timed from the moment the station program reads the first frame."""
+    scans = [(drop["t_end"] - SCAN_BEFORE_FALL, drop["household"])
+             for drop in map(json.loads, (clip / "truth.jsonl").read_text(encoding="utf-8").splitlines())
+             if drop["household"]]
+    started = None
+    while started is None:
+        with open(log, "rb") as f:
+            f.seek(log_start)
+            if FIRST_FRAME.encode() in f.read():
+                started = time.monotonic()
+        if stop.is_set() or edge.poll() is not None:
+            return
+        time.sleep(0.02)
+    for at, household in scans:
+        if stop.wait(max(0.0, started + at - time.monotonic())):
+            return
+        with open(clip / "reader.txt", "a", encoding="utf-8") as reader:
+            reader.write(household + "\n")
 
 
 def watch_flag(flag: Path) -> None:

@@ -15,7 +15,14 @@ writes into OUT:
 - truth.jsonl: one line per drop, in order: t (seconds into the clip when the
   item reaches the drop zone), t_end, bin, item (rule-set label), category,
   source_item and path (the manifest's row), wrong (the bin does not accept
-  the item).
+  the item), household (the token of the resident's card, or null: see
+  --households).
+
+With --households N the drops come from N households of the station, and a
+share of the residents (--card-share) scan their card before they drop;
+station.toml then reads tokens from `reader.txt` beside it, which whoever
+plays the clip writes as the residents scan (scripts/demo.py does). --live
+makes station.toml replay the clip at its own pace like a live camera.
 
 The item folder is any folder with a manifest.csv in the shared format (path,
 item, ... columns); images are read in place.
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import random
 import sys
@@ -187,7 +195,7 @@ def lighting(total, fps, rng: random.Random):
 
 def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, height=720, fps=15,
            wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing", evidence=False,
-           only_paths=None, hands=True):
+           only_paths=None, hands=True, households=0, card_share=0.8, live=False):
     rules = load_rules(rules_name)
     rows = read_manifest(items_dir, rules, only_paths)
     rng = random.Random(seed)
@@ -205,6 +213,7 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
         raise SystemExit("cv2.VideoWriter cannot write mp4v here")
     truth = []
     images = {}
+    card_rng = random.Random(f"{seed}/cards")
     for d in schedule:
         z = d["bin"]["zone"]
         x0, x1 = z[0][0], z[1][0]
@@ -224,7 +233,8 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
         wrong = not rules.accepts(d["row"]["item"], d["bin"]["category"])
         truth.append({"t": round(t_zone, 3), "t_end": round((d["start"] + d["descent"] + d["fall"]) / fps, 3),
                       "bin": d["bin"]["name"], "item": d["row"]["item"], "category": d["row"]["category"],
-                      "source_item": d["row"]["source_item"], "path": d["row"]["path"], "wrong": wrong})
+                      "source_item": d["row"]["source_item"], "path": d["row"]["path"], "wrong": wrong,
+                      "household": household_token(station_id, card_rng, households, card_share)})
     active = 0
     for f in range(total):
         frame = bg.copy()
@@ -254,20 +264,31 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
         for t in truth:
             f.write(json.dumps(t) + "\n")
     (out / "station.toml").write_text(station_toml(station_id, device_id or f"dev-{station_id}", server,
-                                                   bins, rules_name, evidence), encoding="utf-8")
+                                                   bins, rules_name, evidence, households > 0, live),
+                                      encoding="utf-8")
     return truth, total / fps
 
 
-def station_toml(station_id, device_id, server, bins, rules_name, evidence=False):
+def household_token(station_id: str, rng: random.Random, households: int, card_share: float) -> str | None:
+    """The opaque token on the card of one of the station's households, if the
+    resident scanned it (a card holds no name or door number)."""
+    if households <= 0 or rng.random() >= card_share:
+        return None
+    n = rng.randrange(households)
+    return "hh-" + hashlib.sha256(f"{station_id}/{n}".encode()).hexdigest()[:12]
+
+
+def station_toml(station_id, device_id, server, bins, rules_name, evidence=False, reader=False, live=False):
     lines = [
         "# Written by scripts/make_station_clip.py for clip.mp4 beside it.",
         "[station]", f'id = "{station_id}"', 'timezone = "+08:00"', f'rules = "{rules_name}"', "",
-        "[camera]", 'source = "clip.mp4"', "",
+        "[camera]", 'source = "clip.mp4"', *(["realtime = true"] if live else []), "",
         "[server]", f'url = "{server}"', f'device_id = "{device_id}"', 'token_file = "token"', "",
         "[outbox]", 'path = "outbox.sqlite"', "",
     ]
-    if evidence:
-        lines += ["[privacy]", "evidence = true", ""]
+    privacy = (["evidence = true"] if evidence else []) + (['household_reader = "reader.txt"'] if reader else [])
+    if privacy:
+        lines += ["[privacy]", *privacy, ""]
     for b in bins:
         lines += ["[[bins]]", f'name = "{b["name"]}"', f'category = "{b["category"]}"',
                   "zone = [" + ", ".join(f"[{x}, {y}]" for x, y in b["zone"]) + "]", ""]
@@ -290,6 +311,13 @@ def main(argv=None) -> int:
     p.add_argument("--no-hands", action="store_true", help="items move on their own, without a hand")
     p.add_argument("--evidence", action="store_true",
                    help="station.toml sends a blurred evidence image for each wrong verdict")
+    p.add_argument("--households", type=int, default=0,
+                   help="households using the station; with N > 0, station.toml reads their cards "
+                        "from reader.txt and truth.jsonl says whose card was scanned")
+    p.add_argument("--card-share", type=float, default=0.8,
+                   help="share of drops whose resident scans a card first (with --households)")
+    p.add_argument("--live", action="store_true",
+                   help="station.toml replays the clip at its own pace, like a live camera")
     p.add_argument("--paths-from", type=Path,
                    help="use only the manifest paths listed in this file, one a line "
                         "(e.g. a model's held-out validation images)")
@@ -299,10 +327,13 @@ def main(argv=None) -> int:
         only = {line.strip() for line in args.paths_from.read_text(encoding="utf-8").splitlines() if line.strip()}
     if args.drops < 0 or args.width < 160 or args.height < 120 or args.fps < 1:
         p.error("drops >= 0, width >= 160, height >= 120, fps >= 1")
+    if args.households < 0 or not 0 <= args.card_share <= 1:
+        p.error("households >= 0 and 0 <= card-share <= 1")
     truth, seconds = render(args.items, args.out, drops=args.drops, seed=args.seed,
                             station_id=args.station_id, width=args.width, height=args.height, fps=args.fps,
                             wrong_share=args.wrong_share, server=args.server, device_id=args.device_id,
-                            only_paths=only, hands=not args.no_hands, evidence=args.evidence)
+                            only_paths=only, hands=not args.no_hands, evidence=args.evidence,
+                            households=args.households, card_share=args.card_share, live=args.live)
     wrong = sum(t["wrong"] for t in truth)
     print(f"{args.out}/clip.mp4: {seconds:.1f} s, {args.width}x{args.height} at {args.fps} fps, "
           f"{len(truth)} drops ({wrong} into a wrong bin)")

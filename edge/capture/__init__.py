@@ -266,6 +266,7 @@ class Capture:
             if self.t0 is None:
                 self.t0 = now
                 self.first_wall = time.time()
+                log.info("first frame read")
             if self.live:
                 t = now - self.t0
             else:

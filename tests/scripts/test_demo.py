@@ -2,6 +2,7 @@
 program with the real model, drawn items (no photos needed)."""
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import subprocess
@@ -34,6 +35,14 @@ def test_demo_runs_twice_on_the_same_database(tmp_path):
     assert "drew itself" in first.stdout and "round 1, 2 drops, delivered" in first.stdout
     assert "sanlihe" in first.stdout and "/station/st-xc-0001" in first.stdout
     assert events(instance) == 2
+    # the residents' cards, played into the station's reader as they scanned
+    # them, arrive on their own disposals, in order
+    truth_file = instance / "demo-stations" / "st-xc-0001" / "round-1" / "truth.jsonl"
+    truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
+    with sqlite3.connect(instance / "sortwatch.db") as conn:
+        stored = [row[0] for row in conn.execute("SELECT household FROM events ORDER BY ts")]
+    assert any(t["household"] for t in truth)
+    assert stored == [t["household"] for t in truth]
     second = run_demo(instance, benchlib.free_port(), "--rounds", "1", "--stations", "1", "--drops", "2")
     assert second.returncode == 0, second.stdout + second.stderr
     assert events(instance) == 4          # the first run's data is still there
