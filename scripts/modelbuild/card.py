@@ -1,5 +1,9 @@
-"""Card stage: regenerate models/README.md for a grafted model from its metadata, the JSON results of
-scripts/eval_model.py and scripts/bench_model.py, and the cached probabilities of the source model.
+"""Card stage: models/README.md rendered from the templates in scripts/modelbuild/templates/ and the
+model file's metadata.
+
+A grafted model (metadata `head`, made by scripts/graft_head.py) is described from its metadata, the
+JSON results of scripts/eval_model.py and scripts/bench_model.py, and the cached probabilities of the
+source model (templates/card.md):
 
     .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --split validation --json /tmp/graft/val_clean.json
     .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --split validation --degrade --json /tmp/graft/val_deg.json
@@ -9,7 +13,11 @@ scripts/eval_model.py and scripts/bench_model.py, and the cached probabilities o
     .venv/bin/python scripts/modelbuild/card.py --results /tmp/graft
 
 Sections that do not depend on the head (the item table, training data and licences, how the backbone
-was trained, known limits, retraining) are kept from the current card.
+was trained, known limits, retraining) are kept from the current card, with the lines of
+templates/kept_additions.md added where missing.
+
+A model straight from scripts/build_model.py is described from its metadata alone
+(templates/build_card.md; `build_model.py --card`, `render_build`).
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from string import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 for p in (str(ROOT), str(ROOT / "scripts")):
@@ -26,9 +35,24 @@ for p in (str(ROOT), str(ROOT / "scripts")):
 
 import numpy as np  # noqa: E402
 
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 KEEP = ("## Training data and licences", "## How it was trained", "## Known limits",
         "## Retraining on a station's own photos")
 D = "../shared/datasets/waste-images"
+
+
+def template(name: str) -> Template:
+    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+def fill(name: str, **values) -> str:
+    """Template `name` with every placeholder filled (a missing value raises KeyError); no final newline."""
+    return template(name).substitute(values).rstrip("\n")
+
+
+def paragraph(text: str | None) -> str:
+    """`text` as a paragraph to put in front of another (with its blank line), or nothing."""
+    return f"{text}\n\n" if text else ""
 
 
 def sections(text: str) -> dict[str, str]:
@@ -42,6 +66,17 @@ def sections(text: str) -> dict[str, str]:
     return {k: "\n".join(v).strip() for k, v in out.items()}
 
 
+def additions() -> dict[str, list[str]]:
+    """The lines of templates/kept_additions.md, by the heading of the kept section they belong to."""
+    out, cur = {}, None
+    for line in (TEMPLATES / "kept_additions.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            cur = out.setdefault(line, [])
+        elif line.strip() and cur is not None:
+            cur.append(line)
+    return out
+
+
 def table(header, rows):
     return "\n".join(["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
                      + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
@@ -50,6 +85,8 @@ def table(header, rows):
 def f3(v):
     return "-" if v is None else f"{v:.3f}"
 
+
+# ---------------------------------------------------------------- grafted model (templates/card.md)
 
 def source_figures(meta: dict, rules) -> dict:
     """The source model's own head on the validation split, from the embedding cache (its cached probs)."""
@@ -70,6 +107,51 @@ def source_figures(meta: dict, rules) -> dict:
     return out
 
 
+def summary_table(old: dict, vc: dict, vd: dict, this: str) -> str:
+    rows = []
+    for tag, res_old, res_new in (("clean", old["clean"], vc), ("degraded", old["degraded"], vd)):
+        for who, res in (("8d3b9cae (source)", res_old), (this + " (this file)", res_new)):
+            c = res["category"]
+            rows.append([f"{who}, {tag}", f3(c["balanced_accuracy"]), f3(c["accuracy"]), f3(res["item"]["accuracy"]),
+                         f3(c["per_class"]["kitchen"]["recall"]), f3(c["per_class"]["hazardous"]["recall"]),
+                         f3(res["ece_item"]), f"{res['threshold']['uncertain_share']:.1%}",
+                         f3(res["threshold"]["category_accuracy_on_rest"])])
+    return table(["model, set", "category balanced acc.", "category acc.", "item acc.", "kitchen recall",
+                  "hazardous recall", "ECE", "uncertain", "category acc. on the rest"], rows)
+
+
+def outcome_table(vc: dict, vd: dict) -> str:
+    rows = [[tag, c, o["n"], f3(o["right"]), f3(o["uncertain"]), f3(o["wrong"])]
+            for tag, res in (("clean", vc), ("degraded", vd)) for c, o in res["outcomes"].items()]
+    return table(["set", "category", "n", "right", "uncertain", "confidently wrong"], rows)
+
+
+def confusions(vc: dict, vd: dict, categories) -> str:
+    parts = []
+    for tag, res in (("clean", vc), ("degraded", vd)):
+        cm = res["category"]["confusion"]
+        parts += [f"Confusion matrix, category, {tag}, this file (rows: true, columns: predicted, before the "
+                  "uncertainty rule):",
+                  table(["true \\ predicted"] + list(categories),
+                        [[f"`{c}`"] + row for c, row in zip(categories, cm, strict=True)]),
+                  f"Per item, {tag}: " + ", ".join(f"`{k}` recall {v['recall']:.3f}"
+                                                   for k, v in res["item"]["per_class"].items())]
+    return "\n\n".join(parts)
+
+
+def kept_sections(base: str) -> str:
+    keep, extra = sections(base), additions()
+    parts = []
+    for h in KEEP:
+        if h in keep:
+            body = keep[h]
+            for line in extra.get(h, []):
+                if line not in body:
+                    body += "\n" + line
+            parts.append(f"{h}\n\n{body}")
+    return "\n\n".join(parts)
+
+
 def render(model: Path, results: Path, base: str) -> str:
     import eval_model
 
@@ -83,136 +165,165 @@ def render(model: Path, results: Path, base: str) -> str:
     bench = json.loads((results / "bench.json").read_text()) if (results / "bench.json").is_file() else None
     old = source_figures(meta, rules)
     rej, head = meta["rejection"], meta["head"]
-    keep = sections(base)
-    sha = hashlib.sha256(model.read_bytes()).hexdigest()
-    L = [f"# {meta['name']}: the default waste classifier", "",
-         f"`{model.name}` · version string `{clf.version}` · sha256 `{sha}` (also in `{model.name}.sha256`) · "
-         f"{model.stat().st_size / 2**20:.2f} MiB · head grafted {head['grafted']} by `scripts/graft_head.py` "
-         f"{head['graft_version']} onto the backbone of {head['source_model'].split(' ')[0]} (built {meta['built']} by "
-         f"`scripts/build_model.py` {meta['version']}).", "",
-         "This card is generated by `.venv/bin/python scripts/modelbuild/card.py --results /tmp/graft` from the model "
-         "file's metadata and the JSON output of the commands quoted in each section; every figure is on the build's "
-         "own validation split of the shared photos unless said otherwise. What chose what: the item head, the "
-         "rejection score and the rejection threshold were fitted on the **training split only**; the temperature "
-         "(as in the build) and nothing else on the validation split; the confidence threshold 0.48 is the build's.", "",
-         "## What it does", "",
-         "Input: one crop of an item, any size, OpenCV BGR uint8; the loader (`edge.model`) resizes it to 224x224 "
-         "(stretched, aspect not kept), converts to RGB and normalises (x - 127) / 128, as stored in the file's "
-         "`preprocessing` metadata.", "",
-         f"Outputs: `probs`, the calibrated probabilities of the items below (softmax of the grafted head's logits "
-         f"divided by the temperature {meta['temperature']}); `embedding`, the 1280-d pooled EfficientNet-Lite0 "
-         "features; and `rejection_score`, the open-set score computed in the graph (so edge and server agree): "
-         "the Mahalanobis distance of the embedding to the nearest item centre in the top 256 principal directions "
-         "of the shared within-item covariance, standardised, minus the standardised top probability.", "",
-         f"A crop is **uncertain** when `rejection_score` > **{rej['threshold']}** (`rejection.threshold`) or the top "
-         f"probability < **{meta['threshold']}** (`threshold`); `python -m edge classify --json` prints "
-         "`confidence`, `rejection_score`, `rejected` and `uncertain`.", ""]
-    what = base.split("## What it does", 1)[1].split("## ", 1)[0]
+    what = base.split("## What it does", 1)[1].split("## ", 1)[0] if "## What it does" in base else ""
     start = what.find("It recognises")
-    if start >= 0:
-        L += [what[start:].strip(), ""]
-
-    # validation
-    vc, vd = r["val_clean"], r["val_deg"]
-    L += ["## Validation figures", "",
-          f"Commands: `.venv/bin/python scripts/eval_model.py --data {D} --split validation [--degrade]` (new model, "
-          "the edge's rule: rejection or confidence); the source model's figures are its own head on the same cached "
-          "images (confidence rule only). Degraded: the build's fixed degraded copy (`edge.model.degrade`, seed "
-          "20261129).", ""]
-    rows = []
-    for tag, res_old, res_new in (("clean", old["clean"], vc), ("degraded", old["degraded"], vd)):
-        for who, res in (("8d3b9cae (source)", res_old), (clf.version.split("@")[1] + " (this file)", res_new)):
-            c = res["category"]
-            rows.append([f"{who}, {tag}", f3(c["balanced_accuracy"]), f3(c["accuracy"]), f3(res["item"]["accuracy"]),
-                         f3(c["per_class"]["kitchen"]["recall"]), f3(c["per_class"]["hazardous"]["recall"]),
-                         f3(res["ece_item"]), f"{res['threshold']['uncertain_share']:.1%}",
-                         f3(res["threshold"]["category_accuracy_on_rest"])])
-    L += [table(["model, set", "category balanced acc.", "category acc.", "item acc.", "kitchen recall",
-                 "hazardous recall", "ECE", "uncertain", "category acc. on the rest"], rows), ""]
-    L += ["Targets (issues 3, 8, 12): clean category balanced accuracy ≥ 0.95 and item accuracy ≥ 0.88; degraded "
-          "category balanced accuracy ≥ 0.85, kitchen recall ≥ 0.90 and hazardous recall ≥ 0.85; ≥ 0.95 accuracy on "
-          "the verdicts that are not uncertain with ≤ 25 % uncertain; ≤ 5 ms per crop on one thread; ≤ 8 MiB.", ""]
-    L += ["Per category (of the true item), share right, uncertain and confidently wrong (category wrong and not "
-          "uncertain), this file:", ""]
-    rows = []
-    for tag, res in (("clean", vc), ("degraded", vd)):
-        for c, o in res["outcomes"].items():
-            rows.append([tag, c, o["n"], f3(o["right"]), f3(o["uncertain"]), f3(o["wrong"])])
-    L += [table(["set", "category", "n", "right", "uncertain", "confidently wrong"], rows), ""]
-    for tag, res in (("clean", vc), ("degraded", vd)):
-        cm = res["category"]["confusion"]
-        L += [f"Confusion matrix, category, {tag}, this file (rows: true, columns: predicted, before the uncertainty "
-              "rule):", "", table(["true \\ predicted"] + list(CATEGORIES),
-                                   [[f"`{c}`"] + row for c, row in zip(CATEGORIES, cm, strict=True)]), ""]
-        pc = res["item"]["per_class"]
-        L += [f"Per item, {tag}: " + ", ".join(f"`{k}` recall {v['recall']:.3f}" for k, v in pc.items()), ""]
-
-    # open set
     cf = rej["cross_fit_at_threshold"]
-    L += ["## Knowing what it does not know (open-set rejection)", "",
-          f"Method (`rejection.method`): {rej['method']}. The two parts see the two failure modes: crops far from "
-          "every item (distance) and crops between two items (top probability). This is the score of "
-          "`scripts/modelbuild/rejection.py`; this round did not compare it against an energy score or an outlier "
-          "class.", "",
-          f"Threshold (`rejection.threshold` = {rej['threshold']}): {rej['threshold_choice']}. At the threshold, on those "
-          f"training cross-fits: known coverage {cf['coverage_known']:.3f}, known confidently wrong {cf['wrong_known']:.3f}, "
-          f"left-out items rejected {cf['unknown_rejected']:.3f}, left-out items confidently wrong per category "
-          + ", ".join(f"{k} {v:.3f}" for k, v in cf["unknown_wrong"].items())
-          + ". No threshold reaches ≤ 0.20 for `other` at ≥ 85 % coverage (residual and wood, left out, are called "
-            "paper or plastic); the threshold keeps the 85 % coverage.", ""]
-    for key, title, cmd in (("loso", "Leave one source out", "leave-one-source-out"),
-                            ("lio", "Leave items out", "leave-items-out")):
-        L += [f"### {title}", "", f"Command: `.venv/bin/python scripts/eval_model.py --data {D} --protocol {cmd}` "
-              "(refits the numpy head on cached embeddings of this file's backbone, training split only, at this "
-              "file's temperature and thresholds).", "", eval_model.format_protocol(r[key]).split("\n", 1)[1], ""]
-    L += ["Caveat: the backbone was fine-tuned on all training images of all 12 items, so a left-out item or source "
-          "is not unseen by the features, only by the refitted head; these figures are optimistic for items no "
-          "source shows (face masks, nappies, medicine).", ""]
-
     cal = meta["validation"]["calibration"]
-    L += ["## Calibration and the uncertainty threshold", "",
-          f"Temperature T = {meta['temperature']}: {head['temperature']}. Expected calibration error of the item "
-          f"confidence (15 bins), {cal['note']} (half temperatures {cal.get('half_temperatures')}):", "",
-          table(["set", "ECE before (T = 1)", "ECE after"],
-                [["clean", f3(cal["ece_clean_before"]), f3(cal["ece_clean_after"])],
-                 ["degraded", f3(cal["ece_degraded_before"]), f3(cal["ece_degraded_after"])]]), "",
-          f"The confidence threshold {meta['threshold']} is the build's (lowest threshold at which the degraded "
-          "category accuracy on the rest reaches 0.96, chosen on validation by the build for the source head).", ""]
-    L += ["## Speed and size", ""]
+    protocols = "\n\n".join(
+        fill("protocol.md", title=title, data=D, protocol=cmd, table=eval_model.format_protocol(r[key]).split("\n", 1)[1])
+        for key, title, cmd in (("loso", "Leave one source out", "leave-one-source-out"),
+                                ("lio", "Leave items out", "leave-items-out")))
+    bench_text = None
     if bench:
         b = bench
-        L += [f"`{model.name}`: {model.stat().st_size / 2**20:.2f} MiB. One 224x224 crop, 1 thread, CPU provider, "
-              f"{b['runs']} runs after warm-up, interleaved with the source model so both see the same load "
-              f"(`.venv/bin/python scripts/bench_model.py --baseline /tmp/graft/src-8d3b9cae.onnx`, on the 2-core build "
-              f"machine shared with other jobs): session.run p50 **{b['run_p50_ms']:.2f} ms** (min {b['run_min_ms']:.2f}); "
-              f"whole `classify` call with preprocessing and rejection p50 {b['classify_p50_ms']:.2f} ms (min "
-              f"{b.get('classify_min_ms', float('nan')):.2f}); the source model in the same runs: session.run p50 "
-              f"{b['baseline']['run_p50_ms']:.2f} ms (min {b['baseline']['run_min_ms']:.2f}). The grafted head and "
-              "rejection add two small matrix products (1280x12 and 1280x256).", ""]
-    extra = {"## Known limits": [
-        "- **Unknown everyday other waste is still the weak spot.** Left out, `residual` is called paper or plastic "
-        "(recyclable) and not rejected in 50 % (clean) to 64 % (degraded) of its validation images; without TrashNet "
-        "(the only source of `residual`) 24 % / 35 % of that source's other waste is confidently wrong (tables above). "
-        "The 20 % target is met for kitchen, recyclable and hazardous in every protocol, not for other.",
-        "- **Coverage**: 87 % of clean and 82 % of degraded validation crops get a verdict (the rest are uncertain), "
-        "against 97 % / 90 % for the source head; the rejection threshold keeps 85 % coverage on the training "
-        "cross-fits.",
-        "- Some crops unlike any item still pass: small random noise (upscaled into a fabric-like blur) and an "
-        "all-black crop are called `textile` with confidence 0.98 / 0.89 and a rejection score under the "
-        "threshold (tests/edge/model/test_rejection.py); a 224 px noise crop and a flat grey card are rejected.",
-        "- The ImageNet-1k vocabulary (`models/vocabulary/`) is not used by this file yet: it still knows 12 items."],
-        "## Retraining on a station's own photos": [
-        "4. After a rebuild, graft the open-set head again (`.venv-build/bin/python scripts/graft_head.py --model "
-        "<built file> --out models/waste-effl0-int8.onnx`, any venv with `onnx`) and regenerate this card with "
-        "`scripts/modelbuild/card.py`."]}
-    for h in KEEP:
-        if h in keep:
-            body = keep[h]
-            for line in extra.get(h, []):
-                if line not in body:
-                    body += "\n" + line
-            L += [h, "", body, ""]
-    return "\n".join(L).rstrip() + "\n"
+        bench_text = fill("bench.md", file=model.name, size_mib=f"{model.stat().st_size / 2**20:.2f}", runs=b["runs"],
+                          run_p50=f"{b['run_p50_ms']:.2f}", run_min=f"{b['run_min_ms']:.2f}",
+                          classify_p50=f"{b['classify_p50_ms']:.2f}",
+                          classify_min=f"{b.get('classify_min_ms', float('nan')):.2f}",
+                          base_p50=f"{b['baseline']['run_p50_ms']:.2f}", base_min=f"{b['baseline']['run_min_ms']:.2f}")
+    text = template("card.md").substitute(
+        name=meta["name"], file=model.name, version=clf.version, sha=hashlib.sha256(model.read_bytes()).hexdigest(),
+        size_mib=f"{model.stat().st_size / 2**20:.2f}", grafted=head["grafted"], graft_version=head["graft_version"],
+        source_model=head["source_model"].split(" ")[0], built=meta["built"], build_version=meta["version"],
+        temperature=meta["temperature"], rejection_threshold=rej["threshold"], threshold=meta["threshold"],
+        items=paragraph(what[start:].strip() if start >= 0 else None), data=D,
+        summary_table=summary_table(old, r["val_clean"], r["val_deg"], clf.version.split("@")[1]),
+        outcome_table=outcome_table(r["val_clean"], r["val_deg"]),
+        confusions=confusions(r["val_clean"], r["val_deg"], CATEGORIES),
+        method=rej["method"], threshold_choice=rej["threshold_choice"], cf_coverage=f"{cf['coverage_known']:.3f}",
+        cf_wrong=f"{cf['wrong_known']:.3f}", cf_rejected=f"{cf['unknown_rejected']:.3f}",
+        cf_unknown_wrong=", ".join(f"{k} {v:.3f}" for k, v in cf["unknown_wrong"].items()),
+        protocols=protocols, temperature_choice=head["temperature"], calibration_note=cal["note"],
+        half_temperatures=cal.get("half_temperatures"),
+        ece_table=table(["set", "ECE before (T = 1)", "ECE after"],
+                        [["clean", f3(cal["ece_clean_before"]), f3(cal["ece_clean_after"])],
+                         ["degraded", f3(cal["ece_degraded_before"]), f3(cal["ece_degraded_after"])]]),
+        bench=paragraph(bench_text), kept=kept_sections(base))
+    return text.rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- built model (templates/build_card.md)
+
+def _table(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join("" if v is None else str(v) for v in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _f(v, pct=False):
+    if v is None:
+        return "-"
+    return f"{v:.1%}" if pct else f"{v:.3f}"
+
+
+def _per_class(val: dict) -> str:
+    parts = []
+    for key, title in (("int8_clean", "clean"), ("int8_degraded", "degraded")):
+        full = val["full"][key]
+        rows = []
+        for lvl in ("category", "item"):
+            for name in full[lvl]["labels"]:
+                pc = full[lvl]["per_class"][name]
+                rows.append([f"{lvl}: `{name}`", _f(pc["precision"]), _f(pc["recall"]), pc["support"]])
+        parts += [f"### Per class, {title} (int8)", _table(["class", "precision", "recall", "support"], rows)]
+        for lvl in ("category", "item"):
+            names = full[lvl]["labels"]
+            short = [n.replace("battery_", "bat_").replace("paper_cardboard", "paper_cb") for n in names]
+            parts += [f"Confusion matrix, {lvl}, {title} (rows: true, columns: predicted):",
+                      _table(["true \\ predicted"] + short,
+                             [[f"`{n}`"] + row for n, row in zip(names, full[lvl]["confusion"], strict=False)])]
+    return "\n\n".join(parts)
+
+
+def _trade_off_table(meta: dict) -> str:
+    s, curves = meta["validation"]["summary"], meta["validation"]["trade_off"]
+    rows = []
+    for c, d in zip(curves["clean"], curves["degraded"], strict=False):
+        mark = " **(default)**" if abs(c["threshold"] - meta["threshold"]) < 1e-9 else ""
+        rows.append([f"{c['threshold']:.2f}{mark}", _f(c["uncertain_share"], True), _f(c["category_accuracy_on_rest"]),
+                     _f(d["uncertain_share"], True), _f(d["category_accuracy_on_rest"]), _f(d["item_accuracy_on_rest"])])
+    dflt, clean = s["int8_degraded"]["at_threshold"], s["int8_clean"]["at_threshold"]
+    rows.append([f"{meta['threshold']:.2f} **(default)**", _f(clean["uncertain_share"], True),
+                 _f(clean["category_accuracy_on_rest"]), _f(dflt["uncertain_share"], True),
+                 _f(dflt["category_accuracy_on_rest"]), _f(dflt["item_accuracy_on_rest"])])
+    return _table(["threshold", "clean: uncertain", "clean: category acc. on rest", "degraded: uncertain",
+                   "degraded: category acc. on rest", "degraded: item acc. on rest"], rows)
+
+
+def _schedule(rec: dict, note: str) -> str:
+    if rec.get("stop_after"):
+        schedule = (f"for {rec['stop_after'] + rec['anneal_epochs']} epochs: the cosine schedule (with half an epoch "
+                    f"of warm-up) of a {rec['epochs']}-epoch run, cut after epoch {rec['stop_after']} to fit the CPU "
+                    f"budget, then a linear decay of the rate to 0 over {rec['anneal_epochs']} epochs")
+        if rec.get("resume_epoch"):
+            schedule += (f" (run in two parts: the annealing resumed from the checkpoint of epoch "
+                         f"{rec['resume_epoch']}, with a fresh optimizer state)")
+    else:
+        schedule = f"for {rec['epochs']} epochs (cosine schedule, half an epoch of warm-up)"
+    if rec.get("logit_adjust"):
+        schedule += (f"; afterwards {rec['logit_adjust']} x the log of the sampling prior was subtracted from the "
+                     "head's bias (logit adjustment, which trades a little plain accuracy for balanced accuracy)")
+    if note:
+        schedule += f" ({note})"
+    return schedule
+
+
+def render_build(model_path: Path, bench: dict | None) -> str:
+    """models/README.md for a model straight from build_model.py, from its own metadata (and a
+    bench_model.py --json result)."""
+    import onnxruntime as ort
+
+    from edge.model import file_sha256, read_metadata
+
+    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    meta = read_metadata(sess.get_modelmeta().custom_metadata_map)
+    return build_card(meta, model_path.name, file_sha256(model_path), model_path.stat().st_size, bench)
+
+
+def build_card(meta: dict, file_name: str, digest: str, size_bytes: int, bench: dict | None) -> str:
+    """The text of templates/build_card.md for a build's metadata (render_build without the file)."""
+    from edge.rules import load_rules
+
+    rules = load_rules(meta["rules"].split("@")[0])
+    val, tr = meta["validation"], meta["training"]
+    s, cal, rec, agree = val["summary"], val["calibration"], tr["recipe"], val["int8_vs_float"]
+    items = [[f"`{lbl}`", rules.item_name(lbl), f"{rules.category(lbl)} {rules.category_name(rules.category(lbl))}",
+              ", ".join(rules.accepted_bins(lbl))] for lbl in meta["labels"]]
+    summary = []
+    for key, title in (("int8_clean", "int8, clean"), ("int8_degraded", "int8, degraded"),
+                       ("float_clean", "float, clean"), ("float_degraded", "float, degraded")):
+        r = s[key]
+        summary.append([title, _f(r["category_balanced_accuracy"]), _f(r["category_accuracy"]), _f(r["item_accuracy"]),
+                        _f(r["item_balanced_accuracy"]), _f(r["hazardous_recall"]), _f(r["ece"])])
+    bench_text = None
+    if bench:
+        bench_text = fill("build_bench.md", file=bench["file"].split("/")[-1], size_mib=f"{bench['size_mib']:.2f}",
+                          threads=bench["threads"], runs=bench["runs"], run_p50=f"{bench['run_p50_ms']:.2f}",
+                          run_p90=f"{bench['run_p90_ms']:.2f}", run_min=f"{bench['run_min_ms']:.2f}",
+                          classify_p50=f"{bench['classify_p50_ms']:.2f}")
+    return template("build_card.md").substitute(
+        name=meta["name"], file=file_name, sha8=digest[:8], sha=digest, size_mib=f"{size_bytes / 2**20:.2f}",
+        built=meta["built"], version=meta["version"],
+        input_w=meta["input_size"][0], input_h=meta["input_size"][1], temperature=meta["temperature"],
+        n_labels=len(meta["labels"]), rules=meta["rules"],
+        item_table=_table(["item", "中文", "category", "accepted bins"], items),
+        n_validation=tr["validation"], n_images=tr["images"], split=tr["split"],
+        degrade_seed=tr["degraded_validation"]["seed"],
+        summary_table=_table(["model, set", "category balanced acc.", "category acc.", "item acc.",
+                              "item balanced acc.", "hazardous recall", "ECE"], summary),
+        agree_clean=f"{agree['top1_agreement']['clean']:.1%}", agree_degraded=f"{agree['top1_agreement']['degraded']:.1%}",
+        diff_clean=f"{agree['max_prob_difference']['clean']:.3f}",
+        diff_degraded=f"{agree['max_prob_difference']['degraded']:.3f}",
+        per_class=_per_class(val),
+        ece_table=_table(["set", "ECE before (T = 1)", "ECE after"],
+                         [["clean", _f(cal["ece_clean_before"]), _f(cal["ece_clean_after"])],
+                          ["degraded", _f(cal["ece_degraded_before"]), _f(cal["ece_degraded_after"])]]),
+        threshold=meta["threshold"], trade_off_table=_trade_off_table(meta), bench=paragraph(bench_text),
+        sources_table=_table(["source", "images", "licence stated", "origin"],
+                             [[k, v["images"], v["license"], v["origin"]] for k, v in sorted(tr["sources"].items())]),
+        freeze_blocks=rec["freeze_blocks"], schedule=_schedule(rec, tr.get("note")), train_size=rec["train_size"],
+        batch=rec["batch"], lr=rec["lr"], category_weight=rec["category_weight"], degrade_p=f"{rec['degrade_p']:.0%}",
+        battery_images=tr["sources"].get("sg_battery", {}).get("images", "?"))
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -143,3 +144,66 @@ def degraded_copy(image: np.ndarray, index: int, seed: int = DEGRADE_SEED) -> np
     return dg.degraded_view(image, index, seed, tuple(DEFAULT_PREPROCESSING["input_size"]))
 
 
+
+
+# ---------------------------------------------------------------- the data stage of build_model.py
+
+@dataclass(frozen=True)
+class Dataset:
+    """Every decoded image of the manifests with its label and side of the split."""
+    rows: list[dict]
+    labels: list[str]            # the model's labels, sorted
+    item_category: list[int]     # index into CATEGORIES of each label's category
+    y: np.ndarray                # label index of each row
+    images: list[np.ndarray]
+    n_groups: int
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.y[self.val_idx]
+
+    def sources(self) -> dict:
+        """Images, licence and origin per source (for the metadata and the card)."""
+        out = {}
+        for r in self.rows:
+            s = out.setdefault(r["source"], {"images": 0, "license": r["license"] or "none stated",
+                                             "origin": r["origin"]})
+            s["images"] += 1
+        return out
+
+
+def prepare(folders: tuple[Path, ...], rules, categories: tuple[str, ...], val_fraction: float, max_train: int = 0,
+            log=print) -> Dataset:
+    """Read the manifests, decode and hash every image, group near-duplicates and split them."""
+    rows = read_manifests(list(folders), rules)
+    labels = sorted({r["item"] for r in rows})
+    rules.check_items(labels)
+    lab_index = {label: i for i, label in enumerate(labels)}
+    y = np.array([lab_index[r["item"]] for r in rows])
+    images = load_images(rows)
+    groups = group_near_duplicates([r["dhash"] for r in rows], [r.pop("thumb") for r in rows])
+    is_val = split(rows, groups, val_fraction)
+    train_idx, val_idx = np.nonzero(~is_val)[0], np.nonzero(is_val)[0]
+    if max_train:
+        train_idx = np.random.default_rng(0).choice(train_idx, max_train, replace=False)
+    ds = Dataset(rows=rows, labels=labels, item_category=[categories.index(rules.category(x)) for x in labels], y=y,
+                 images=images, n_groups=len(set(groups.tolist())), train_idx=train_idx, val_idx=val_idx)
+    log(f"{len(rows)} images, {ds.n_groups} near-duplicate groups; train {len(train_idx)}, validation {len(val_idx)}")
+    return ds
+
+
+def validation_sets(ds: Dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The validation images as they are (clean) and their fixed degraded copies."""
+    clean = [ds.images[i] for i in ds.val_idx]
+    degraded = [degraded_copy(ds.images[i], int(i)) for i in tqdm(ds.val_idx, desc="degrade validation", unit="img")]
+    return clean, degraded
+
+
+def calibration_images(ds: Dataset, n: int, seed: int) -> list[np.ndarray]:
+    """`n` training images for int8 calibration, every other one degraded (another seed than validation's)."""
+    rng = np.random.default_rng(seed + 1)
+    idx = rng.choice(ds.train_idx, min(n, len(ds.train_idx)), replace=False)
+    return [ds.images[i] if k % 2 else degraded_copy(ds.images[i], int(i), seed=DEGRADE_SEED + 1)
+            for k, i in enumerate(idx)]
