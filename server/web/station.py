@@ -23,7 +23,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 
 from .. import get_store
 from .. import store as store_pkg
-from ..access import readable_station
+from ..access import may_correct, readable_station
 from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from . import i18n
@@ -112,6 +112,7 @@ def tablet(station_id: str):
                    "colour": BIN_COLOURS[c]} for c in rules.categories]
     config = {
         "station": station["id"],
+        "may_correct": may_correct(g.user, station),
         "stream": url_for("web_station.stream", station_id=station["id"]),
         "feedback": "/api/v1/events/{id}/feedback",
         "today": f"/api/v1/stations/{station['id']}/today",
