@@ -61,7 +61,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["password_checks"] = PasswordCheckBudget(settings.login_checks_per_second)
 
     from . import store
-    store.migrate(settings.database)
+    store.configure(settings.database, settings.read_timeout_seconds, settings.database_pool_size)
+    try:
+        store.migrate(settings.database)
+    except store.StoreUnavailable as e:
+        # One line naming SORTWATCH_DATABASE, and no half-configured server.
+        import click
+        if click.get_current_context(silent=True) is not None:
+            from flask.cli import NoAppException
+            raise NoAppException(str(e)) from None
+        raise SettingsError(str(e)) from None
 
     @app.teardown_appcontext
     def close_store(exc):

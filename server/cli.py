@@ -16,6 +16,7 @@ from . import store as store_pkg
 from .auth import ROLES, hash_password, hash_token, new_device_token, validate_role_scope
 from .contract.validate import CATEGORIES, STATION
 from .regions import ImportRefused, parse_regions
+from .settings import is_postgres_url
 from .timeutil import now_utc
 
 DEFAULT_STAFFED = "07:00-09:00,18:00-21:00"
@@ -238,9 +239,15 @@ def backup(destination: Path):
     """Copy the live database to a new file with SQLite's online backup.
 
     Safe while the server runs; the copy is checked with PRAGMA integrity_check.
+    With the PostgreSQL store it writes nothing and says how to back up with
+    pg_dump, or base backups and WAL archiving.
 
     Example: flask --app server backup /backups/sortwatch-2026-11-29.db
     """
+    database = current_app.config["SETTINGS"].database
+    if is_postgres_url(database):
+        from .store.postgres import BACKUP_GUIDANCE, safe_url
+        _fail(BACKUP_GUIDANCE.format(url=safe_url(database), destination=destination))
     if destination.exists():
         _fail(f"{destination} exists; give a new file name")
     if not destination.parent.is_dir():
@@ -261,6 +268,9 @@ def prune_events():
     The retention is SORTWATCH_EVENT_RETENTION_DAYS (default 400). Ingest
     already refuses events that old, so a late resend can never be counted
     again after its original was pruned. Run it daily, e.g. from cron.
+    On PostgreSQL, whole monthly partitions of raw events before the cutoff
+    are dropped (the cutoff's own month is deleted from row by row), and the
+    coming months' partitions are made.
 
     Example: flask --app server prune-events
     """
@@ -280,14 +290,13 @@ def migrate_command():
 
     Example: flask --app server migrate
     """
-    from sqlite_utils import Database
-
-    from .store.migrations import migrations
     database = current_app.config["SETTINGS"].database
-    store_pkg.migrate(database)
-    with Database(str(database)) as db:
-        applied = migrations.applied(db)
-    click.echo(f"{database}: {len(applied)} migrations applied, latest {applied[-1].name}")
+    try:
+        store_pkg.migrate(database)
+    except store_pkg.StoreUnavailable as exc:
+        _fail(str(exc))
+    applied = store_pkg.applied_migrations(database)
+    click.echo(f"{store_pkg.describe(database)}: {len(applied)} migrations applied, latest {applied[-1]}")
 
 
 def register_commands(app: Flask) -> None:

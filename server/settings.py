@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +38,42 @@ def _bool(env: dict, name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def is_postgres_url(value) -> bool:
+    return isinstance(value, str) and value.startswith(POSTGRES_SCHEMES)
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def parse_database(raw: str | None) -> Path | str:
+    """SORTWATCH_DATABASE: a plain path or sqlite:///PATH selects the SQLite
+    store (a Path); postgresql://USER@HOST:PORT/DB or postgresql:///DB (the
+    local socket) selects the PostgreSQL store (the URL, as given)."""
+    if raw is None or raw == "":
+        return PROJECT_ROOT / "instance" / "sortwatch.db"
+    if raw.startswith(POSTGRES_SCHEMES):
+        from psycopg.conninfo import conninfo_to_dict
+        try:
+            conninfo_to_dict(raw)
+        except Exception as exc:
+            raise SettingsError(f"SORTWATCH_DATABASE is not a usable PostgreSQL URL: "
+                                f"{str(exc).splitlines()[0]}") from None
+        return raw
+    if raw.startswith("sqlite:"):
+        if not raw.startswith("sqlite:///") or raw == "sqlite:///":
+            raise SettingsError("SORTWATCH_DATABASE: a SQLite URL is sqlite:///PATH "
+                                f"(sqlite:////abs/path for an absolute path), got {raw!r}")
+        return Path(raw[len("sqlite:///"):])
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", raw):
+        raise SettingsError("SORTWATCH_DATABASE must be a file path, sqlite:///PATH or "
+                            f"postgresql://USER@HOST:PORT/DB, got {raw.split('://')[0]}://…")
+    return Path(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
-    database: Path
+    database: Path | str    # a SQLite file, or a PostgreSQL URL (is_postgres_url)
     secret_key: str
     event_retention_days: int = 400
     max_future_seconds: int = 300
@@ -62,6 +95,10 @@ class Settings:
     quiz_questions: int = 5
     quiz_seconds_per_question: float = 2
     quiz_interval_seconds: int = 30
+    # PostgreSQL store: the longest a read statement may run (statement_timeout)
+    # and the connections each server process keeps at most.
+    read_timeout_seconds: int = 30
+    database_pool_size: int = 10
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
 
@@ -88,7 +125,7 @@ class Settings:
             # fixed fallback (sessions simply do not survive a restart).
             import secrets
             secret = secrets.token_hex(32)
-        database = Path(env.get("SORTWATCH_DATABASE") or PROJECT_ROOT / "instance" / "sortwatch.db")
+        database = parse_database(env.get("SORTWATCH_DATABASE"))
         return cls(
             env=mode,
             database=database,
@@ -105,4 +142,6 @@ class Settings:
             quiz_questions=_int(env, "SORTWATCH_QUIZ_QUESTIONS", 5, 1),
             quiz_seconds_per_question=_int(env, "SORTWATCH_QUIZ_SECONDS_PER_QUESTION", 2, 0),
             quiz_interval_seconds=_int(env, "SORTWATCH_QUIZ_INTERVAL_SECONDS", 30, 0),
+            read_timeout_seconds=_int(env, "SORTWATCH_READ_TIMEOUT_SECONDS", 30, 1),
+            database_pool_size=_int(env, "SORTWATCH_DATABASE_POOL_SIZE", 10, 1),
         )

@@ -13,7 +13,13 @@ from .errors import StoreError
 # A cursor is an events rowid: SQLite integers stop at 2^63 - 1.
 CURSOR_MAX = 2**63 - 1
 
-_UPSERT_SET = ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
+
+
+def _add_excluded(table: str, columns) -> str:
+    """The SET list of an upsert that adds the new row's counts to the stored
+    row's; the stored columns are named with their table, which PostgreSQL
+    requires and SQLite accepts."""
+    return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
 
 
 class EventStore:
@@ -47,13 +53,20 @@ class EventStore:
             return type(self)(conn)._ingest_in_transaction(events, rows, delta, delta_for)
         return writer.submit(self.path, lambda: self.open_connection(self.path), job).result()
 
-    def _ingest_in_transaction(self, events, rows, delta, delta_for) -> tuple[list[dict], int]:
+    def _claim_new_events(self, events: list[dict]) -> list[int]:
+        """Indexes of the events whose ids are neither stored yet nor earlier
+        in the batch. SQLite's writer holds the only write transaction, so a
+        look-up is enough; PgStore claims the ids instead."""
         seen = self.existing_event_ids([e["event_id"] for e in events])
         keep = []
         for i, e in enumerate(events):
             if e["event_id"] not in seen:
                 seen.add(e["event_id"])
                 keep.append(i)
+        return keep
+
+    def _ingest_in_transaction(self, events, rows, delta, delta_for) -> tuple[list[dict], int]:
+        keep = self._claim_new_events(events)
         duplicates = len(events) - len(keep)
         if duplicates:
             events = [events[i] for i in keep]
@@ -68,21 +81,23 @@ class EventStore:
     def _apply_delta(self, delta: RollupDelta) -> None:
         cols = ",".join(COUNTERS)
         marks = ",".join("?" * len(COUNTERS))
+        # One upsert per roll-up row of the batch, over the batch's summed
+        # deltas, in key order: concurrent batches (several hosts) then take
+        # the rows' locks in the same order and cannot deadlock on them.
         self.conn.executemany(
             f"INSERT INTO rollup_day(scope, day, staffed, {cols}) VALUES (?, ?, ?, {marks}) "
-            f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_UPSERT_SET}",
-            [(*k, *c) for k, c in delta.day.items()])
+            f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_add_excluded('rollup_day', COUNTERS)}",
+            sorted((*k, *c) for k, c in delta.day.items()))
         self.conn.executemany(
             f"INSERT INTO rollup_period(scope, kind, period, staffed, {cols}) "
-            f"VALUES (?, ?, ?, ?, {marks}) "
-            f"ON CONFLICT(scope, kind, period, staffed) DO UPDATE SET {_UPSERT_SET}",
-            [(*k, *c) for k, c in delta.period.items()])
+            f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT(scope, kind, period, staffed) "
+            f"DO UPDATE SET {_add_excluded('rollup_period', COUNTERS)}",
+            sorted((*k, *c) for k, c in delta.period.items()))
         self.conn.executemany(
             f"INSERT INTO rollup_station_hour(station_id, day, hour, {cols}, bin_full, litter) "
             f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
-            f"{_UPSERT_SET}, bin_full = bin_full + excluded.bin_full, "
-            "litter = litter + excluded.litter",
-            [(*k, *c) for k, c in delta.station_hour.items()])
+            + _add_excluded("rollup_station_hour", COUNTERS + ("bin_full", "litter")),
+            sorted((*k, *c) for k, c in delta.station_hour.items()))
         bumps: dict[tuple, int] = {}
         rows = sorted(delta.households)
         for i in range(0, len(rows), 1000):
@@ -99,8 +114,9 @@ class EventStore:
                     bumps[(scope, kind, period)] = bumps.get((scope, kind, period), 0) + 1
         self.conn.executemany(
             "INSERT INTO participation_period(scope, kind, period, households) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(scope, kind, period) DO UPDATE SET households = households + excluded.households",
-            [(*k, n) for k, n in bumps.items()])
+            "ON CONFLICT(scope, kind, period) DO UPDATE SET "
+            + _add_excluded("participation_period", ("households",)),
+            sorted((*k, n) for k, n in bumps.items()))
 
     def event(self, event_id: str) -> dict | None:
         row = self._one("SELECT * FROM events WHERE event_id = ?", (event_id,))
@@ -117,7 +133,8 @@ class EventStore:
         """A station's events with a cursor greater than `after`, oldest
         first: the tablet's live feed. `cursor` is the event's rowid."""
         sql = ("SELECT rowid AS cursor, e.*, "
-               "EXISTS(SELECT 1 FROM evidence v WHERE v.event_id = e.event_id) AS has_evidence "
+               "CASE WHEN EXISTS(SELECT 1 FROM evidence v WHERE v.event_id = e.event_id) THEN 1 ELSE 0 END "
+               "AS has_evidence "
                "FROM events e WHERE station_id = ? AND rowid > ?")
         params: list = [station_id, after]
         if since_day:
@@ -145,7 +162,7 @@ class EventStore:
         gives the new values of assisted, item, category and verdict (or
         raises). Returns the updated event."""
         with self.write():
-            row = self._one("SELECT * FROM events WHERE event_id = ?", (event_id,))
+            row = self._one(f"SELECT * FROM events WHERE event_id = ?{self._FOR_UPDATE}", (event_id,))
             if row is None:
                 raise StoreError(f"no event {event_id}")
             old = dict(row)
@@ -192,8 +209,8 @@ class EventStore:
         """Store the station's latest health and credit online seconds since
         its previous heartbeat (`credit_seconds(previous_ts) -> int`)."""
         with self.write():
-            prev = self._one("SELECT last_heartbeat FROM station_status WHERE station_id = ?",
-                             (station["id"],))
+            prev = self._one("SELECT last_heartbeat FROM station_status WHERE station_id = ?"
+                             + self._FOR_UPDATE, (station["id"],))
             seconds = credit_seconds(prev[0] if prev else None)
             self.conn.execute(
                 "INSERT INTO station_status(station_id, device_id, last_heartbeat, health) "
@@ -204,12 +221,13 @@ class EventStore:
                 scopes = (station_scope(station["id"]), *ancestors(station["community_code"]))
                 self.conn.executemany(
                     "INSERT INTO online_day(scope, day, seconds) VALUES (?, ?, ?) "
-                    "ON CONFLICT(scope, day) DO UPDATE SET seconds = seconds + excluded.seconds",
-                    [(s, day, seconds) for s in scopes])
+                    "ON CONFLICT(scope, day) DO UPDATE SET " + _add_excluded("online_day", ("seconds",)),
+                    sorted((s, day, seconds) for s in scopes))
                 self.conn.executemany(
                     "INSERT INTO online_period(scope, kind, period, seconds) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(scope, kind, period) DO UPDATE SET seconds = seconds + excluded.seconds",
-                    [(s, kind, label, seconds) for s in scopes for kind, label in periods_of(day)])
+                    "ON CONFLICT(scope, kind, period) DO UPDATE SET "
+                    + _add_excluded("online_period", ("seconds",)),
+                    sorted((s, kind, label, seconds) for s in scopes for kind, label in periods_of(day)))
             return seconds
 
     def station_status(self, station_id: str) -> dict | None:
@@ -225,15 +243,15 @@ class EventStore:
     def _add_awareness(self, community: str, day: str, respondents: int, aware: int) -> None:
         self.conn.executemany(
             "INSERT INTO awareness_day(scope, day, respondents, aware) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(scope, day) DO UPDATE SET respondents = respondents + excluded.respondents, "
-            "aware = aware + excluded.aware",
-            [(scope, day, respondents, aware) for scope in ancestors(community)])
+            "ON CONFLICT(scope, day) DO UPDATE SET "
+            + _add_excluded("awareness_day", ("respondents", "aware")),
+            sorted((scope, day, respondents, aware) for scope in ancestors(community)))
         self.conn.executemany(
             "INSERT INTO awareness_period(scope, kind, period, respondents, aware) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(scope, kind, period) DO UPDATE SET "
-            "respondents = respondents + excluded.respondents, aware = aware + excluded.aware",
-            [(scope, kind, label, respondents, aware) for scope in ancestors(community)
-             for kind, label in periods_of(day)])
+            + _add_excluded("awareness_period", ("respondents", "aware")),
+            sorted((scope, kind, label, respondents, aware) for scope in ancestors(community)
+                   for kind, label in periods_of(day)))
 
     def record_quiz(self, result: dict, not_after: str | None = None) -> bool | None:
         """Store a scored quiz once per nonce; False if it was already stored,

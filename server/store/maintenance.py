@@ -4,7 +4,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from . import migrations
 from .errors import StoreError
 
 
@@ -33,10 +32,10 @@ class MaintenanceStore:
     def rebuild_period_rollups(self) -> None:
         """Recompute the per-period roll-ups from the daily ones (after a
         bulk load, or to repair)."""
-        with self.write():
+        with self._maintenance_write():
             for table in ("rollup_period", "awareness_period", "online_period"):
                 self.conn.execute(f"DELETE FROM {table}")
-            for statement in migrations.PERIOD_BACKFILL.split(";"):
+            for statement in self._PERIOD_BACKFILL.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
 
@@ -46,7 +45,7 @@ class MaintenanceStore:
         if table not in self.ROLLUP_TABLES:
             raise StoreError(f"bulk_load only fills roll-up tables, not {table}")
         marks = ",".join("?" * len(columns))
-        with self.write():
+        with self._maintenance_write():
             cur = self.conn.executemany(
                 f"INSERT INTO {table}({','.join(columns)}) VALUES ({marks})", rows)
             return cur.rowcount

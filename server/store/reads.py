@@ -93,7 +93,7 @@ class ReadStore:
             "SELECT r.station_id, s.name, s.community_code, sum(r.disposals) AS disposals, "
             "sum(r.correct) AS correct, sum(r.wrong) AS wrong FROM rollup_station_hour r "
             f"JOIN stations s ON s.id = r.station_id WHERE {where} AND r.day BETWEEN ? AND ? "
-            "GROUP BY r.station_id", (*params, start_day, end_day))]
+            "GROUP BY r.station_id, s.name, s.community_code", (*params, start_day, end_day))]
 
     def hour_totals(self, scope: str, start_day: str, end_day: str) -> list[dict]:
         where, params = self._prefix_where("s.community_code", scope)
@@ -107,8 +107,8 @@ class ReadStore:
         where, params = self._prefix_where("e.community_code", scope)
         return [dict(r) for r in self._all(
             "SELECT e.rowid AS cursor, e.*, s.name AS station_name, "
-            "EXISTS(SELECT 1 FROM evidence v WHERE v.event_id = e.event_id) AS has_evidence "
-            "FROM events e INDEXED BY events_wrong JOIN stations s ON s.id = e.station_id "
+            "CASE WHEN EXISTS(SELECT 1 FROM evidence v WHERE v.event_id = e.event_id) THEN 1 ELSE 0 END "
+            f"AS has_evidence FROM events e {self._WRONG_INDEX} JOIN stations s ON s.id = e.station_id "
             f"WHERE {where} AND e.day >= ? AND e.type = 'disposal' AND e.verdict = 'wrong' "
             "AND e.assisted = 0 ORDER BY e.rowid DESC LIMIT ?", (*params, since_day, limit))]
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import fcntl
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from ..scopes import CITY
 from . import migrations, writer
+from .base import StoreBase
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
 from .events import EventStore
 from .maintenance import MaintenanceStore
@@ -51,7 +51,7 @@ def connect(path: Path) -> SqliteStore:
     return SqliteStore(_open(path), path)
 
 
-class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore):
+class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore, StoreBase):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
@@ -72,20 +72,3 @@ class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, Sessio
                 self.conn.rollback()
                 raise
             self.conn.commit()
-
-    def _one(self, sql: str, params: Iterable = ()) -> sqlite3.Row | None:
-        return self.conn.execute(sql, tuple(params)).fetchone()
-
-    def _all(self, sql: str, params: Iterable = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, tuple(params)).fetchall()
-
-    def ping(self) -> bool:
-        return self._one("SELECT 1")[0] == 1
-
-    @staticmethod
-    def _prefix_where(column: str, scope: str) -> tuple[str, tuple]:
-        if scope == CITY:
-            return "1 = 1", ()
-        # A range on the indexed column instead of LIKE, which SQLite will not
-        # use an index for with the default case-insensitive LIKE.
-        return f"{column} >= ? AND {column} < ?", (scope, scope + ":")
