@@ -1,0 +1,303 @@
+"""The PostgreSQL store's own guarantees, on a real PostgreSQL server: store
+selection by SORTWATCH_DATABASE, migrations once under concurrent starts,
+monthly partitions and pruning by partition, exactly-once ingest across
+connections, and the read timeout. (Everything else the store does runs on
+both backends through the parametrised fixtures of tests/server/conftest.py.)"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from server import create_app
+from server.settings import PROJECT_ROOT, Settings, SettingsError
+from server.store import pg_migrations, postgres
+from server.store.migrations import migrations as sqlite_migrations
+
+from ..conftest import PG_ADMIN_URL, _admin
+from ..support import BEIJING, disposal, make_settings, post_events
+
+# --- selection -----------------------------------------------------------------
+
+
+def _settings(value: str) -> Settings:
+    return Settings.from_env({"SORTWATCH_ENV": "test", "SORTWATCH_DATABASE": value})
+
+
+def test_the_database_setting_selects_the_store(tmp_path):
+    assert _settings(str(tmp_path / "a.db")).database == tmp_path / "a.db"
+    assert _settings("sqlite:///relative/b.db").database == Path("relative/b.db")
+    assert _settings(f"sqlite:///{tmp_path}/c.db").database == tmp_path / "c.db"
+    assert _settings("postgresql:///city").database == "postgresql:///city"
+    url = "postgresql://sortwatch@db.example:5433/city"
+    assert _settings(url).database == url
+
+
+@pytest.mark.parametrize("value, words", [
+    ("mysql://root@localhost/city", "must be a file path, sqlite:///PATH or postgresql://"),
+    ("postgresql://bad host/city", "not a usable PostgreSQL URL"),
+    ("sqlite://relative.db", "a SQLite URL is sqlite:///PATH"),
+])
+def test_an_unusable_database_setting_is_refused_by_name(value, words):
+    with pytest.raises(SettingsError) as caught:
+        _settings(value)
+    message = str(caught.value)
+    assert message.startswith("SORTWATCH_DATABASE") and words in message and "\n" not in message
+
+
+def test_an_unreachable_database_stops_the_start_in_one_line(tmp_path):
+    url = "postgresql://root:s3cret@127.0.0.1:1/nowhere"
+    with pytest.raises(SettingsError) as caught:
+        create_app({"SETTINGS": make_settings(url), "TESTING": True})
+    message = str(caught.value)
+    assert message.startswith("SORTWATCH_DATABASE=postgresql://root:***@127.0.0.1:1/nowhere")
+    assert "s3cret" not in message and "\n" not in message
+    # The operator's command says the same, as one line, and exits non-zero.
+    env = dict(os.environ, SORTWATCH_ENV="test", SORTWATCH_DATABASE=url)
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "server", "migrate"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    # (flask then adds its usage lines, as for every setting it cannot start with)
+    first = done.stderr.splitlines()[0]
+    assert first.startswith("Error: SORTWATCH_DATABASE=") and "cannot connect" in first, done.stderr
+    assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+
+
+# --- migrations ------------------------------------------------------------------
+
+
+def test_postgres_migrations_follow_the_sqlite_history():
+    assert [name for name, _ in pg_migrations.MIGRATIONS] == \
+        [m.name for m in sqlite_migrations._migrations]
+
+
+@pytest.fixture
+def fresh_pg_url():
+    """An empty database of its own (dropped afterwards)."""
+    name = f"sortwatch_fresh_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
+    url = psycopg.conninfo.make_conninfo(PG_ADMIN_URL, dbname=name)
+    if info.get("host"):
+        url = f"postgresql://{info.get('user', '')}@{info['host']}:{info.get('port', 5432)}/{name}"
+    try:
+        yield url
+    finally:
+        postgres.close_pools(url)
+        with _admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_hosts_starting_together_run_each_migration_once(fresh_pg_url):
+    barrier, errors = threading.Barrier(4), []
+
+    def start():
+        try:
+            barrier.wait()
+            postgres.migrate(fresh_pg_url)
+        except Exception as exc:  # collected: the assertion below names it
+            errors.append(exc)
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    with psycopg.connect(fresh_pg_url) as conn:
+        rows = conn.execute("SELECT name, count(*) FROM _migrations GROUP BY name ORDER BY name").fetchall()
+    assert rows == [(m.name, 1) for m in sqlite_migrations._migrations]
+
+
+def test_period_backfill_on_postgres_matches_live_period_labels(fresh_pg_url):
+    from datetime import date
+
+    from server.rollups import periods_of
+    days = [date(2026, 1, 1) + timedelta(days=i) for i in range(0, 400, 3)]
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        pg_migrations.apply(conn, stop_before="m005_period_rollups")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO rollup_day(scope, day, staffed, disposals, correct) "
+                            "VALUES ('city', %s, 0, 1, 1)", [(d.isoformat(),) for d in days])
+    postgres.migrate(fresh_pg_url)
+    with psycopg.connect(fresh_pg_url) as conn:
+        got = {(kind, label): n for kind, label, n in conn.execute(
+            "SELECT kind, period, disposals FROM rollup_period WHERE scope = 'city'").fetchall()}
+    want: dict = {}
+    for d in days:
+        for key in periods_of(d.isoformat()):
+            want[key] = want.get(key, 0) + 1
+    assert got == want
+
+
+def test_partitions_are_made_ahead_and_a_month_without_one_still_stores(fresh_pg_url):
+    postgres.migrate(fresh_pg_url)
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        names = [n for n, _, _ in pg_migrations.month_partitions(conn)]
+        today = datetime.now(BEIJING).date()
+        assert pg_migrations.partition_name(today.replace(day=1)) in names
+        assert len(names) == pg_migrations.MONTHS_BACK + pg_migrations.MONTHS_AHEAD + 1
+        ahead = pg_migrations._month(today, pg_migrations.MONTHS_AHEAD)
+        assert names[-1] == pg_migrations.partition_name(ahead)
+
+
+# --- ingest across connections -------------------------------------------------------
+
+
+def _where(url: str, event_ids) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute("SELECT event_id, tableoid::regclass::text FROM events "
+                                 "WHERE event_id = ANY(%s)", (list(event_ids),)).fetchall())
+
+
+def _waiting_on_locks(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND wait_event_type = 'Lock'").fetchone()[0]
+
+
+@pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
+def test_the_same_batch_at_two_hosts_at_once_is_stored_once(app, city, db_path):
+    """Host A has claimed the ids and not committed yet when host B gets the
+    same batch: B waits for A, then answers every event as a duplicate."""
+    litter = {k: v for k, v in disposal().items() if k in ("event_id", "ts", "station_id", "bin")}
+    events = [disposal(verdict="correct"), disposal(verdict="wrong"), dict(litter, type="litter")]
+    answers: dict[str, dict] = {}
+    with psycopg.connect(db_path) as blocker:
+        # A stops after claiming its ids: it needs the events table, locked here.
+        blocker.execute("LOCK TABLE events IN SHARE MODE")
+
+        def post(host):
+            answers[host] = post_events(app.test_client(), city, events).get_json()
+        a = threading.Thread(target=post, args=("A",))
+        a.start()
+        deadline = time.monotonic() + 10
+        while _waiting_on_locks(db_path) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        b = threading.Thread(target=post, args=("B",))
+        b.start()
+        while _waiting_on_locks(db_path) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _waiting_on_locks(db_path) == 2, "A and B should both be waiting now"
+        blocker.rollback()
+    a.join(30)
+    b.join(30)
+    assert answers["A"] == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert answers["B"] == {"accepted": 0, "duplicates": 3, "rejected": []}
+    with psycopg.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+        assert conn.execute("SELECT sum(disposals), sum(litter) FROM rollup_station_hour").fetchone() == (2, 1)
+
+
+@pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
+def test_many_hosts_racing_on_one_rollup_lose_no_count(app, city, db_path):
+    """Eight connections post overlapping batches at once: every id is
+    stored once, and the shared roll-up rows count each event once."""
+    shared = [disposal(verdict="correct") for _ in range(40)]
+    own = [[disposal(verdict="wrong") for _ in range(10)] for _ in range(8)]
+    barrier, answers = threading.Barrier(8), []
+
+    def host(i):
+        client = app.test_client()
+        barrier.wait()
+        answers.append(post_events(client, city, shared[i * 5:] + shared[:i * 5] + own[i]).get_json())
+    threads = [threading.Thread(target=host, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(answers) == 8 and all(a["rejected"] == [] for a in answers)
+    assert sum(a["accepted"] for a in answers) == 40 + 80
+    assert sum(a["duplicates"] for a in answers) == 7 * 40
+    with psycopg.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (120, 120)
+        assert conn.execute("SELECT sum(disposals), sum(correct), sum(wrong) FROM rollup_period "
+                            "WHERE scope = 'city' AND kind = 'month'").fetchone() == (120, 40, 80)
+
+
+# --- partitions and pruning ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
+def test_events_go_to_their_month_and_prune_drops_whole_partitions(app, client, city, runner, db_path):
+    now = datetime.now(BEIJING)
+    old = [now - timedelta(days=d) for d in (330, 300, 200, 120, 10)]
+    events = [disposal(ts=t.isoformat(timespec="milliseconds")) for t in old]
+    assert post_events(client, city, events).get_json()["accepted"] == 5
+    where = _where(db_path, [e["event_id"] for e in events])
+    for ev, t in zip(events, old, strict=True):
+        assert where[ev["event_id"]] == f"events_p{t:%Y%m}"
+    store = postgres.connect(db_path)
+    assert store.put_evidence(events[0]["event_id"], b"\xff\xd8jpeg", now.isoformat())
+
+    app.config["SETTINGS"] = make_settings(db_path, event_retention_days=250)
+    result = runner.invoke(args=["prune-events"])
+    cutoff = (now - timedelta(days=250)).date()
+    assert result.exit_code == 0, result.output
+    assert f"deleted 2 raw events and 1 evidence images from before {cutoff}" in result.output
+    partitions = store.event_partitions()
+    for t in old[:2]:
+        if f"{t:%Y%m}" < f"{cutoff:%Y%m}":
+            assert f"events_p{t:%Y%m}" not in partitions   # dropped whole
+    assert f"events_p{cutoff:%Y%m}" in partitions          # the cutoff's month stays
+    assert sorted(_where(db_path, [e["event_id"] for e in events])) == \
+        sorted(e["event_id"] for e in events[2:])
+    assert store.evidence(events[0]["event_id"]) is None
+    # The roll-ups of the pruned days stay.
+    with psycopg.connect(db_path) as conn:
+        assert conn.execute("SELECT sum(disposals) FROM rollup_day WHERE scope = 'city'").fetchone()[0] == 5
+
+
+# --- the read timeout ------------------------------------------------------------------
+
+
+def test_reads_stop_at_the_statement_timeout(pg_database):
+    url = pg_database + "?application_name=sortwatch-timeout-test"  # a pool of its own
+    postgres.configure(url, read_timeout_seconds=1, pool_size=2)
+    store = postgres.connect(url)
+    try:
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            store.conn.execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - started < 4
+        # An operator's bulk change is not cut short by the read timeout.
+        with store._maintenance_write():
+            store.conn.execute("SELECT pg_sleep(1.2)")
+        assert store.ping()
+    finally:
+        postgres.close_pools(url)
+
+
+# --- the dialect -------------------------------------------------------------------------
+
+
+def test_text_with_nul_finds_nothing_and_is_never_stored(pg_database):
+    from server.store import StoreError
+    postgres.migrate(pg_database)
+    store = postgres.connect(pg_database)
+    assert store.station("st-\x00") is None and store.user("a\x00") is None
+    with pytest.raises(StoreError, match="NUL"):
+        store.add_user({"username": "a\x00", "password_hash": "x", "role": "city", "scope": "",
+                        "created_at": "2026-01-01T00:00:00+00:00"})
+    assert store.user("a") is None
+
+
+def test_operator_commands_on_postgres(pg_database, tmp_path):
+    """migrate names the database without its password; backup explains
+    pg_dump and writes nothing."""
+    app = create_app({"SETTINGS": make_settings(pg_database), "TESTING": True})
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["migrate"])
+    assert result.exit_code == 0
+    assert f"{len(sqlite_migrations._migrations)} migrations applied, latest m010" in result.output
+    target = tmp_path / "backup.db"
+    result = runner.invoke(args=["backup", str(target)])
+    assert result.exit_code == 1 and "pg_dump --format=custom" in result.output
+    assert "WAL archiving" in result.output and not target.exists()
