@@ -52,13 +52,14 @@ def wait_until_up(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, db: Path, workers: int = 2, threads: int = 4,
-             extra_env: dict | None = None, chdir: Path = ROOT):
-    """A real gunicorn on loopback; yields its base URL; stops it after."""
+def gunicorn(app: str, db: Path | str, workers: int = 2, threads: int = 4,
+             extra_env: dict | None = None, chdir: Path = ROOT, log_dir: Path | None = None):
+    """A real gunicorn on loopback; yields its base URL; stops it after.
+    `db` is a SQLite file or a PostgreSQL URL (then give log_dir)."""
     port = free_port()
     env = server_env(db, SORTWATCH_BIND=f"127.0.0.1:{port}", SORTWATCH_WORKERS=workers,
                      SORTWATCH_THREADS=threads, **(extra_env or {}))
-    log = open(db.parent / f"gunicorn-{port}.log", "w+")
+    log = open((log_dir or Path(db).parent) / f"gunicorn-{port}.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                              "--chdir", str(chdir), app], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)

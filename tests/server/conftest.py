@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,16 @@ SQLITE_ONLY = {
     ("test_gunicorn.py", ""): "starts gunicorn on its own SQLite file",
     ("test_cli.py", "test_backup"): "SQLite's online backup (PostgreSQL: tests/server/store)",
 }
+
+
+def _url_of(name: str) -> str:
+    """The URL of database `name` on the server of PG_ADMIN_URL."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    info = conninfo_to_dict(PG_ADMIN_URL)
+    host, port, user = info.get("host", ""), info.get("port", ""), info.get("user", "")
+    if not host:
+        return make_conninfo(PG_ADMIN_URL, dbname=name)
+    return f"postgresql://{user}@{host}{':' + port if port else ''}/{name}"
 
 
 def _sqlite_only(path: Path, name: str) -> bool:
@@ -64,19 +75,31 @@ def _admin(url: str = PG_ADMIN_URL):
                 pytrace=False)
 
 
+@pytest.fixture
+def fresh_pg_url():
+    """An empty database of its own (dropped afterwards)."""
+    name = f"sortwatch_fresh_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+    with _admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _url_of(name)
+    try:
+        yield url
+    finally:
+        from server.store import postgres
+        postgres.close_pools(url)
+        with _admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+
 @pytest.fixture(scope="session")
 def pg_database():
     """A PostgreSQL database of its own for this test session, dropped at the end."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
     from server.store import postgres
     name = f"sortwatch_test_{os.getpid()}_{secrets.token_hex(3)}"
     with _admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    info = conninfo_to_dict(PG_ADMIN_URL)
-    host, port, user = info.get("host", ""), info.get("port", ""), info.get("user", "")
-    url = (f"postgresql://{user}@{host}{':' + port if port else ''}/{name}" if host
-           else make_conninfo(PG_ADMIN_URL, dbname=name))
+    url = _url_of(name)
     try:
         yield url
     finally:

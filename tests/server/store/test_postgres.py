@@ -21,7 +21,6 @@ from server.settings import PROJECT_ROOT, Settings, SettingsError
 from server.store import pg_migrations, postgres
 from server.store.migrations import migrations as sqlite_migrations
 
-from ..conftest import PG_ADMIN_URL, _admin
 from ..support import BEIJING, disposal, make_settings, post_events
 
 # --- selection -----------------------------------------------------------------
@@ -76,24 +75,6 @@ def test_an_unreachable_database_stops_the_start_in_one_line(tmp_path):
 def test_postgres_migrations_follow_the_sqlite_history():
     assert [name for name, _ in pg_migrations.MIGRATIONS] == \
         [m.name for m in sqlite_migrations._migrations]
-
-
-@pytest.fixture
-def fresh_pg_url():
-    """An empty database of its own (dropped afterwards)."""
-    name = f"sortwatch_fresh_{os.getpid()}_{time.monotonic_ns() % 10**9}"
-    with _admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(PG_ADMIN_URL)
-    url = psycopg.conninfo.make_conninfo(PG_ADMIN_URL, dbname=name)
-    if info.get("host"):
-        url = f"postgresql://{info.get('user', '')}@{info['host']}:{info.get('port', 5432)}/{name}"
-    try:
-        yield url
-    finally:
-        postgres.close_pools(url)
-        with _admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_hosts_starting_together_run_each_migration_once(fresh_pg_url):

@@ -1,0 +1,81 @@
+"""Two server hosts on one PostgreSQL database, for real: two gunicorn
+processes (scripts/benchlib.gunicorn) started together on an empty
+database, then the same events posted to both at once."""
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+
+import psycopg
+import pytest
+
+from scripts import benchlib
+from server.store.migrations import migrations as sqlite_migrations
+
+from ..support import REGIONS_CSV, disposal
+
+pytestmark = pytest.mark.slow
+
+
+def call(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_two_gunicorn_hosts_on_one_database_store_each_event_once(fresh_pg_url, tmp_path):
+    with ExitStack() as stack:
+        # Both hosts (two workers each) start at once on the empty database:
+        # the migrations run once between them.
+        starting = [threading.Thread(target=lambda: bases.append(stack.enter_context(
+            benchlib.gunicorn("server:create_app()", fresh_pg_url, workers=2, threads=8,
+                              log_dir=tmp_path))))
+            for _ in range(2)]
+        bases: list[str] = []
+        for t in starting:
+            t.start()
+        for t in starting:
+            t.join(90)
+        assert len(bases) == 2
+        with psycopg.connect(fresh_pg_url) as conn:
+            applied = conn.execute("SELECT name, count(*) FROM _migrations GROUP BY 1 ORDER BY 1").fetchall()
+        assert applied == [(m.name, 1) for m in sqlite_migrations._migrations]
+
+        regions = tmp_path / "regions.csv"
+        regions.write_text(REGIONS_CSV, encoding="utf-8")
+        benchlib.flask_cmd(fresh_pg_url, "import-regions", str(regions))
+        benchlib.flask_cmd(fresh_pg_url, "add-station", "st-a", "--community", "110102001001")
+        token = benchlib.flask_cmd(fresh_pg_url, "add-device", "dev-a",
+                                   "--station", "st-a").strip().splitlines()[-1]
+        for base in bases:
+            assert call("GET", base + "/up/db") == (200, {"status": "ok", "database": "ok"})
+
+        events = [disposal(event_id=str(uuid.uuid4()), verdict=("correct", "wrong")[i % 2])
+                  for i in range(300)]
+        # Every event goes to both hosts, in overlapping batches, at once.
+        batches = [events[:200], events[100:], events]
+        jobs = [(base, b) for b in batches for base in bases] * 2
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            results = list(pool.map(lambda job: call("POST", job[0] + "/api/v1/events",
+                                                     {"device_id": "dev-a", "events": job[1]}, token),
+                                    jobs))
+        assert all(status == 200 for status, _ in results), results
+        assert sum(body["accepted"] for _, body in results) == 300
+        assert sum(body["duplicates"] for _, body in results) == sum(len(b) for _, b in jobs) - 300
+        with psycopg.connect(fresh_pg_url) as conn:
+            assert conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchone() == (300, 300)
+            assert conn.execute("SELECT sum(disposals), sum(correct), sum(wrong) FROM rollup_period "
+                                "WHERE scope = 'city' AND kind = 'month'").fetchone() == (300, 150, 150)
+            assert conn.execute("SELECT sum(disposals) FROM rollup_station_hour").fetchone() == (300,)
