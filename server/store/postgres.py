@@ -43,6 +43,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 # A deadlock or serialization failure between two hosts' batches is retried
 # this many times in all before the request fails.
 INGEST_ATTEMPTS = 3
+# The first key of the per-station advisory lock of ingest (see _claim_new_events).
+STATION_FEED_LOCK = 0x53544E  # "STN"
 
 
 def safe_url(url: str) -> str:
@@ -342,6 +344,15 @@ class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionSto
         """Insert the batch's ids into event_keys; those really inserted are
         new. A second transaction inserting the same id waits for the first
         and, once it commits, inserts nothing: the id is a duplicate there."""
+        # The tablet's feed reads a station's events after a cursor (rowid).
+        # Rowids come from a sequence when a row is inserted, and PostgreSQL
+        # commits concurrent transactions in any order: an earlier rowid
+        # committed later would be behind a feed that already moved past it.
+        # So one station's batches take their rowids and commit one after
+        # the other (a device posts for its own station: no contention).
+        for station in sorted({e["station_id"] for e in events}):
+            self.conn.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))",
+                              (STATION_FEED_LOCK, station))
         first: dict[str, int] = {}
         for i, e in enumerate(events):
             first.setdefault(e["event_id"], i)

@@ -178,6 +178,43 @@ def test_the_same_batch_at_two_hosts_at_once_is_stored_once(app, city, db_path):
 
 
 @pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
+def test_the_tablet_feed_misses_no_event_committed_out_of_order(app, city, db_path):
+    """Batch A of a station is held before its commit (at the daily roll-up)
+    when batch B of the same station, which needs no daily roll-up, arrives.
+    B must not commit first: a feed that moved past B's cursor would never
+    see A's events, whose cursors are lower."""
+    a_events = [disposal(verdict="correct"), disposal(verdict="wrong")]
+    litter = {k: v for k, v in disposal().items() if k in ("event_id", "ts", "station_id", "bin")}
+    b_events = [dict(litter, type="litter")]
+    store = postgres.connect(db_path)
+    seen, cursor = [], store.latest_cursor("st-a")
+
+    def read_feed():
+        nonlocal cursor
+        for ev in store.events_after("st-a", cursor, 100):
+            seen.append(ev["event_id"])
+            cursor = ev["cursor"]
+    answers: dict[str, dict] = {}
+    with psycopg.connect(db_path) as blocker:
+        blocker.execute("LOCK TABLE rollup_day IN SHARE MODE")
+        a = threading.Thread(target=lambda: answers.update(A=post_events(app.test_client(), city, a_events).get_json()))
+        a.start()
+        deadline = time.monotonic() + 10
+        while _waiting_on_locks(db_path) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        b = threading.Thread(target=lambda: answers.update(B=post_events(app.test_client(), city, b_events).get_json()))
+        b.start()
+        b.join(1.0)        # without the station's lock, B commits now
+        read_feed()        # the tablet polls meanwhile
+        blocker.rollback()
+    a.join(30)
+    b.join(30)
+    read_feed()
+    assert answers["A"]["accepted"] == 2 and answers["B"]["accepted"] == 1
+    assert sorted(seen) == sorted(e["event_id"] for e in a_events + b_events)
+
+
+@pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
 def test_many_hosts_racing_on_one_rollup_lose_no_count(app, city, db_path):
     """Eight connections post overlapping batches at once: every id is
     stored once, and the shared roll-up rows count each event once."""
