@@ -16,6 +16,7 @@ from contract.limits import CATEGORIES
 
 from . import store as store_pkg
 from .auth import hash_password, hash_token, new_device_token
+from .settings import PROJECT_ROOT
 from .timeutil import now_utc
 
 DISTRICT = ("110102", "西城区")
@@ -94,7 +95,10 @@ def load_demo():
     Example: flask --app server load-demo
     """
     settings = current_app.config["SETTINGS"]
-    token_file = settings.database.parent / "demo-devices.json"
+    # Beside the SQLite file; with a PostgreSQL store, in the project's instance/.
+    folder = settings.database.parent if isinstance(settings.database, Path) else PROJECT_ROOT / "instance"
+    folder.mkdir(parents=True, exist_ok=True)
+    token_file = folder / "demo-devices.json"
     s = store_pkg.connect(settings.database)
     try:
         info = ensure_demo(s, token_file)

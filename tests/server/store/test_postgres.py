@@ -21,6 +21,7 @@ from server.settings import PROJECT_ROOT, Settings, SettingsError
 from server.store import pg_migrations, postgres
 from server.store.migrations import migrations as sqlite_migrations
 
+from ..conftest import _pg_reset
 from ..support import BEIJING, disposal, make_settings, post_events
 
 # --- selection -----------------------------------------------------------------
@@ -319,3 +320,16 @@ def test_operator_commands_on_postgres(pg_database, tmp_path):
     result = runner.invoke(args=["backup", str(target)])
     assert result.exit_code == 1 and "pg_dump --format=custom" in result.output
     assert "WAL archiving" in result.output and not target.exists()
+
+
+def test_load_demo_on_postgres(pg_database, tmp_path, monkeypatch):
+    """The demo loads into PostgreSQL too; its device tokens go to instance/
+    (here a temporary folder), there being no database file to sit beside."""
+    import server.demo
+    monkeypatch.setattr(server.demo, "PROJECT_ROOT", tmp_path)
+    app = create_app({"SETTINGS": make_settings(pg_database), "TESTING": True})
+    result = app.test_cli_runner().invoke(args=["load-demo"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "instance" / "demo-devices.json").is_file()
+    assert "demo loaded: 1 district" in result.output
+    _pg_reset(pg_database)   # the tests that use pg_database alone expect it empty
