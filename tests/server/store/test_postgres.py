@@ -300,6 +300,7 @@ def test_reads_stop_at_the_statement_timeout(pg_database):
 def test_text_with_nul_finds_nothing_and_is_never_stored(pg_database):
     from server.store import StoreError
     postgres.migrate(pg_database)
+    _pg_reset(pg_database)
     store = postgres.connect(pg_database)
     assert store.station("st-\x00") is None and store.user("a\x00") is None
     with pytest.raises(StoreError, match="NUL"):
@@ -327,6 +328,7 @@ def test_load_demo_on_postgres(pg_database, tmp_path, monkeypatch):
     (here a temporary folder), there being no database file to sit beside."""
     import server.demo
     monkeypatch.setattr(server.demo, "PROJECT_ROOT", tmp_path)
+    _pg_reset(pg_database)
     app = create_app({"SETTINGS": make_settings(pg_database), "TESTING": True})
     result = app.test_cli_runner().invoke(args=["load-demo"])
     assert result.exit_code == 0, result.output
