@@ -299,10 +299,80 @@ def migrate_command():
     click.echo(f"{store_pkg.describe(database)}: {len(applied)} migrations applied, latest {applied[-1]}")
 
 
+def _all_rates(store, settings) -> dict:
+    """Every report (/api/v1/stats, rankings) of every scope and period the
+    roll-ups hold: {(kind, period, level, code): report}. The online share's
+    possible seconds grow with the clock and are left out (the stations'
+    registration times they come from are compared with the stations)."""
+    from .report import member_reports, scope_report
+    from .scopes import CITY
+    from .timeutil import make_period
+    out = {}
+    for kind, label in store.rollup_periods():
+        period = make_period(label, kind)
+        reports = [scope_report(store, CITY, period, settings)]
+        for level in ("district", "street", "community"):
+            reports += member_reports(store, level, CITY, period, settings)
+        for r in reports:
+            r = copy.deepcopy(r)
+            r["online_share"].pop("possible_seconds")
+            r["online_share"].pop("value")
+            out[(kind, label, r["level"], r["code"])] = r
+    return out
+
+
+@click.command("copy-store")
+@click.option("--to", "target", required=True, metavar="postgresql://USER@HOST:PORT/DB",
+              help="an empty PostgreSQL database")
+def copy_store(target: str):
+    """Copy this SQLite store (hierarchy, stations, devices, users, events,
+    evidence, feedback, quizzes, surveys, roll-ups, sessions) into an empty
+    PostgreSQL database, then check that every rate of every scope and
+    period is equal on both; any difference undoes the whole copy. Refuses
+    a target that holds anything. Stop the server first, or copy a backup,
+    so that nothing arrives after the copy.
+
+    Example: flask --app server copy-store --to postgresql://sortwatch@db:5432/city
+    """
+    from .settings import SettingsError, parse_database
+    from .store import copy as store_copy
+    settings = current_app.config["SETTINGS"]
+    if is_postgres_url(settings.database):
+        _fail("copy-store copies a SQLite store: SORTWATCH_DATABASE is already PostgreSQL")
+    try:
+        if not is_postgres_url(parse_database(target)):
+            _fail(f"--to must be a PostgreSQL URL (postgresql://USER@HOST:PORT/DB), got {target!r}")
+    except SettingsError as exc:
+        _fail(str(exc).replace("SORTWATCH_DATABASE", "--to", 1))
+    store_pkg.migrate(settings.database)
+
+    checked = {}
+
+    def check(source, copied) -> None:
+        counts = source.row_counts(store_copy.COPY_ORDER)
+        differ = [t for t, n in copied.row_counts(store_copy.COPY_ORDER).items() if counts[t] != n]
+        if differ:
+            raise store_pkg.StoreError(f"row counts differ after the copy in: {', '.join(differ)}")
+        want, got = _all_rates(source, settings), _all_rates(copied, settings)
+        if want != got:
+            wrong = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+            raise store_pkg.StoreError(f"{len(wrong)} reports differ after the copy, e.g. {wrong[0]}")
+        checked["reports"] = len(want)
+    try:
+        copied = store_copy.copy_sqlite_to_postgres(settings.database, target, check)
+    except store_pkg.StoreError as exc:
+        _fail(f"{exc}; nothing was copied")
+    click.echo(f"copied {sum(copied.values())} rows of {len(copied)} tables "
+               f"({copied['events']} events) from {settings.database} to "
+               f"{store_pkg.describe(target)}; {checked['reports']} reports of every scope and period "
+               "are equal on both")
+
+
 def register_commands(app: Flask) -> None:
     from .demo import load_demo
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
-                    set_password, remove_user, import_surveys, backup, prune_events, migrate_command, load_demo):
+                    set_password, remove_user, import_surveys, backup, prune_events, migrate_command, load_demo,
+                    copy_store):
         # A copy per app: wrapping the shared command object itself would nest
         # one more wrapper with every app built in the same process.
         per_app = copy.copy(command)

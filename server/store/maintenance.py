@@ -29,6 +29,10 @@ class MaintenanceStore:
             events = self.conn.execute("DELETE FROM events WHERE day < ?", (before_day,)).rowcount
         return events, images
 
+    def row_counts(self, tables) -> dict[str, int]:
+        """Rows per table (operators' checks: copy-store)."""
+        return {t: self._one(f"SELECT count(*) FROM {t}")[0] for t in tables}
+
     def rebuild_period_rollups(self) -> None:
         """Recompute the per-period roll-ups from the daily ones (after a
         bulk load, or to repair)."""

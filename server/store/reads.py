@@ -79,6 +79,12 @@ class ReadStore:
                         "AND period = ?", (scope, kind, period))
         return row[0] if row else 0
 
+    def rollup_periods(self) -> list[tuple[str, str]]:
+        """Every (kind, period) the per-period roll-ups hold, in order."""
+        return sorted({(r[0], r[1]) for table in ("rollup_period", "participation_period",
+                                                  "awareness_period", "online_period")
+                       for r in self._all(f"SELECT DISTINCT kind, period FROM {table}")})
+
     # --- dashboard reads ------------------------------------------------------
 
     def rollup_by_day(self, scope: str, start_day: str, end_day: str) -> list[dict]:
