@@ -81,6 +81,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .errors import register_error_handlers
     register_error_handlers(app)
 
+    @app.errorhandler(store.StoreUnavailable)
+    def store_unavailable(err):
+        # PostgreSQL down, restarting or overloaded: retry soon; nothing of the
+        # request was stored (its transaction did not commit).
+        from flask import jsonify
+
+        from .errors import error_body
+        return (jsonify(error_body("database_unavailable", f"the database does not answer: {err}")),
+                503, {"Retry-After": "2"})
+
     from .api import register_blueprints
     register_blueprints(app)
 

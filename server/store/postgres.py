@@ -56,6 +56,22 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+@contextmanager
+def unavailable_as_store_error() -> Iterator[None]:
+    """A database that cannot be reached, drops the connection, or runs a
+    read past its timeout is StoreUnavailable (the app answers 503, and the
+    pool replaces the broken connection for the next request). A deadlock or
+    serialization failure stays itself: ingest retries it."""
+    try:
+        yield
+    except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+        raise
+    except psycopg.errors.QueryCanceled as exc:
+        raise StoreUnavailable(f"the database took longer than allowed: {_one_line(exc)}") from exc
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"PostgreSQL unavailable: {_one_line(exc)}") from exc
+
+
 # --- the dialect ---------------------------------------------------------------
 
 @lru_cache(maxsize=2048)
@@ -184,13 +200,13 @@ class PgConnection:
 
     def execute(self, sql: str, params: Iterable = ()) -> Result:
         params = _params(params, sql)
-        with self._connection() as conn, conn.cursor() as cur:
+        with unavailable_as_store_error(), self._connection() as conn, conn.cursor() as cur:
             cur.execute(translate(sql, bool(params)), params or None)
             return Result(cur)
 
     def executemany(self, sql: str, seq: Iterable) -> Result:
         rows = [_params(p, sql) for p in seq]
-        with self._connection() as conn, conn.cursor() as cur:
+        with unavailable_as_store_error(), self._connection() as conn, conn.cursor() as cur:
             if rows:
                 cur.executemany(translate(sql, True), rows)
             return Result(cur)
@@ -293,10 +309,7 @@ class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionSto
         self.conn = PgConnection(self)
 
     def _borrow(self):
-        try:
-            return _pool(self.url).connection()
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {_one_line(exc)}") from exc
+        return _pool(self.url).connection()
 
     def close(self) -> None:
         """Nothing is held between statements."""
@@ -309,7 +322,7 @@ class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionSto
             with self._held.transaction():
                 yield self
             return
-        with self._borrow() as conn:
+        with unavailable_as_store_error(), self._borrow() as conn:
             self._held = conn
             try:
                 with conn.transaction():

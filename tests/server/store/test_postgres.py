@@ -18,7 +18,7 @@ import pytest
 
 from server import create_app
 from server.settings import PROJECT_ROOT, Settings, SettingsError
-from server.store import pg_migrations, postgres
+from server.store import StoreUnavailable, pg_migrations, postgres
 from server.store.migrations import migrations as sqlite_migrations
 
 from ..conftest import _pg_reset
@@ -283,8 +283,9 @@ def test_reads_stop_at_the_statement_timeout(pg_database):
     store = postgres.connect(url)
     try:
         started = time.monotonic()
-        with pytest.raises(psycopg.errors.QueryCanceled):
+        with pytest.raises(StoreUnavailable, match="took longer than allowed") as caught:
             store.conn.execute("SELECT pg_sleep(5)")
+        assert isinstance(caught.value.__cause__, psycopg.errors.QueryCanceled)
         assert time.monotonic() - started < 4
         # An operator's bulk change is not cut short by the read timeout.
         with store._maintenance_write():
@@ -335,3 +336,29 @@ def test_load_demo_on_postgres(pg_database, tmp_path, monkeypatch):
     assert (tmp_path / "instance" / "demo-devices.json").is_file()
     assert "demo loaded: 1 district" in result.output
     _pg_reset(pg_database)   # the tests that use pg_database alone expect it empty
+
+
+@pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
+def test_dropped_connections_answer_503_then_the_server_recovers(app, client, city, db_path):
+    """The database drops every connection of the server (as in a restart):
+    requests answer 503 in the one error shape, nothing half-stored, and the
+    next ones succeed on new connections without restarting anything."""
+    ev = disposal()
+    assert post_events(client, city, [disposal()]).get_json()["accepted"] == 1   # pool warm
+    with psycopg.connect(db_path, autocommit=True) as conn:
+        killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                              "AND application_name = 'sortwatch'").fetchone()[0]
+    assert killed >= 1
+    statuses = []
+    for _ in range(killed + 1):
+        r = post_events(client, city, [ev])
+        statuses.append(r.status_code)
+        if r.status_code == 503:
+            body = r.get_json()
+            assert body["error"]["code"] == "database_unavailable" and r.headers["Retry-After"] == "2"
+        else:
+            break
+    assert statuses[-1] == 200 and 503 in statuses, statuses
+    assert r.get_json() == {"accepted": 1, "duplicates": 0, "rejected": []}   # stored once, now
+    assert client.get("/up/db").status_code == 200
