@@ -134,13 +134,23 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
         held = np.concatenate([emb[v][b] for v in fit_views])
         return fit_quick(x, np.tile(y[a], len(fit_views)), len(labels), temperature, held)
 
+    gate_meta = (clf.metadata.get("rejection") or {}).get("gate")
+    gated = {}
+    if gate_meta:  # the file's input gate (scripts/modelbuild/gate.py) on the same crops, as the graph applies it
+        from modelbuild.gate import Gate, view_statistics
+
+        g = Gate(gate_meta["min_contrast"], gate_meta["min_correlation"], gate_meta["quantile"])
+        gated = {v: g.gated(*st) for v, st in view_statistics([data], views, ("clean", "degraded0")).items()}
+
     def judge(model, rows, view):
         p, sc = model.predict(emb[view][rows])
+        if view in gated:
+            sc = np.where(gated[view][rows], gate_meta["score"], sc)
         unc = (p.max(1) < clf.threshold) | (sc > rej_t)
         return p, sc, unc
 
     out = {"protocol": protocol, "model": clf.version, "temperature": temperature, "threshold": clf.threshold,
-           "rejection_threshold": clf.rejection_threshold, "folds": []}
+           "rejection_threshold": clf.rejection_threshold, "input_gate": bool(gate_meta), "folds": []}
     if protocol == "leave-one-source-out":
         splits = [(f"without {s}", views.source != s, views.source == s, val & (views.source != s))
                   for s in sorted(set(views.source.tolist()))]

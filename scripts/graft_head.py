@@ -57,7 +57,7 @@ from edge.model.metrics import evaluate  # noqa: E402
 from edge.model.preprocess import expected_calibration_error  # noqa: E402
 from edge.rules import CATEGORIES, load_rules  # noqa: E402
 
-GRAFT_VERSION = "1.1.0"
+GRAFT_VERSION = "1.2.0"  # 1.2.0: the input gate (--gate-quantile, --gate-only)
 TRAIN_VIEWS = ("clean", "degraded0", "degraded1", "degraded2")
 
 
@@ -119,6 +119,69 @@ def summarise(probs, score, y, labels, rules, conf_t, rej_t) -> dict:
     }
 
 
+def add_input_gate(src: Path, out: Path, views: embed.Views, data: list[Path], quantile: float) -> dict:
+    """Fit the input gate on the training crops (clean + degraded0) and write it into the graph; check that
+    the file gates blank, black and noise crops as numpy does. Returns the gate's metadata."""
+    import cv2
+    from modelbuild.gate import fit_gate, statistics, training_statistics
+    from modelbuild.graft import GATE_SCORE, add_gate
+
+    from edge.model import WasteClassifier
+    from edge.model.preprocess import preprocess_batch
+
+    t0 = time.time()
+    contrast, corr = gate_stats = training_statistics(data, views)
+    gate = fit_gate(contrast, corr, quantile)
+    src_clf = WasteClassifier(src, threads=1, warmup=False)
+    meta = dict(src_clf.metadata)
+    g = gate.metadata()
+    g["training_crops_gated"] = round(float(gate.gated(*gate_stats).mean()), 4)
+    g["fitted_on"] = f"training split only: clean + degraded0 views of {int((~views.is_val).sum())} images"
+    g["score"] = GATE_SCORE
+    meta["rejection"] = dict(meta["rejection"], gate=g, uncertain_when="rejection_score > rejection.threshold or "
+                             "max(probs) < threshold; rejection_score is rejection.gate.score for gated crops")
+    meta["outputs"] = dict(meta.get("outputs", {}), rejection_score=meta["outputs"]["rejection_score"]
+                           + f"; {GATE_SCORE} for crops the input gate stops (rejection.gate)")
+    meta["head"] = dict(meta["head"], gate=f"input gate added by scripts/graft_head.py {GRAFT_VERSION}")
+    tmp = out.with_suffix(".gate.onnx")
+    add_gate(src, tmp, gate, meta)
+    tmp.replace(out)
+    new = WasteClassifier(out, threads=1, warmup=False)
+    rng = np.random.default_rng(3)
+    crops = [rng.integers(0, 256, (60 + 7 * i, 90, 3), dtype=np.uint8) for i in range(6)]
+    crops += [np.zeros((40, 40, 3), np.uint8), np.full((224, 224, 3), 128, np.uint8)]
+    x = preprocess_batch(crops, new.preprocessing)
+    score = new.session.run(["rejection_score"], {new.input_name: x})[0]
+    want = gate.gated(*statistics(x))
+    files = [cv2.imread(str(Path(data[0]).resolve() / k.split("/", 1)[1])) for k in views.keys[views.is_val][:16]]
+    xv = preprocess_batch(files, new.preprocessing)
+    s_old = src_clf.session.run(["rejection_score"], {src_clf.input_name: xv})[0]
+    s_new = new.session.run(["rejection_score"], {new.input_name: xv})[0]
+    kept = ~gate.gated(*statistics(xv))
+    ok = bool(((score == GATE_SCORE) == want).all() and np.allclose(s_old[kept], s_new[kept], atol=1e-4))
+    print(f"input gate: contrast < {gate.min_contrast:.4f} or correlation < {gate.min_correlation:.4f} "
+          f"({quantile:.2%} quantiles of training crops; {g['training_crops_gated']:.2%} of them gated); "
+          f"odd crops gated {int(want.sum())}/{len(want)}; file agrees with numpy: {ok} [{time.time() - t0:.0f} s]")
+    if not ok:
+        raise SystemExit("error: the gated graph disagrees with numpy")
+    return g
+
+
+def gate_only(args) -> int:
+    """--gate-only: the input gate added to an already grafted --model, written as --out."""
+    views = embed.compute(args.data or [embed.DEFAULT_DATA], args.model, args.cache, n_views=1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.resolve() != args.model.resolve():
+        import shutil
+        shutil.copyfile(args.model, args.out)
+    add_input_gate(args.model, args.out, views, args.data or [embed.DEFAULT_DATA], args.gate_quantile)
+    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
+    if args.out.resolve().parent == (ROOT / "models").resolve():
+        (args.out.parent / f"{args.out.name}.sha256").write_text(f"{sha}  {args.out.name}\n")
+    print(f"wrote {args.out} (sha256 {sha[:8]})")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=embed.DEFAULT_MODEL, help="source model (its backbone is kept)")
@@ -133,7 +196,12 @@ def main(argv=None) -> int:
                          "or on out-of-fold training logits")
     ap.add_argument("--max-wrong", type=float, default=0.20)
     ap.add_argument("--min-coverage", type=float, default=0.85)
+    ap.add_argument("--gate-quantile", type=float, default=0.0025, help="input gate thresholds: this quantile of the "
+                    "training crops' contrast and inter-channel correlation (scripts/modelbuild/gate.py); 0 = no gate")
+    ap.add_argument("--gate-only", action="store_true", help="only add the input gate to --model (already grafted)")
     args = ap.parse_args(argv)
+    if args.gate_only:
+        return gate_only(args)
 
     from edge.model import WasteClassifier
 
@@ -259,6 +327,8 @@ def main(argv=None) -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     graft(args.model, args.out, model, meta)
+    if args.gate_quantile:
+        add_input_gate(args.out, args.out, views, args.data or [embed.DEFAULT_DATA], args.gate_quantile)
     sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
     if args.out.resolve().parent == (ROOT / "models").resolve():
         (args.out.parent / f"{args.out.name}.sha256").write_text(f"{sha}  {args.out.name}\n")

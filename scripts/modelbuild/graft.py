@@ -94,3 +94,63 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
         m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v, ensure_ascii=False)))
     onnx.checker.check_model(m)
     onnx.save(m, str(dst))
+
+
+GATE_SCORE = 99.0  # the rejection_score of a gated crop: far over any fitted threshold
+
+
+def add_gate(src: Path, dst: Path, gate, metadata: dict) -> None:
+    """Write `src` (a grafted model with `rejection_score`) as `dst` with the input gate of
+    scripts/modelbuild/gate.py in the graph: a gated crop's rejection_score becomes GATE_SCORE."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from .gate import EPS
+
+    m = onnx.load(str(src))
+    g = m.graph
+    inp = g.input[0].name
+    if any(n.name.startswith("gate/") for n in g.node):
+        raise ValueError(f"{src} already has an input gate")
+    producer = next(n for n in g.node if "rejection_score" in n.output)
+    producer.output[list(producer.output).index("rejection_score")] = "gate/score_in"
+
+    def const(name, value, dtype=np.float32):
+        g.initializer.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    const("gate/min_contrast", np.float32(gate.min_contrast))
+    const("gate/min_correlation", np.float32(gate.min_correlation))
+    const("gate/eps", np.float32(EPS))
+    const("gate/score", np.float32(GATE_SCORE))
+    const("gate/first", [0, 1, 0], np.int64)
+    const("gate/second", [1, 2, 2], np.int64)
+    N = helper.make_node
+    g.node.extend([
+        N("ReduceMean", [inp], ["gate/mean"], axes=[2, 3], keepdims=1, name="gate/ReduceMean_mean"),
+        N("Sub", [inp, "gate/mean"], ["gate/c"], name="gate/Sub"),
+        N("Mul", ["gate/c", "gate/c"], ["gate/c2"], name="gate/Mul_sq"),
+        N("ReduceMean", ["gate/c2"], ["gate/var"], axes=[2, 3], keepdims=0, name="gate/ReduceMean_var"),
+        N("ReduceMean", ["gate/var"], ["gate/var_all"], axes=[1], keepdims=0, name="gate/ReduceMean_varall"),
+        N("Sqrt", ["gate/var_all"], ["gate/contrast"], name="gate/Sqrt_contrast"),
+        N("Gather", ["gate/c", "gate/first"], ["gate/ca"], axis=1, name="gate/Gather_a"),
+        N("Gather", ["gate/c", "gate/second"], ["gate/cb"], axis=1, name="gate/Gather_b"),
+        N("Mul", ["gate/ca", "gate/cb"], ["gate/cab"], name="gate/Mul_ab"),
+        N("ReduceMean", ["gate/cab"], ["gate/cov"], axes=[2, 3], keepdims=0, name="gate/ReduceMean_cov"),
+        N("Gather", ["gate/var", "gate/first"], ["gate/va"], axis=1, name="gate/Gather_va"),
+        N("Gather", ["gate/var", "gate/second"], ["gate/vb"], axis=1, name="gate/Gather_vb"),
+        N("Mul", ["gate/va", "gate/vb"], ["gate/vab"], name="gate/Mul_vab"),
+        N("Add", ["gate/vab", "gate/eps"], ["gate/vab_e"], name="gate/Add_eps"),
+        N("Sqrt", ["gate/vab_e"], ["gate/den"], name="gate/Sqrt_den"),
+        N("Div", ["gate/cov", "gate/den"], ["gate/corr3"], name="gate/Div_corr"),
+        N("ReduceMean", ["gate/corr3"], ["gate/corr"], axes=[1], keepdims=0, name="gate/ReduceMean_corr"),
+        N("Less", ["gate/contrast", "gate/min_contrast"], ["gate/flat"], name="gate/Less_contrast"),
+        N("Less", ["gate/corr", "gate/min_correlation"], ["gate/uncorrelated"], name="gate/Less_corr"),
+        N("Or", ["gate/flat", "gate/uncorrelated"], ["gate/gated"], name="gate/Or"),
+        N("Where", ["gate/gated", "gate/score", "gate/score_in"], ["rejection_score"], name="gate/Where"),
+    ])
+    del m.metadata_props[:]
+    for k, v in metadata.items():
+        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v, ensure_ascii=False)))
+    onnx.checker.check_model(m)
+    onnx.save(m, str(dst))

@@ -362,3 +362,48 @@ def test_dropped_connections_answer_503_then_the_server_recovers(app, client, ci
     assert statuses[-1] == 200 and 503 in statuses, statuses
     assert r.get_json() == {"accepted": 1, "duplicates": 0, "rejected": []}   # stored once, now
     assert client.get("/up/db").status_code == 200
+
+
+@pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
+def test_corrections_and_ingest_on_one_rollup_at_once_lose_no_update(app, city, db_path):
+    """Volunteers' corrections (each event's twice at once) and new events of
+    the same station, day and hour, from many connections at once: the
+    roll-ups end equal to a count of the stored events."""
+    from server.rollups import COUNTERS, disposal_counters
+    first = [disposal(verdict=("correct", "wrong")[i % 2]) for i in range(24)]
+    assert post_events(app.test_client(), city, first).get_json()["accepted"] == 24
+    later = [[disposal(verdict="wrong") for _ in range(6)] for _ in range(4)]
+    barrier, failures = threading.Barrier(8), []
+
+    def volunteer(part):
+        client = app.test_client()
+        from ..support import login
+        login(client, "vol")
+        barrier.wait()
+        for ev in first[part % 2::2]:       # every event corrected by two volunteers at once
+            r = client.post(f"/api/v1/events/{ev['event_id']}/feedback", json={"assisted": True})
+            if r.status_code != 200:
+                failures.append(r.get_json())
+
+    def device(batch):
+        barrier.wait()
+        for ev in batch:
+            if post_events(app.test_client(), city, [ev]).get_json()["accepted"] != 1:
+                failures.append(ev)
+    threads = ([threading.Thread(target=volunteer, args=(i,)) for i in range(4)]
+               + [threading.Thread(target=device, args=(b,)) for b in later])
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    with psycopg.connect(db_path) as conn:
+        stored = conn.execute("SELECT verdict, assisted FROM events").fetchall()
+        rolled = conn.execute(f"SELECT {', '.join(f'sum({c})' for c in COUNTERS)} FROM rollup_period "
+                              "WHERE scope = 'city' AND kind = 'month'").fetchone()
+    want = [0] * len(COUNTERS)
+    for verdict, assisted in stored:
+        for i, v in enumerate(disposal_counters(verdict, bool(assisted))):
+            want[i] += v
+    assert len(stored) == 48 and want[1] == 24
+    assert list(rolled) == want
