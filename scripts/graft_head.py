@@ -25,7 +25,13 @@ Steps:
      category of unknown items is confidently wrong more than 20 % and known coverage stays >= 85 %;
   5. write the graph (`probs` from the new head, extra output `rejection_score`) and its metadata
      (`rejection`: threshold and method; `temperature`; `validation.summary` recomputed on the build's
-     validation split, which chose nothing), then check the file's outputs against numpy on 16 images.
+     validation split, which chose nothing), then check the file's outputs against numpy on 16 images;
+  6. the input gate (scripts/modelbuild/gate.py, --gate-quantile, 0 = none): contrast and inter-channel
+     correlation of the prepared input under their 0.25 % quantiles on training crops set
+     `rejection_score` to 99 (blank, black and noise crops are uncertain). `--gate-only` adds it to an
+     already grafted file:
+
+    .venv-build/bin/python scripts/graft_head.py --gate-only --model models/waste-effl0-int8.onnx --out /tmp/cand/waste-effl0-int8.onnx
 """
 from __future__ import annotations
 
