@@ -420,11 +420,4 @@ BACKUP_GUIDANCE = (
     "(archive_mode=on, archive_command) on the database server.")
 
 
-def reset_for_tests(url: str) -> None:
-    """Empty every table and restart the cursor (tests only)."""
-    with _connect_direct(url) as conn:
-        conn.execute("TRUNCATE " + ", ".join(pg_migrations.TABLES) + " RESTART IDENTITY CASCADE")
-        conn.execute("ALTER SEQUENCE events_rowid RESTART")
-
-
 __all__ = ["PgStore", "StoreUnavailable", "close_pools", "configure", "connect", "migrate"]
