@@ -56,5 +56,8 @@ def post_worker_init(worker):
 def on_starting(server):
     # Migrate once in the master, before workers start serving.
     from server import store
-    from server.settings import Settings
-    store.migrate(Settings.from_env().database)
+    from server.settings import Settings, SettingsError
+    try:
+        store.migrate(Settings.from_env().database)
+    except (SettingsError, store.StoreError) as exc:
+        raise SystemExit(f"sortwatch cannot start: {exc}") from None   # one line, no traceback

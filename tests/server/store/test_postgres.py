@@ -68,6 +68,13 @@ def test_an_unreachable_database_stops_the_start_in_one_line(tmp_path):
     first = done.stderr.splitlines()[0]
     assert first.startswith("Error: SORTWATCH_DATABASE=") and "cannot connect" in first, done.stderr
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+    # gunicorn stops in its master, before any worker, with the same line.
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "-c", str(PROJECT_ROOT / "gunicorn.conf.py"),
+                           "server:create_app()"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=60, env=dict(env, SORTWATCH_BIND="127.0.0.1:0", PYTHONPATH=str(PROJECT_ROOT)))
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "s3cret" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "sortwatch cannot start: SORTWATCH_DATABASE=postgresql://root:***@127.0.0.1:1/nowhere: cannot connect")
 
 
 # --- migrations ------------------------------------------------------------------
