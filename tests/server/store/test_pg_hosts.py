@@ -4,7 +4,9 @@ database, then the same events posted to both at once."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -79,3 +81,83 @@ def test_two_gunicorn_hosts_on_one_database_store_each_event_once(fresh_pg_url, 
             assert conn.execute("SELECT sum(disposals), sum(correct), sum(wrong) FROM rollup_period "
                                 "WHERE scope = 'city' AND kind = 'month'").fetchone() == (300, 150, 150)
             assert conn.execute("SELECT sum(disposals) FROM rollup_station_hour").fetchone() == (300,)
+
+
+class SseReader:
+    """One server-sent-event stream read over a raw socket; collects what it
+    has read so far and waits, up to a deadline, for a piece of text."""
+
+    def __init__(self, base: str, path: str, cookie: str):
+        host, port = base.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+                           "Accept: text/event-stream\r\n\r\n").encode())
+        self.text = ""
+
+    def wait_for(self, needle: str, timeout: float) -> float | None:
+        """The monotonic time `needle` was first read, or None after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.text:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not data:
+                return None
+            self.text += data.decode("utf-8", "replace")
+        return time.monotonic()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_tablet_on_host_a_gets_the_prompt_of_a_disposal_ingested_on_host_b(fresh_pg_url, tmp_path):
+    """Issue 14.5: the stream on one host polls the shared database, so a
+    disposal that the other host stored is pushed within a second of the
+    device's acknowledgement (each time, over several disposals)."""
+    regions = tmp_path / "regions.csv"
+    regions.write_text(REGIONS_CSV, encoding="utf-8")
+    benchlib.flask_cmd(fresh_pg_url, "migrate")
+    benchlib.flask_cmd(fresh_pg_url, "import-regions", str(regions))
+    benchlib.flask_cmd(fresh_pg_url, "add-station", "st-a", "--community", "110102001001")
+    token = benchlib.flask_cmd(fresh_pg_url, "add-device", "dev-a",
+                               "--station", "st-a").strip().splitlines()[-1]
+    benchlib.flask_cmd(fresh_pg_url, "add-user", "vol", "--role", "volunteer", "--scope", "st-a",
+                       stdin="password-123\n")
+    with ExitStack() as stack:
+        host_a = stack.enter_context(benchlib.gunicorn("server:create_app()", fresh_pg_url,
+                                                       workers=2, threads=8, log_dir=tmp_path))
+        host_b = stack.enter_context(benchlib.gunicorn("server:create_app()", fresh_pg_url,
+                                                       workers=1, threads=4, log_dir=tmp_path))
+        assert host_a != host_b
+        request = urllib.request.Request(host_a + "/api/v1/login", method="POST",
+                                         data=json.dumps({"username": "vol",
+                                                          "password": "password-123"}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+            cookie = r.headers["Set-Cookie"].split(";", 1)[0]
+        tablet = SseReader(host_a, "/station/st-a/stream", cookie)
+        stack.callback(tablet.close)
+        # The stream is open (its cursor taken) once its first counts arrive.
+        assert tablet.wait_for("event: counts", 10) is not None, tablet.text[:500]
+        assert tablet.text.startswith("HTTP/1.1 200"), tablet.text[:300]
+        delays = []
+        for i in range(5):
+            ev = disposal(station="st-a", event_id=str(uuid.uuid4()),
+                          verdict=("wrong", "correct")[i % 2])
+            assert call("POST", host_b + "/api/v1/events",
+                        {"device_id": "dev-a", "events": [ev]}, token)[1]["accepted"] == 1
+            acked = time.monotonic()
+            seen = tablet.wait_for(f'"event_id": "{ev["event_id"]}"', 1.0)
+            assert seen is not None, (f"disposal {i} ingested on host B did not reach the tablet "
+                                      f"on host A within 1 s; the stream read:\n{tablet.text[-1500:]}")
+            delays.append(seen - acked)
+        assert tablet.text.count("event: disposal") == 5
+        # The counts that follow the last prompt are the database's: 3 wrong, 2 correct.
+        assert tablet.wait_for('"wrong": 3', 1.0) is not None, tablet.text[-800:]
+        assert max(delays) < 1.0, delays
