@@ -14,6 +14,7 @@ from .timeutil import periods_of_day
 
 COUNTERS = ("disposals", "assisted", "correct", "wrong", "uncertain", "corrected")
 STATION_COUNTERS = COUNTERS + ("bin_full", "litter")
+CAMERA_OUTPUTS = ("correct", "wrong", "uncertain")
 _INDEX = {name: i for i, name in enumerate(STATION_COUNTERS)}
 
 
@@ -50,6 +51,7 @@ class RollupDelta:
     def __init__(self) -> None:
         self._groups: dict[tuple, list[int]] = {}
         self.households: set = set()    # (community, kind, period, household)
+        self._camera: dict[tuple, list[int]] = {}   # (community, day, model) -> CAMERA_OUTPUTS
         self._spread: tuple[dict, dict, dict] | None = None
 
     def add(self, ev: dict, counts_households: bool, sign: int = 1) -> None:
@@ -65,6 +67,15 @@ class RollupDelta:
         for i, v in enumerate(disposal_counters(ev["verdict"], ev["assisted"],
                                                 bool(ev.get("corrected_item")))):
             row[i] += sign * v
+        if not ev["assisted"]:
+            # The camera's own output, which feedback does not change: what
+            # the corrected accuracy corrects, per model version.
+            camera = ev.get("original_verdict") or ev["verdict"]
+            key = (ev["community_code"], ev["day"], ev.get("model") or "")
+            counts = self._camera.get(key)
+            if counts is None:
+                counts = self._camera[key] = [0, 0, 0]
+            counts[CAMERA_OUTPUTS.index(camera)] += sign
         if counts_households and ev.get("household") and sign > 0:
             for kind, label in periods_of(ev["day"]):
                 self.households.add((ev["community_code"], kind, label, ev["household"]))
@@ -87,6 +98,18 @@ class RollupDelta:
                         _add(period, (scope, kind, label, staffed), counters, n)
             self._spread = (day, period, station_hour)
         return self._spread
+
+    @property
+    def camera(self) -> dict:
+        """(scope, kind, period, model) -> CAMERA_OUTPUTS counts"""
+        out: dict = {}
+        for (community, d, model), counts in self._camera.items():
+            if not any(counts):
+                continue
+            for scope in ancestors(community):
+                for kind, label in periods_of(d):
+                    _add(out, (scope, kind, label, model), counts, 3)
+        return out
 
     @property
     def day(self) -> dict:

@@ -98,6 +98,11 @@ class EventStore:
             f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
             + _add_excluded("rollup_station_hour", COUNTERS + ("bin_full", "litter")),
             sorted((*k, *c) for k, c in delta.station_hour.items()))
+        self.conn.executemany(
+            "INSERT INTO rollup_model_period(scope, kind, period, model, correct, wrong, uncertain) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope, kind, period, model) DO UPDATE SET "
+            + _add_excluded("rollup_model_period", ("correct", "wrong", "uncertain")),
+            sorted((*k, *c) for k, c in delta.camera.items()))
         bumps: dict[tuple, int] = {}
         rows = sorted(delta.households)
         for i in range(0, len(rows), 1000):

@@ -315,3 +315,78 @@ def m009_login_failures(db: Database) -> None:
 def m010_quiz_results_by_station(db: Database) -> None:
     # "The station's latest quiz" for the one-quiz-per-interval rule.
     db.executescript("CREATE INDEX quiz_results_station ON quiz_results(station_id, taken_at);")
+
+
+@migrations()
+def m011_inspections_audits_and_model_rollups(db: Database) -> None:
+    # Inspectors' spot checks (查N错M), audits of single disposals, and the
+    # camera's outputs per model version (docs/design.md, "Trusting the numbers").
+    db.executescript(INSPECTIONS_SCHEMA.format(text="TEXT", id="INTEGER PRIMARY KEY", counter="INTEGER")
+                     + " ; " + model_backfill())
+
+
+INSPECTIONS_SCHEMA = """
+    CREATE TABLE inspections (
+        id {id},
+        station_id {text} NOT NULL REFERENCES stations(id),
+        community_code {text} NOT NULL,
+        day {text} NOT NULL,             -- Beijing day of the start
+        start_ts {text} NOT NULL,        -- as sent, with its offset
+        end_ts {text} NOT NULL,
+        start_utc {text} NOT NULL,       -- for comparing with the camera's events
+        end_utc {text} NOT NULL,
+        checked {counter} NOT NULL CHECK (checked >= 0),
+        wrong {counter} NOT NULL CHECK (wrong >= 0 AND wrong <= checked),
+        note {text} NOT NULL DEFAULT '',
+        username {text} NOT NULL,
+        created_at {text} NOT NULL
+    );
+    CREATE INDEX inspections_scope ON inspections(community_code, day);
+    CREATE INDEX inspections_station ON inspections(station_id, day);
+    CREATE TABLE audits (
+        event_id {text} PRIMARY KEY,
+        station_id {text} NOT NULL REFERENCES stations(id),
+        community_code {text} NOT NULL,
+        day {text} NOT NULL,
+        model {text} NOT NULL,           -- '' when the event named none
+        camera {text} NOT NULL CHECK (camera IN ('correct', 'wrong', 'uncertain')),
+        truth {text} NOT NULL CHECK (truth IN ('correct', 'wrong')),
+        item {text},
+        username {text} NOT NULL,
+        role {text} NOT NULL,
+        at {text} NOT NULL
+    );
+    CREATE INDEX audits_model ON audits(model);
+    CREATE INDEX audits_scope ON audits(community_code, day);
+    CREATE TABLE rollup_model_period (
+        scope {text} NOT NULL,
+        kind {text} NOT NULL,
+        period {text} NOT NULL,
+        model {text} NOT NULL,
+        correct {counter} NOT NULL DEFAULT 0,
+        wrong {counter} NOT NULL DEFAULT 0,
+        uncertain {counter} NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, kind, period, model)
+    )
+"""
+
+
+def model_backfill(inspection_label: str = _INSPECTION_LABEL) -> str:
+    """Fills rollup_model_period from the stored events (existing stores);
+    `inspection_label` is the dialect's expression of a day's inspection month."""
+    label = inspection_label
+    output = "coalesce(original_verdict, verdict)"
+    rows = f"""
+        SELECT community_code AS community, day, coalesce(model, '') AS model,
+               CASE {output} WHEN 'correct' THEN 1 ELSE 0 END AS c,
+               CASE {output} WHEN 'wrong' THEN 1 ELSE 0 END AS w,
+               CASE {output} WHEN 'uncertain' THEN 1 ELSE 0 END AS u
+        FROM events WHERE type = 'disposal' AND assisted = 0"""
+    scopes = ["community", "substr(community, 1, 9)", "substr(community, 1, 6)", "'city'"]
+    periods = [("'month'", "substr(day, 1, 7)"), ("'inspection'", label)]
+    selects = [f"SELECT {scope} AS scope, {kind} AS kind, {period} AS period, model, c, w, u FROM e"
+               for scope in scopes for kind, period in periods]
+    return (f"WITH e AS ({rows}) "
+            "INSERT INTO rollup_model_period(scope, kind, period, model, correct, wrong, uncertain) "
+            "SELECT scope, kind, period, model, sum(c), sum(w), sum(u) FROM ("
+            + " UNION ALL ".join(selects) + ") x GROUP BY scope, kind, period, model;")

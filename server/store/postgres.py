@@ -31,6 +31,7 @@ from . import pg_migrations
 from .base import StoreBase
 from .errors import StoreError, StoreUnavailable
 from .events import EventStore
+from .inspections import InspectionStore
 from .maintenance import MaintenanceStore
 from .reads import ReadStore
 from .registry import RegistryStore
@@ -298,10 +299,12 @@ def connect(url: str) -> PgStore:
 
 # --- the store -------------------------------------------------------------------
 
-class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore, StoreBase):
+class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
+              InspectionStore, StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"
     _PERIOD_BACKFILL = pg_migrations.PERIOD_BACKFILL
+    _MODEL_BACKFILL = pg_migrations.MODEL_BACKFILL
 
     def __init__(self, url: str):
         self.url, self.path = url, None

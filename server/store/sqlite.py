@@ -17,6 +17,7 @@ from . import migrations, writer
 from .base import StoreBase
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
 from .events import EventStore
+from .inspections import InspectionStore
 from .maintenance import MaintenanceStore
 from .reads import ReadStore
 from .registry import RegistryStore
@@ -51,7 +52,8 @@ def connect(path: Path) -> SqliteStore:
     return SqliteStore(_open(path), path)
 
 
-class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore, StoreBase):
+class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
+                  InspectionStore, StoreBase):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):

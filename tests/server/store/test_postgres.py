@@ -324,7 +324,7 @@ def test_operator_commands_on_postgres(pg_database, tmp_path):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["migrate"])
     assert result.exit_code == 0
-    assert f"{len(sqlite_migrations._migrations)} migrations applied, latest m010" in result.output
+    assert f"{len(sqlite_migrations._migrations)} migrations applied, latest {sqlite_migrations._migrations[-1].name}" in result.output
     target = tmp_path / "backup.db"
     result = runner.invoke(args=["backup", str(target)])
     assert result.exit_code == 1 and "pg_dump --format=custom" in result.output
