@@ -17,7 +17,8 @@ host A's ingest request p50/p95 while the tablets are connected, host A's
 CPU (share of one core) and memory (RSS of master and workers), then the
 command line.
 
-A fresh database is made on --admin-url's server and dropped at the end.
+A scratch database is made on the server of --database URL and dropped at
+the end.
 Bounded: --seconds per step, at most 3,000 streams, loopback only.
 
     python scripts/bench_streams_hosts.py [--streams 100,384,1000] [--seconds 10]
@@ -29,7 +30,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import selectors
 import socket
 import sys
@@ -47,24 +47,6 @@ ADMIN_URL = os.environ.get("SORTWATCH_TEST_POSTGRES", "postgresql://root@127.0.0
 EVENT_ID = re.compile(rb'"event_id": "([0-9a-f-]{36})"')
 
 
-def host_pids(port: int) -> list[int]:
-    """The gunicorn master and workers bound to this port (Linux /proc)."""
-    mark = f"SORTWATCH_BIND=127.0.0.1:{port}".encode()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if mark not in f.read().split(b"\0"):
-                        continue
-                with open(f"/proc/{entry}/cmdline", "rb") as c:
-                    if b"gunicorn" in c.read():
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
-
-
 def established(port: int) -> int:
     """Connections to this local port that are open now (Linux /proc/net/tcp)."""
     count, hexport = 0, f":{port:04X}"
@@ -78,19 +60,6 @@ def established(port: int) -> int:
         except OSError:
             continue
     return count
-
-
-def rss_mib(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 class Tablets:
@@ -170,7 +139,7 @@ def post(conn: http.client.HTTPConnection, token: str, body: dict) -> None:
 def step(a: tuple[str, int], b: tuple[str, int], tokens: dict, cookie: str, n: int,
          seconds: float, rate: float) -> dict:
     tablet_stations = [s for s in tokens if s.startswith("tab-")][:n]
-    pids = host_pids(a[1])
+    pids = benchlib.host_pids(a[1])
     t_open = time.monotonic()
     tablets = Tablets(a[0], a[1], cookie, tablet_stations)
     deadline = time.monotonic() + 60
@@ -218,7 +187,7 @@ def step(a: tuple[str, int], b: tuple[str, int], tokens: dict, cookie: str, n: i
     for t in threads:
         t.join()
     cpu = (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
-    memory = rss_mib(pids)
+    memory = benchlib.rss_mib(pids)
     # The last prompts: a wait for them, bounded (a prompt later than 3 s
     # counts as not delivered).
     last = max(sent.values()) if sent else time.monotonic()
@@ -254,24 +223,17 @@ def main() -> int:
                         help="host A's per worker (gunicorn.conf.py: 256, of which 3/4 stream)")
     parser.add_argument("--worker-connections", type=int, default=1000,
                         help="host A's gunicorn worker_connections (gunicorn's default 1000)")
-    parser.add_argument("--admin-url", default=ADMIN_URL,
-                        help="a PostgreSQL server where the script may create a database")
+    parser.add_argument("--database", default=ADMIN_URL, metavar="URL",
+                        help="a PostgreSQL server (any database on it); a scratch "
+                             "database is made there and dropped")
     args = parser.parse_args()
     counts = [int(x) for x in args.streams.split(",") if x.strip()]
     if not counts or not all(1 <= c <= 3000 for c in counts) or not 1 <= args.seconds <= 120 \
             or not 0.5 <= args.rate <= 200:
         parser.error("--streams are 1-3000 each, --seconds 1-120, --rate 0.5-200")
 
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-    name = f"sortwatch_bench_streams_{secrets.token_hex(3)}"
-    info = conninfo_to_dict(args.admin_url)
-    url = (f"postgresql://{info.get('user', '')}@{info['host']}:{info.get('port', 5432)}/{name}"
-           if info.get("host") else f"postgresql:///{name}")
-    with psycopg.connect(args.admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
     results = []
-    try:
+    with benchlib.scratch_database(args.database, "sortwatch_bench_streams") as url:
         tokens = setup(url, max(counts))
         with tempfile.TemporaryDirectory() as tmp, \
                 benchlib.gunicorn("server:create_app()", url, workers=args.workers,
@@ -297,11 +259,8 @@ def main() -> int:
                 r = results[-1]
                 print(f"  {n} streams: {r['open']} open, {r['refused']} refused "
                       f"(in {r['open_s']:.1f} s)", flush=True)
-    finally:
         from server.store import postgres
         postgres.close_pools()
-        with psycopg.connect(args.admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     print(f"{'asked':>6}{'open':>6}{'503':>6}{'prompts':>9}{'<=1s':>7}{'p50 ms':>8}{'p95 ms':>8}"
           f"{'max ms':>8}{'ingest p50':>11}{'p95 ms':>8}{'CPU A':>7}{'RSS A MiB':>10}")

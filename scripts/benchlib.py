@@ -91,3 +91,60 @@ def percentile(values: list[float], q: float) -> float:
 
 def command_line() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+
+
+def host_pids(port: int) -> list[int]:
+    """The gunicorn master and workers that gunicorn() above started on this
+    port (their SORTWATCH_BIND; Linux /proc)."""
+    mark = f"SORTWATCH_BIND=127.0.0.1:{port}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if mark not in f.read().split(b"\0"):
+                        continue
+                with open(f"/proc/{entry}/cmdline", "rb") as c:
+                    if b"gunicorn" in c.read():
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of these processes together, MiB (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def scratch_database_url(server_url: str, name: str) -> str:
+    """The URL of database `name` on the PostgreSQL server of `server_url`."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(server_url)
+    return f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str):
+    """A new empty PostgreSQL database on `server_url`'s server; yields its
+    URL and drops it after (with whatever connections are left)."""
+    import secrets
+
+    import psycopg
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield scratch_database_url(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
