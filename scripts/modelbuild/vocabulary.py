@@ -6,8 +6,8 @@ the shipped model without a second backbone.
   probabilities per crop; `buckets` sums them into the vocabulary's items plus one bucket "unmapped".
 - The student: a softmax regression from the shipped (fine-tuned) 1280-d embedding to those bucket
   probabilities (soft labels), fitted on training crops only, so it costs one 1280 x B matrix product in
-  the graph. The fine-tuned embedding cannot use the ImageNet head itself: applied to it, that head's
-  top probability has a median of 0.008 (the features moved in fine-tuning).
+  the graph (the ImageNet head itself does not fit the fine-tuned embedding: fine-tuning moved the
+  features it was trained on).
 - `combine`: the vocabulary's say in the verdict, two rules: "new" (a vocabulary item the 12 items do not
   cover wins when its probability beats both the fine-tuned head's, scaled by what is left, and `tau`;
   it is then a verdict of that item, not uncertain) and "conflict" (uncertain when the vocabulary puts more
@@ -124,6 +124,7 @@ def combine(p, unc, q, item_cat, bucket_cat, new_bucket, rule: str, tau: float =
     return cat, unc
 
 
+CATEGORY_COLUMNS = ("kitchen", "recyclable", "hazardous", "other", "unmapped")
 RULES = (("base", {}), ("new", {"tau": 0.3}), ("new", {"tau": 0.5}), ("conflict", {"tc": 0.3}),
          ("conflict", {"tc": 0.5}), ("both", {"tau": 0.5, "tc": 0.4}))
 
@@ -149,6 +150,21 @@ def measure(model: Path, data: Path, cache: Path) -> dict:
     new_bucket = np.array([n not in labels and n != UNMAPPED for n in names])
     tq = {v: buckets(softmax(teacher.load(cache, v, views.keys)), vocab) for v in ("clean", "degraded0")}
     conf_t, rej_t = clf.threshold, clf.rejection_threshold
+    # what the teacher itself says: per item, the share of images whose top-1 ImageNet class maps to an
+    # item of each category (or to none), and the share of new items among them
+    top1 = {}
+    for v in ("clean", "degraded0"):
+        top = teacher.load(cache, v, views.keys).argmax(1)
+        b = np.array([names.index(vocab[int(t)]) if int(t) in vocab else len(names) - 1 for t in top])
+        top1[v] = {}
+        for item in labels:
+            m = views.item == item
+            shares = {c: round(float((bucket_cat[b[m]] == k).mean()), 4) for k, c in enumerate(CATEGORIES)}
+            shares["n"] = int(m.sum())
+            shares["unmapped"] = round(float((bucket_cat[b[m]] == -1).mean()), 4)
+            shares["new_items"] = {n: round(float((b[m] == names.index(n)).mean()), 4) for n in names
+                                   if n in extra and (b[m] == names.index(n)).any()}
+            top1[v][item] = shares
     temperature = float(clf.metadata["temperature"])
     train, val = ~views.is_val, views.is_val
     splits = [(f"without {s}", views.source != s, views.source == s, val & (views.source != s))
@@ -188,7 +204,7 @@ def measure(model: Path, data: Path, cache: Path) -> dict:
     for res in results.values():
         res["worst"].sort(reverse=True)
         res["coverage"].sort()
-    return {"model": clf.version, "results": results}
+    return {"model": clf.version, "results": results, "teacher_top1": top1}
 
 
 def main(argv=None) -> int:
@@ -208,6 +224,14 @@ def main(argv=None) -> int:
         src, rule = key.split(" ", 1)
         worst = "; ".join(f"{w:.2f} ({c}, {n}, {v})" for w, n, v, c in res["worst"][:3])
         print(f"| {src} | {rule} | {res['coverage'][0][0]:.3f} | {worst} |")
+    print("\nthe teacher's top-1 ImageNet class, mapped: per item and view, the share of its images in each category "
+          "(unmapped: a class the vocabulary does not map); new items the 12 lack in brackets")
+    print("| view | item | n | " + " | ".join(CATEGORY_COLUMNS) + " | new items |")
+    print("| --- " * (4 + len(CATEGORY_COLUMNS)) + "|")
+    for view, per_item in out["teacher_top1"].items():
+        for item, sh in per_item.items():
+            new = ", ".join(f"{k} {v:.2f}" for k, v in sorted(sh["new_items"].items(), key=lambda kv: -kv[1]))
+            print(f"| {view} | {item} | {sh['n']} | " + " | ".join(f"{sh[c]:.2f}" for c in CATEGORY_COLUMNS) + f" | {new} |")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0
