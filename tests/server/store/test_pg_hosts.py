@@ -4,7 +4,10 @@ database, then the same events posted to both at once."""
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -161,3 +164,33 @@ def test_a_tablet_on_host_a_gets_the_prompt_of_a_disposal_ingested_on_host_b(fre
         # The counts that follow the last prompt are the database's: 3 wrong, 2 correct.
         assert tablet.wait_for('"wrong": 3', 1.0) is not None, tablet.text[-800:]
         assert max(delays) < 1.0, delays
+
+
+def run_script(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=benchlib.ROOT, capture_output=True,
+                            text=True, timeout=240, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return result.stdout
+
+
+def test_bench_ingest_measures_postgresql_behind_one_and_two_hosts_against_sqlite():
+    from ..conftest import PG_ADMIN_URL
+    out = run_script("scripts/bench_ingest.py", "--events", "1600", "--batch", "100",
+                     "--clients", "2", "--database", PG_ADMIN_URL, "--hosts", "2")
+    assert re.search(r"^SQLite, 1 host +[\d,]+ +1\.00 ", out, re.M), out
+    for hosts in ("1 host", "2 hosts"):
+        assert re.search(rf"^PostgreSQL, {hosts} +[\d,]+ +\d+\.\d\d +\d+\.\d\d +\d+ MiB", out, re.M), out
+    assert "every PostgreSQL phase stored and counted each of its 1600 events once" in out
+    assert "$ python scripts/bench_ingest.py --events 1600" in out
+
+
+def test_bench_streams_hosts_delivers_every_prompt_across_hosts():
+    from ..conftest import PG_ADMIN_URL
+    out = run_script("scripts/bench_streams_hosts.py", "--streams", "4", "--seconds", "2",
+                     "--threads", "16", "--database", PG_ADMIN_URL)
+    row = re.search(r"^ +4 +(\d+) +(\d+) +(\d+)/(\d+) +(\d+) ", out, re.M)
+    assert row, out
+    opened, refused, delivered, sent, within = map(int, row.groups())
+    assert (opened, refused) == (4, 0)
+    assert delivered == sent == within > 0
+    assert "command: python scripts/bench_streams_hosts.py --streams 4" in out
