@@ -1,9 +1,13 @@
 """Two server hosts on one PostgreSQL database, for real: two gunicorn
 processes (scripts/benchlib.gunicorn) started together on an empty
-database, then the same events posted to both at once."""
+database, then the same events posted to both at once; a tablet's stream on
+one host and disposals ingested on the other; both behind the city's nginx
+(deploy/nginx/nginx-city.conf and sortwatch.conf, as docker-compose.city.yml
+runs them); and small runs of the PostgreSQL benchmarks."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -14,7 +18,8 @@ import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,6 +27,8 @@ import pytest
 from scripts import benchlib
 from server.store.migrations import migrations as sqlite_migrations
 
+from ...polling import wait_until
+from ..proxy import NGINX
 from ..support import REGIONS_CSV, disposal
 
 pytestmark = pytest.mark.slow
@@ -118,33 +125,42 @@ class SseReader:
         self.sock.close()
 
 
+def station_with_volunteer(url: str, folder) -> str:
+    """Station st-a with device dev-a (its token returned) and volunteer vol,
+    through the operator commands."""
+    regions = folder / "regions.csv"
+    regions.write_text(REGIONS_CSV, encoding="utf-8")
+    benchlib.flask_cmd(url, "migrate")
+    benchlib.flask_cmd(url, "import-regions", str(regions))
+    benchlib.flask_cmd(url, "add-station", "st-a", "--community", "110102001001")
+    token = benchlib.flask_cmd(url, "add-device", "dev-a", "--station", "st-a").strip().splitlines()[-1]
+    benchlib.flask_cmd(url, "add-user", "vol", "--role", "volunteer", "--scope", "st-a",
+                       stdin="password-123\n")
+    return token
+
+
+def volunteer_cookie(base: str) -> str:
+    request = urllib.request.Request(base + "/api/v1/login", method="POST",
+                                     data=json.dumps({"username": "vol",
+                                                      "password": "password-123"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 200
+        return r.headers["Set-Cookie"].split(";", 1)[0]
+
+
 def test_a_tablet_on_host_a_gets_the_prompt_of_a_disposal_ingested_on_host_b(fresh_pg_url, tmp_path):
     """Issue 14.5: the stream on one host polls the shared database, so a
     disposal that the other host stored is pushed within a second of the
     device's acknowledgement (each time, over several disposals)."""
-    regions = tmp_path / "regions.csv"
-    regions.write_text(REGIONS_CSV, encoding="utf-8")
-    benchlib.flask_cmd(fresh_pg_url, "migrate")
-    benchlib.flask_cmd(fresh_pg_url, "import-regions", str(regions))
-    benchlib.flask_cmd(fresh_pg_url, "add-station", "st-a", "--community", "110102001001")
-    token = benchlib.flask_cmd(fresh_pg_url, "add-device", "dev-a",
-                               "--station", "st-a").strip().splitlines()[-1]
-    benchlib.flask_cmd(fresh_pg_url, "add-user", "vol", "--role", "volunteer", "--scope", "st-a",
-                       stdin="password-123\n")
+    token = station_with_volunteer(fresh_pg_url, tmp_path)
     with ExitStack() as stack:
         host_a = stack.enter_context(benchlib.gunicorn("server:create_app()", fresh_pg_url,
                                                        workers=2, threads=8, log_dir=tmp_path))
         host_b = stack.enter_context(benchlib.gunicorn("server:create_app()", fresh_pg_url,
                                                        workers=1, threads=4, log_dir=tmp_path))
         assert host_a != host_b
-        request = urllib.request.Request(host_a + "/api/v1/login", method="POST",
-                                         data=json.dumps({"username": "vol",
-                                                          "password": "password-123"}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as r:
-            assert r.status == 200
-            cookie = r.headers["Set-Cookie"].split(";", 1)[0]
-        tablet = SseReader(host_a, "/station/st-a/stream", cookie)
+        tablet = SseReader(host_a, "/station/st-a/stream", volunteer_cookie(host_a))
         stack.callback(tablet.close)
         # The stream is open (its cursor taken) once its first counts arrive.
         assert tablet.wait_for("event: counts", 10) is not None, tablet.text[:500]
@@ -194,3 +210,107 @@ def test_bench_streams_hosts_delivers_every_prompt_across_hosts():
     assert (opened, refused) == (4, 0)
     assert delivered == sent == within > 0
     assert "command: python scripts/bench_streams_hosts.py --streams 4" in out
+
+
+@contextmanager
+def city_proxy(upstreams: list[str], folder: Path):
+    """nginx run as docker-compose.city.yml runs it: deploy/nginx/nginx-city.conf
+    as its main file and sortwatch.conf as the site, with the container's
+    paths made this test's and the replicas' address replaced by `upstreams`
+    (what the name "server" resolves to there). One worker process, so that
+    its round robin over the upstreams is the only spreading."""
+    port = benchlib.free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    site = (benchlib.ROOT / "deploy" / "nginx" / "sortwatch.conf").read_text(encoding="utf-8")
+    main = (benchlib.ROOT / "deploy" / "nginx" / "nginx-city.conf").read_text(encoding="utf-8")
+    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    for text, old, new in [
+            ("site", "server server:8000;", " ".join(f"server {u.removeprefix('http://')};"
+                                                     for u in upstreams)),
+            ("site", "listen 8080;", f"listen 127.0.0.1:{port};"),
+            ("main", "user nginx;", "user root;" if os.geteuid() == 0 else ""),
+            ("main", "worker_processes auto;", "worker_processes 1;"),
+            ("main", "error_log /var/log/nginx/error.log notice;", f"error_log {folder}/error.log notice;"),
+            ("main", "pid /var/run/nginx.pid;", f"pid {folder}/nginx.pid;"),
+            ("main", "access_log /var/log/nginx/access.log;", f"access_log off; {temp}"),
+            ("main", "include /etc/nginx/conf.d/*.conf;", f"include {folder}/site.conf;")]:
+        if text == "site":
+            assert old in site, old
+            site = site.replace(old, new)
+        else:
+            assert old in main, old
+            main = main.replace(old, new)
+    (folder / "site.conf").write_text(site, encoding="utf-8")
+    (folder / "nginx.conf").write_text(main, encoding="utf-8")
+    command = [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")]
+    checked = subprocess.run(command + ["-t"], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        benchlib.wait_until_up(base + "/up")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def access_lines(folder: Path, base: str, request_line: str) -> list[str]:
+    """The access-log lines of one host (benchlib.gunicorn logs into folder)."""
+    log = folder / f"gunicorn-{base.rsplit(':', 1)[1]}.log"
+    return [line for line in log.read_text(encoding="utf-8").splitlines() if f'"{request_line} ' in line]
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (deploy/nginx/sortwatch.conf)")
+def test_the_city_proxy_spreads_tablets_and_devices_over_two_hosts_and_every_tablet_gets_every_prompt(
+        fresh_pg_url, tmp_path):
+    token = station_with_volunteer(fresh_pg_url, tmp_path)
+    logged = {"SORTWATCH_ACCESS_LOG": "-", "SORTWATCH_TRUSTED_PROXIES": 1}
+    with ExitStack() as stack:
+        hosts = [stack.enter_context(benchlib.gunicorn("server:create_app()", fresh_pg_url, workers=1,
+                                                       threads=8, extra_env=logged, log_dir=tmp_path))
+                 for _ in range(2)]
+        proxy = stack.enter_context(city_proxy(hosts, tmp_path / "nginx"))
+        cookie = volunteer_cookie(proxy)
+        tablets = [SseReader(proxy, "/station/st-a/stream", cookie) for _ in range(6)]
+        for t in tablets:
+            stack.callback(t.close)
+        for t in tablets:
+            assert t.wait_for("event: counts", 10) is not None, t.text[:500]
+            assert t.text.startswith("HTTP/1.1 200"), t.text[:300]
+        events = [disposal(station="st-a", event_id=str(uuid.uuid4())) for _ in range(4)]
+        for ev in events:
+            status, body = call("POST", proxy + "/api/v1/events",
+                                {"device_id": "dev-a", "events": [ev]}, token)
+            assert (status, body["accepted"]) == (200, 1), body
+            acked = time.monotonic()
+            for k, t in enumerate(tablets):
+                seen = t.wait_for(f'"event_id": "{ev["event_id"]}"', max(0.0, acked + 1.0 - time.monotonic()))
+                assert seen is not None, f"tablet {k} did not get the prompt within 1 s:\n{t.text[-800:]}"
+        # Both hosts took devices' batches ...
+        posts = [access_lines(tmp_path, h, "POST /api/v1/events") for h in hosts]
+        assert all(posts) and sum(map(len, posts)) == 4, posts
+        # ... and streams: each host logs a stream when it ends, which is soon
+        # after its tablet hangs up.
+        for t in tablets:
+            t.close()
+        assert wait_until(lambda: sum(len(access_lines(tmp_path, h, "GET /station/st-a/stream"))
+                                      for h in hosts) == 6, timeout=10)
+        streams = [access_lines(tmp_path, h, "GET /station/st-a/stream") for h in hosts]
+        assert all(streams), streams
+        assert all('" 200 ' in line for lines in streams for line in lines), streams
+    with psycopg.connect(fresh_pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (4,)
+
+
+def test_the_proxy_keeps_a_quiet_stream_open_longer_than_its_heartbeat():
+    """A stream with nothing to say writes a heartbeat every 15 s; nginx must
+    wait longer than that for it (read) and for a tablet to take it (send)."""
+    from server.web.station import DEFAULTS
+    site = (benchlib.ROOT / "deploy" / "nginx" / "sortwatch.conf").read_text(encoding="utf-8")
+    block = re.search(r"location ~ \^/station/\[\^/\]\+/stream\$ \{(.*?)\}", site, re.S).group(1)
+    read = int(re.search(r"proxy_read_timeout (\d+)s;", block).group(1))
+    send = int(re.search(r"^    send_timeout (\d+)s;", site, re.M).group(1))
+    assert "proxy_buffering off;" in block
+    assert min(read, send) > DEFAULTS["WEB_STREAM_HEARTBEAT"] * 1.5
