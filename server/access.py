@@ -8,13 +8,18 @@ and turn the errors raised here into their own answer: a JSON error body
     district    its district                            rankings, downloads
     street      its street                              rankings, downloads
     community   its community (and where it ranks)      -
-    volunteer   its own station only                    feedback, quiz
+    volunteer   its own station only                    feedback, quiz, audits
+    inspector   the stations of its street, district    inspections, audits
+                or the city, and their inspections
 
 Reading a station (its tablet, live stream, events, evidence images, the
-quiz) means: a volunteer's own station, or a station inside a manager's
-scope. Correcting its prompts (feedback) changes the counted verdict, so it
-belongs to whoever saw the disposal: the station's own volunteer. Managers
-read the events and the feedback given and do not change them.
+quiz) means: a volunteer's own station, or a station inside a manager's or
+inspector's scope. Correcting its prompts (feedback) changes the counted
+verdict, so it belongs to whoever saw the disposal: the station's own
+volunteer. Managers read the events and the feedback given and do not change
+them. Inspections (查N错M) are recorded by inspectors for the stations in
+their scope; an audit (the truth beside the camera's verdict, which changes
+no count) by the station's volunteer or an inspector of the station.
 """
 from __future__ import annotations
 
@@ -64,10 +69,18 @@ def contains_scope(user: dict, code: str) -> bool:
     return contains(scope, code)
 
 
+def inspector_covers(user: dict, code: str) -> bool:
+    """Whether `code` (a division code or 'city') lies in an inspector's scope."""
+    return user["role"] == "inspector" and (user["scope"] in ("", CITY) or
+                                            (code != CITY and contains(user["scope"], code)))
+
+
 def sees_station(user: dict, station: dict) -> bool:
-    """A volunteer sees their own station; managers the stations in their scope."""
+    """A volunteer sees their own station; managers and inspectors the stations in their scope."""
     if user["role"] == "volunteer":
         return user["scope"] == station["id"]
+    if user["role"] == "inspector":
+        return inspector_covers(user, station["community_code"])
     return contains_scope(user, station["community_code"])
 
 
@@ -144,3 +157,30 @@ def correctable_event(store, user: dict, event_id: str) -> dict:
     if not may_correct(user, store.station(event["station_id"])):
         raise Forbidden("feedback is given by the station's volunteer; managers read it")
     return event
+
+
+def inspectable_station(store, user: dict, station_id: str) -> dict:
+    """The station, if the user may record an inspection of it."""
+    if user["role"] != "inspector":
+        raise Forbidden("inspections are recorded by inspectors")
+    return readable_station(store, user, station_id)
+
+
+def may_audit(user: dict, station: dict) -> bool:
+    """An audit of a disposal: the station's volunteer, or an inspector of the station."""
+    return may_correct(user, station) or inspector_covers(user, station["community_code"])
+
+
+def auditable_event(store, user: dict, event_id: str) -> dict:
+    event = readable_event(store, user, event_id)
+    if not may_audit(user, store.station(event["station_id"])):
+        raise Forbidden("audits are made by the station's volunteer or an inspector")
+    return event
+
+
+def readable_inspections(store, user: dict, within: str) -> None:
+    """The inspections inside `within`: managers of a scope holding it, and inspectors."""
+    if not (contains_scope(user, within) or inspector_covers(user, within)):
+        raise Forbidden("this scope is outside yours")
+    if within != CITY and store.region(within) is None:
+        raise NotFound(f"no division {within}")

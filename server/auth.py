@@ -20,8 +20,9 @@ from .timeutil import now_utc
 SESSION_KEY = "sid"  # the cookie holds a random session id; the store its hash
 MAX_USERNAME = 64
 
-ROLES = ("city", "district", "street", "community", "volunteer")
+ROLES = ("city", "district", "street", "community", "volunteer", "inspector")
 ROLE_SCOPE_LENGTH = {"district": 6, "street": 9, "community": 12}
+INSPECTOR_SCOPE_LENGTHS = (6, 9)   # an inspector's scope: the city (none), a district or a street
 
 
 def new_device_token() -> str:
@@ -75,6 +76,10 @@ def validate_role_scope(role: str, scope: str) -> str | None:
         return None if scope in ("", CITY) else "a city user has no scope"
     if role == "volunteer":
         return None if scope else "a volunteer's scope is a station id"
+    if role == "inspector":
+        if scope in ("", CITY) or (len(scope) in INSPECTOR_SCOPE_LENGTHS and scope.isdigit()):
+            return None
+        return "an inspector's scope is the city (no scope), a 6-digit district or a 9-digit street code"
     length = ROLE_SCOPE_LENGTH[role]
     if len(scope) != length or not scope.isdigit():
         return f"a {role} user's scope is a {length}-digit division code"

@@ -147,7 +147,8 @@ def _read_password() -> str:
 @click.command("add-user")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
-@click.option("--scope", default="", help="division code, or station id for a volunteer")
+@click.option("--scope", default="", help="division code, or station id for a volunteer "
+              "(an inspector: a district or street code, or none for the city)")
 def add_user(username, role, scope):
     """Add a person; the password is read from standard input.
 
@@ -167,8 +168,10 @@ def add_user(username, role, scope):
                 _fail(f"unknown station {scope}")
             if role in ("district", "street", "community") and s.region(scope) is None:
                 _fail(f"unknown {role} {scope}; import the hierarchy first")
+            if role == "inspector" and scope not in ("", "city") and s.region(scope) is None:
+                _fail(f"unknown district or street {scope}; import the hierarchy first")
             s.add_user({"username": username, "password_hash": hash_password(password),
-                        "role": role, "scope": scope if role != "city" else "",
+                        "role": role, "scope": "" if role == "city" or scope == "city" else scope,
                         "created_at": now_utc().isoformat()})
         except store_pkg.StoreError as exc:
             _fail(str(exc))

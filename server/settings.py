@@ -99,6 +99,8 @@ class Settings:
     # and the connections each server process keeps at most.
     read_timeout_seconds: int = 30
     database_pool_size: int = 10
+    # The corrected accuracy needs at least this many audits of a model version.
+    min_audits: int = 30
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
 
@@ -144,4 +146,5 @@ class Settings:
             quiz_interval_seconds=_int(env, "SORTWATCH_QUIZ_INTERVAL_SECONDS", 30, 0),
             read_timeout_seconds=_int(env, "SORTWATCH_READ_TIMEOUT_SECONDS", 30, 1),
             database_pool_size=_int(env, "SORTWATCH_DATABASE_POOL_SIZE", 10, 1),
+            min_audits=_int(env, "SORTWATCH_MIN_AUDITS", 30, 1),
         )

@@ -3,8 +3,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import events, exports, health, openapi, quiz, rankings, session, stations, stats
-    for module in (health, events, session, stats, rankings, stations, quiz, exports, openapi):
+    from . import events, exports, health, inspections, openapi, quiz, rankings, session, stations, stats
+    for module in (health, events, session, stats, rankings, stations, inspections, quiz, exports,
+                   openapi):
         app.register_blueprint(module.bp)
 
     @app.after_request

@@ -8,6 +8,7 @@ from ..access import readable_region, require_scope
 from ..auth import login_required
 from ..errors import ApiError
 from ..insights import daily_trend, insights
+from ..inspections import accuracy_checks
 from ..report import scope_report
 from ..scopes import CITY
 
@@ -21,9 +22,12 @@ def stats():
     period = query.period(request.args)
     require_scope(g.user, code)
     store = get_store()
-    report = scope_report(store, code, period, current_app.config["SETTINGS"])
+    settings = current_app.config["SETTINGS"]
+    report = scope_report(store, code, period, settings)
     if report is None:
         raise ApiError(404, "not_found", f"no {level} with code {code}")
+    # Beside the camera's accuracy: the inspectors' and the corrected one.
+    report["accuracy"].update(accuracy_checks(store, code, period, settings))
     return report
 
 

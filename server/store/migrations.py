@@ -390,3 +390,38 @@ def model_backfill(inspection_label: str = _INSPECTION_LABEL) -> str:
             "INSERT INTO rollup_model_period(scope, kind, period, model, correct, wrong, uncertain) "
             "SELECT scope, kind, period, model, sum(c), sum(w), sum(u) FROM ("
             + " UNION ALL ".join(selects) + ") x GROUP BY scope, kind, period, model;")
+
+
+ROLES_CHECK = "role IN ('city','district','street','community','volunteer','inspector')"
+
+
+@migrations(transactional=False)
+def m012_inspector_role(db: Database) -> None:
+    # SQLite cannot change a CHECK constraint: the users table is rebuilt
+    # (SQLite's documented procedure, with foreign keys off so that the
+    # sessions that reference users survive the swap).
+    conn = db.conn
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in (
+                    f"""CREATE TABLE users_new (
+                        username TEXT PRIMARY KEY,
+                        password_hash TEXT NOT NULL,
+                        role TEXT NOT NULL CHECK ({ROLES_CHECK}),
+                        scope TEXT NOT NULL DEFAULT '',
+                        created_at TEXT NOT NULL)""",
+                    "INSERT INTO users_new SELECT username, password_hash, role, scope, created_at FROM users",
+                    "DROP TABLE users",
+                    "ALTER TABLE users_new RENAME TO users"):
+                conn.execute(statement)   # one by one: executescript would commit first
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise RuntimeError(f"m012 would break foreign keys: {problems[:3]}")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")

@@ -5,6 +5,7 @@
     dashboard  /dashboard/<code> (community, street and district managers)
     city       /rankings (city and district staff: rankings, red and black
                lists, downloads)
+    inspect    /inspect (inspectors: spot checks, 查N错M)
 
 Chinese first; `?lang=en` switches to English and is remembered in the
 session. Every form carries a CSRF token (csrf.py).
@@ -15,7 +16,7 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from . import auth_pages, city, common, dashboard, station
+    from . import auth_pages, city, common, dashboard, inspect, station
     common.init_app(app)
-    for module in (auth_pages, station, dashboard, city):
+    for module in (auth_pages, station, dashboard, city, inspect):
         app.register_blueprint(module.bp)

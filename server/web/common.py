@@ -92,6 +92,8 @@ def home_url(user: dict | None) -> str:
         return url_for("web_station.tablet", station_id=user["scope"])
     if role == "city":
         return url_for("web_city.rankings")
+    if role == "inspector":
+        return url_for("web_inspect.inspect_page")
     return url_for("web_dashboard.dashboard", code=user["scope"])
 
 

@@ -50,7 +50,8 @@ class City:
                                       ("xichangan", "street", "110102001"),
                                       ("sanlihe", "community", "110102001001"),
                                       ("chaoyang", "district", "110105"),
-                                      ("vol", "volunteer", "st-a")):
+                                      ("vol", "volunteer", "st-a"),
+                                      ("insp", "inspector", "110102001")):
             self.add_user(username, role, scope)
 
     def add_station(self, sid, community, reader=False, bins="kitchen,recyclable,hazardous,other",

@@ -10,6 +10,7 @@ server/access.py, so that a change of the rules has to change this table.
     sanlihe    community 110102001001 (三里河社区, station st-a)
     chaoyang   district 110105 (朝阳区, station st-c)
     vol        volunteer of station st-a
+    insp       inspector of street 110102001 (stations st-a, st-b)
     None       nobody logged in
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from contract import load
 from server import access
 from tests.server.support import disposal, login, post_events
 
-USERS = ["city", "xicheng", "xichangan", "sanlihe", "chaoyang", "vol", None]
+USERS = ["city", "xicheng", "xichangan", "sanlihe", "chaoyang", "vol", "insp", None]
 READS_SCOPE = {
     "city": {"city"},
     "110102": {"city", "xicheng"},
@@ -40,8 +41,8 @@ BELOW = {"city": "district", "110102": "street", "110105": "street", "110102001"
 # and a volunteer do not (docs/design.md, "Who uses it").
 RANKS = {"city", "xicheng", "xichangan", "chaoyang"}
 READS_STATION = {
-    "st-a": {"city", "xicheng", "xichangan", "sanlihe", "vol"},
-    "st-b": {"city", "xicheng", "xichangan"},
+    "st-a": {"city", "xicheng", "xichangan", "sanlihe", "vol", "insp"},
+    "st-b": {"city", "xicheng", "xichangan", "insp"},
     "st-c": {"city", "chaoyang"},
 }
 FAST_STREAM = {"WEB_STREAM_POLL": 0.02, "WEB_STREAM_MAX_SECONDS": 0.2, "WEB_STREAM_HEARTBEAT": 0.1}
@@ -78,6 +79,10 @@ def api_cases(events):
         within = "" if code == "city" else f"&within={code}"
         cases.append(("GET", "/api/v1/stations/health", f"/api/v1/stations/health?x=1{within}",
                       None, readers))
+        # Inspections: the managers who read the scope, and inspectors whose scope holds it.
+        inspects = {"insp"} if code.startswith("110102001") else set()
+        cases.append(("GET", "/api/v1/inspections", f"/api/v1/inspections?x=1{within}", None,
+                      readers | inspects))
         if code in BELOW:
             for path in ("/api/v1/rankings", "/exports/stats.csv", "/exports/stats.xlsx"):
                 cases.append(("GET", path, f"{path}?level={BELOW[code]}{within}", None,
@@ -95,6 +100,13 @@ def api_cases(events):
             # volunteer gives it; managers who read the station do not.
             ("POST", "/api/v1/events/{event_id}/feedback", f"/api/v1/events/{event}/feedback",
              {"assisted": True}, readers & {"vol"}),
+            # An audit changes no count: the station's volunteer or an inspector of it.
+            ("POST", "/api/v1/events/{event_id}/audit", f"/api/v1/events/{event}/audit",
+             {"truth": "correct"}, readers & {"vol", "insp"}),
+            # Inspections are recorded by inspectors only.
+            ("POST", "/api/v1/inspections", "/api/v1/inspections", {
+                "station_id": station, "start": "2026-11-29T07:00:00+08:00",
+                "end": "2026-11-29T07:30:00+08:00", "checked": 10, "wrong": 1}, readers & {"insp"}),
             ("GET", "/api/v1/quiz/questions", f"/api/v1/quiz/questions?station={station}",
              None, readers),
             ("POST", "/api/v1/quiz", "/api/v1/quiz", {"station_id": station}, readers),
@@ -134,6 +146,8 @@ def test_every_api_route_for_every_role(client, city, events, user):
             expected = 401
         else:
             expected = 200 if user in allowed else 403
+        if expected == 200 and method == "POST" and status == 201:
+            expected = 201      # a record made (an inspection, a first audit)
         assert status == expected, (user, method, url)
 
 
@@ -170,6 +184,7 @@ def page_cases():
         if code in BELOW:
             cases.append(("/rankings", f"/rankings?within={code}", readers & RANKS))
     cases.append(("/rankings", "/rankings", RANKS))  # opens on the user's own scope
+    cases.append(("/inspect", "/inspect", {"insp"}))  # the inspector's spot checks
     for station, readers in READS_STATION.items():
         cases.append(("/station/<station_id>", f"/station/{station}", readers))
         cases.append(("/station/<station_id>/stream", f"/station/{station}/stream", readers))

@@ -68,8 +68,9 @@ def test_rates_of_a_community(client, city):
     login(client, "sanlihe")
     body = stats(client, "community", "110102001001", month="2026-11").get_json()
     assert body["name"] == "三里河社区" and body["disposals"] == 5
+    # no inspection and no audit yet: the camera's figure alone
     assert body["accuracy"] == {"value": 2 / 3, "numerator": 2, "denominator": 3,
-                                "target": 0.9, "met": False}
+                                "target": 0.9, "met": False, "inspected": None, "corrected": None}
     assert body["coverage"]["value"] == 3 / 5
     assert body["participation"]["numerator"] == 3
     assert body["participation"]["denominator"] == 1000

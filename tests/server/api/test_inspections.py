@@ -1,0 +1,158 @@
+"""Inspections (查N错M), audits and the corrected accuracy, through HTTP on
+both stores (docs/design.md, "Trusting the numbers")."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from server.timeutil import BEIJING
+
+from ..support import disposal, login, post_events
+
+NOW = datetime.now(BEIJING).replace(microsecond=0)
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat()
+
+
+def record(**fields) -> dict:
+    body = {"station_id": "st-a", "start": iso(NOW - timedelta(hours=1)),
+            "end": iso(NOW - timedelta(minutes=30)), "checked": 40, "wrong": 3, "note": "早高峰"}
+    body.update(fields)
+    return body
+
+
+def month_stats(client, level, code=None):
+    query = f"level={level}" + (f"&code={code}" if code else "")
+    response = client.get(f"/api/v1/stats?{query}&month={NOW.strftime('%Y-%m')}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["accuracy"]
+
+
+def test_an_inspector_records_a_spot_check_and_every_level_shows_it(client, city):
+    login(client, "insp")
+    response = client.post("/api/v1/inspections", json=record())
+    assert response.status_code == 201, response.get_json()
+    stored = response.get_json()
+    assert stored["checked"] == 40 and stored["wrong"] == 3 and stored["inspector"] == "insp"
+    assert stored["accuracy"] == pytest.approx(37 / 40) and stored["note"] == "早高峰"
+    listed = client.get(f"/api/v1/inspections?within=110102001&month={NOW.strftime('%Y-%m')}").get_json()
+    assert [i["id"] for i in listed["inspections"]] == [stored["id"]]
+    login(client, "city")
+    for level, code in (("community", "110102001001"), ("street", "110102001"),
+                        ("district", "110102"), ("city", None)):
+        inspected = month_stats(client, level, code)["inspected"]
+        assert inspected["checked"] == 40 and inspected["wrong"] == 3, level
+        assert inspected["interval"][0] < 37 / 40 < inspected["interval"][1]
+    assert month_stats(client, "community", "110102001002")["inspected"] is None
+    assert month_stats(client, "district", "110105")["inspected"] is None
+
+
+@pytest.mark.parametrize("fields, status, field", [
+    ({"wrong": 41}, 400, "wrong"),
+    ({"checked": -1}, 400, "checked"),
+    ({"checked": 2.5}, 400, "checked"),
+    ({"checked": True}, 400, "checked"),
+    ({"end": iso(NOW - timedelta(hours=2))}, 400, "end"),
+    ({"end": iso(NOW + timedelta(hours=1))}, 400, "end"),
+    ({"start": "2026-11-29 07:00"}, 400, "start"),
+    ({"start": iso(NOW - timedelta(days=3))}, 400, "end"),
+    ({"note": "x" * 501}, 400, "note"),
+    ({"station_id": "st-c"}, 403, None),        # another district
+    ({"station_id": "st-nope"}, 404, None),
+    ({"inspector": "someone"}, 400, "inspector"),
+])
+def test_bad_inspections_are_refused_and_store_nothing(client, city, fields, status, field):
+    login(client, "insp")
+    response = client.post("/api/v1/inspections", json=record(**fields))
+    assert response.status_code == status, response.get_json()
+    error = response.get_json()["error"]
+    if field:
+        assert error["details"][0]["field"] == field, error
+    assert client.get("/api/v1/inspections?within=110102001").get_json()["inspections"] == []
+
+
+@pytest.mark.parametrize("user", ["vol", "sanlihe", "city"])
+def test_only_inspectors_record_inspections(client, city, user):
+    login(client, user)
+    assert client.post("/api/v1/inspections", json=record()).status_code == 403
+
+
+def wrong_disposal(**fields):
+    return disposal(**{"bin": "other", "item": "battery_lithium", "category": "hazardous",
+                       "verdict": "wrong", **fields})
+
+
+def test_an_audit_records_the_truth_beside_the_verdict_and_changes_no_count(client, city):
+    events = [wrong_disposal() for _ in range(3)]
+    assert post_events(client, city, events).get_json()["accepted"] == 3
+    login(client, "city")
+    before = month_stats(client, "community", "110102001001")
+    login(client, "vol")
+    url = f"/api/v1/events/{events[0]['event_id']}/audit"
+    first = client.post(url, json={"truth": "correct", "item": "battery"})
+    assert first.status_code == 201
+    assert first.get_json() == {"event_id": events[0]["event_id"], "station_id": "st-a",
+                                "model": events[0]["model"], "camera": "wrong", "truth": "correct",
+                                "item": "battery", "agrees": False, "replaced": False}
+    again = client.post(url, json={"truth": "wrong"})   # a second audit replaces the first
+    assert again.status_code == 200 and again.get_json()["replaced"] and again.get_json()["agrees"]
+    login(client, "insp")
+    assert client.post(f"/api/v1/events/{events[1]['event_id']}/audit",
+                       json={"truth": "wrong"}).status_code == 201
+    login(client, "city")
+    after = month_stats(client, "community", "110102001001")
+    assert {k: after[k] for k in ("numerator", "denominator", "value")} == \
+        {k: before[k] for k in ("numerator", "denominator", "value")}
+
+
+def test_bad_audits_are_refused(client, city):
+    ours, theirs = wrong_disposal(), wrong_disposal(station="st-c")
+    assert post_events(client, city, [ours]).get_json()["accepted"] == 1
+    assert post_events(client, city, [theirs], station="st-c").get_json()["accepted"] == 1
+    login(client, "insp")
+    url = f"/api/v1/events/{ours['event_id']}/audit"
+    for body in ({"truth": "maybe"}, {}, {"truth": "wrong", "item": "unicorn"},
+                 {"truth": "wrong", "extra": 1}, ["wrong"]):
+        response = client.post(url, json=body)
+        assert response.status_code == 400, body
+        assert response.get_json()["error"]["code"] == "invalid_request"
+    assert client.post(f"/api/v1/events/{theirs['event_id']}/audit",
+                       json={"truth": "wrong"}).status_code == 403
+    login(client, "sanlihe")      # a manager reads the station, and does not audit it
+    assert client.post(url, json={"truth": "wrong"}).status_code == 403
+    login(client, "vol")
+    assert client.post(url, json={"truth": "wrong"}).status_code == 201   # nothing stored before
+
+
+def test_the_corrected_accuracy_finds_the_truth_behind_a_camera_that_errs(client, city):
+    """The issue's example: 400 disposals of which 80 % are truly right, a
+    camera with sensitivity 0.7 and specificity 0.85 that therefore reads
+    about 0.74, half of the disposals audited."""
+    # exactly so: 320 truly right (272 called right), 80 truly wrong (56 called wrong)
+    cases = ([("correct", "correct")] * 272 + [("correct", "wrong")] * 48
+             + [("wrong", "wrong")] * 56 + [("wrong", "correct")] * 24)
+    random.Random(4).shuffle(cases)
+    events = [wrong_disposal() if called == "wrong" else
+              disposal(bin="kitchen", item="food_waste", category="kitchen", verdict="correct")
+              for _, called in cases]
+    truths = [truth for truth, _ in cases]
+    for i in range(0, 400, 200):
+        assert post_events(client, city, events[i:i + 200]).get_json()["accepted"] == 200
+    login(client, "city")
+    assert month_stats(client, "community", "110102001001")["corrected"] is None   # no audits yet
+    login(client, "insp")
+    for ev, truth in list(zip(events, truths, strict=True))[::2]:
+        assert client.post(f"/api/v1/events/{ev['event_id']}/audit", json={"truth": truth}).status_code == 201
+    login(client, "city")
+    accuracy = month_stats(client, "community", "110102001001")
+    assert accuracy["value"] == pytest.approx(0.74)
+    corrected = accuracy["corrected"]
+    assert corrected["audited"] == 200
+    assert corrected["value"] == pytest.approx(0.80, abs=0.05)
+    assert corrected["interval"][0] < 0.80 < corrected["interval"][1]
+    # the city holds the same disposals and the same audits
+    assert month_stats(client, "city")["corrected"] == corrected
