@@ -46,9 +46,9 @@ def main(args) -> int:
     import cv2
     import numpy as np
 
+    from contract.rules import RuleSetError, load_rules
     from edge.model import ModelError, load_classifier
     from edge.model.preprocess import top_k
-    from edge.rules import RuleSetError, load_rules
 
     try:
         rules = load_rules(args.rules)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import cv2
 
+from contract.rules import load_rules
 from edge.capture import IMAGE_SUFFIXES, Capture, fingerprint, is_live, open_source
 from edge.events import EventMaker
 from edge.model import load_classifier
 from edge.outbox import Outbox
 from edge.privacy.household import HouseholdTokens, LineReader
-from edge.rules import load_rules
 from edge.uploader import Client, Uploader
 from edge.verdict import Judge
 

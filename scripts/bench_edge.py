@@ -201,8 +201,8 @@ def capture_and_motion(config, limit_seconds=None):
 
 
 def model_latency(episodes, config):
+    from contract.rules import load_rules
     from edge.model import load_classifier
-    from edge.rules import load_rules
     from edge.verdict import Judge
     judge = Judge(load_classifier(threads=1), load_rules(config.station.rules))
     times = []

@@ -44,7 +44,7 @@ from modelbuild import calibration, card, config, data, export, quantisation, tr
 from modelbuild.config import BuildConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from edge.rules import CATEGORIES, load_rules  # noqa: E402
+from contract.rules import CATEGORIES, load_rules  # noqa: E402
 
 
 def build(cfg: BuildConfig) -> dict:

@@ -73,7 +73,7 @@ def outcomes(probs, uncertain, y, item_cat) -> dict:
     """Per category (of the true item) and overall: n and the shares right, uncertain, confidently wrong."""
     import numpy as np
 
-    from edge.rules import CATEGORIES
+    from contract.rules import CATEGORIES
 
     cat_right = item_cat[probs.argmax(1)] == item_cat[y]
     res = {}
@@ -114,7 +114,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
     from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of
     from modelbuild.rejection import auroc
 
-    from edge.rules import CATEGORIES
+    from contract.rules import CATEGORIES
 
     views = embed.compute([data], clf.path, cache or embed.DEFAULT_CACHE, n_views=2, progress=progress)
     labels = clf.labels
@@ -175,7 +175,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
 
 
 def format_protocol(res: dict) -> str:
-    from edge.rules import CATEGORIES
+    from contract.rules import CATEGORIES
 
     lines = [f"== {res['protocol']} on {res['model']} (numpy head refit on the training split; temperature "
              f"{res['temperature']}, threshold {res['threshold']}, rejection threshold {res['rejection_threshold']})",
@@ -208,10 +208,10 @@ def evaluate_folder(clf, rules, data: Path, split: str = "all", degrade: bool = 
     import cv2
     import numpy as np
 
+    from contract.rules import CATEGORIES
     from edge.model import degrade as dg
     from edge.model.metrics import evaluate
     from edge.model.preprocess import preprocess_batch
-    from edge.rules import CATEGORIES
 
     meta = clf.metadata
     item_map = meta.get("training", {}).get("item_map", {})
@@ -274,9 +274,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     print("$ " + " ".join(["python scripts/eval_model.py", *(argv if argv is not None else sys.argv[1:])]))
 
+    from contract.rules import load_rules
     from edge.model import load_classifier
     from edge.model.metrics import format_report
-    from edge.rules import load_rules
 
     clf = load_classifier(args.model, threads=args.threads)
     rules = load_rules(args.rules)

@@ -59,9 +59,9 @@ from modelbuild.openset import (  # noqa: E402
     outcome,
 )
 
+from contract.rules import CATEGORIES, load_rules  # noqa: E402
 from edge.model.metrics import evaluate  # noqa: E402
 from edge.model.preprocess import expected_calibration_error  # noqa: E402
-from edge.rules import CATEGORIES, load_rules  # noqa: E402
 
 GRAFT_VERSION = "1.2.0"  # 1.2.0: the input gate (--gate-quantile, --gate-only)
 TRAIN_VIEWS = ("clean", "degraded0", "degraded1", "degraded2")

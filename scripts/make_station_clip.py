@@ -60,7 +60,7 @@ ITEM_ALIASES = {
 
 
 def load_rules(name="beijing"):
-    from edge.rules import load_rules as load
+    from contract.rules import load_rules as load
     return load(name)
 
 

@@ -27,7 +27,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "id": Field("str", "station id as registered on the server", required=True,
                     pattern=STATION_ID_PATTERN),
         "timezone": Field("offset", "UTC offset of event timestamps, e.g. +08:00", default="+08:00"),
-        "rules": Field("str", "rule set name passed to edge.rules.load_rules", default="beijing",
+        "rules": Field("str", "rule set name passed to contract.rules.load_rules", default="beijing",
                        pattern=r"^[A-Za-z0-9_.@-]{1,64}$"),
         "windows": Field("windows", 'opening windows (定时定点) as "HH:MM-HH:MM"; empty means always open',
                          default=()),

@@ -90,8 +90,8 @@ def f3(v):
 
 def source_figures(meta: dict, rules) -> dict:
     """The source model's own head on the validation split, from the embedding cache (its cached probs)."""
+    from contract.rules import CATEGORIES
     from edge.model.metrics import evaluate
-    from edge.rules import CATEGORIES
     from modelbuild import embed
 
     src_sha = meta["head"]["source_model"].split("sha256 ")[1].rstrip(")")
@@ -155,8 +155,8 @@ def kept_sections(base: str) -> str:
 def render(model: Path, results: Path, base: str) -> str:
     import eval_model
 
+    from contract.rules import CATEGORIES, load_rules
     from edge.model import load_classifier
-    from edge.rules import CATEGORIES, load_rules
 
     clf = load_classifier(model)
     meta = clf.metadata
@@ -282,7 +282,7 @@ def render_build(model_path: Path, bench: dict | None) -> str:
 
 def build_card(meta: dict, file_name: str, digest: str, size_bytes: int, bench: dict | None) -> str:
     """The text of templates/build_card.md for a build's metadata (render_build without the file)."""
-    from edge.rules import load_rules
+    from contract.rules import load_rules
 
     rules = load_rules(meta["rules"].split("@")[0])
     val, tr = meta["validation"], meta["training"]

@@ -91,9 +91,9 @@ def compute(data: list[Path], model: Path, cache: Path = DEFAULT_CACHE, n_views:
     """Fill the cache for `model` over the manifests of `data` (views clean, degraded0..n_views-1) and return it."""
     import cv2
 
+    from contract.rules import load_rules
     from edge.model import WasteClassifier
     from edge.model.preprocess import preprocess_batch
-    from edge.rules import load_rules
     from modelbuild.data import dhash, group_near_duplicates, read_manifests, split, thumbnail
 
     cv2.setNumThreads(1)

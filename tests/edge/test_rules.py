@@ -1,11 +1,11 @@
-"""edge.rules: the Beijing rule set as data, and the checks a malformed file or a mismatched model meets."""
+"""contract.rules: the Beijing rule set as data, and the checks a malformed file or a mismatched model meets."""
 import json
 import subprocess
 import sys
 
 import pytest
 
-from edge.rules import CATEGORIES, RULES_DIR, RuleSetError, load_rules
+from contract.rules import CATEGORIES, RULES_DIR, RuleSetError, load_rules
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +101,6 @@ def test_invalid_json_gives_the_line(tmp_path):
 
 
 def test_rules_module_is_pure():
-    code = "import sys, edge.rules; print('onnxruntime' in sys.modules, 'cv2' in sys.modules)"
+    code = "import sys, contract.rules; print('onnxruntime' in sys.modules, 'cv2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from edge_doubles import ColourClassifier, Prediction
 
-from edge.rules import load_rules
+from contract.rules import load_rules
 from edge.verdict import Judge, decide
 
 

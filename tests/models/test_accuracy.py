@@ -29,8 +29,8 @@ def _eval_module():
 
 @pytest.fixture(scope="module")
 def setup():
+    from contract.rules import load_rules
     from edge.model import load_classifier
-    from edge.rules import load_rules
 
     return _eval_module(), load_classifier(threads=2), load_rules("beijing")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
+from contract.rules import load_rules
 from edge.model import read_metadata
-from edge.rules import load_rules
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 MODEL = MODELS / "waste-effl0-int8.onnx"

@@ -14,8 +14,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from modelbuild import calibration, card, config, data, export, training  # noqa: E402
 
+from contract.rules import CATEGORIES, RuleSetError, load_rules  # noqa: E402
 from edge.model.preprocess import softmax  # noqa: E402
-from edge.rules import CATEGORIES, RuleSetError, load_rules  # noqa: E402
 
 FIELDS = ["path", "source", "source_label", "item", "license", "origin", "width", "height"]
 

@@ -58,8 +58,8 @@ def test_report_per_category_and_item_with_confusion(eval_model, tmp_path, capsy
 
 
 def test_degrade_flag_is_deterministic(eval_model, tmp_path):
+    from contract.rules import load_rules
     from edge.model import load_classifier
-    from edge.rules import load_rules
 
     clf, rules = load_classifier(), load_rules("beijing")
     data = _folder(tmp_path)
@@ -70,8 +70,8 @@ def test_degrade_flag_is_deterministic(eval_model, tmp_path):
 
 
 def test_unreadable_images_are_listed_and_skipped(eval_model, tmp_path):
+    from contract.rules import load_rules
     from edge.model import load_classifier
-    from edge.rules import load_rules
 
     data = _folder(tmp_path, broken=True)
     r = eval_model.evaluate_folder(load_classifier(), load_rules("beijing"), data, progress=False)

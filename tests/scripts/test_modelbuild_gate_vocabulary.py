@@ -10,8 +10,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from modelbuild import gate, vocabulary  # noqa: E402
 
+from contract.rules import CATEGORIES, load_rules  # noqa: E402
 from edge.model.preprocess import preprocess_batch  # noqa: E402
-from edge.rules import CATEGORIES, load_rules  # noqa: E402
 
 
 def _photo(rng, h=120, w=160):

@@ -86,7 +86,7 @@ def seed_month(base: str, city, seed: int = 6) -> dict:
 
     from PIL import Image, ImageDraw
 
-    from edge.rules import load_rules
+    from contract.rules import load_rules
     from tests.server.support import BEIJING, disposal
 
     rules = load_rules("beijing")

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
+from contract.rules import load_rules
 from edge.model import DEFAULT_MODEL, ModelError, Prediction, WasteClassifier, load_classifier
-from edge.rules import load_rules
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.rules import load_rules
+from contract.rules import load_rules
 from server.rates import wilson_interval
 
 from ..support import login, write_regions
