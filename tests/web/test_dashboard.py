@@ -1,4 +1,4 @@
-"""The community manager's dashboard (issue 13 points 7 and 16): each
+"""The community manager's dashboard: each
 household count is labelled for what it is, and on a 390 px phone what does
 not fit scrolls sideways with a hint, the wrong-disposal table's key columns
 first. Browser tests run the real server (gunicorn, SQLite) in Chromium."""

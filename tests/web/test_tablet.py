@@ -1,7 +1,7 @@
 """The volunteer's station tablet in a real browser (headless Chromium) against
-the real server (gunicorn, SQLite), at a phone's and a tablet's width (issue
-13, points 1-3): a wrong prompt reads as wrong first, prompts queue and
-collapse and never cover the quiz, and the prompt is spoken in Mandarin
+the real server (gunicorn, SQLite), at a phone's and a tablet's width: a
+wrong prompt reads as wrong first, prompts queue and collapse and never
+cover the quiz, and the prompt is spoken in Mandarin
 unless the volunteer switches it off."""
 from __future__ import annotations
 
