@@ -2,7 +2,7 @@
 
     SORTWATCH_BIND      default 127.0.0.1:8000 (0.0.0.0:8000 in the container)
     SORTWATCH_WORKERS   default 2 (one per core of a small server)
-    SORTWATCH_THREADS   default 256 threads per worker (gthread); see below
+    SORTWATCH_THREADS   default 1600 threads per worker (gthread); see below
     SORTWATCH_TIMEOUT   default 30 seconds
     SORTWATCH_KEEPALIVE default 5 seconds
 """
@@ -19,17 +19,25 @@ bind = os.environ.get("SORTWATCH_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SORTWATCH_WORKERS", "2"))
 # Live streams: every volunteer tablet holds one server-sent-event request
 # open (server/web/station.py) and so one thread of a gthread worker. A
-# thread parked on a stream costs little memory and no CPU (it sleeps between
-# 0.5 s polls), so workers get many threads; each worker lets streams take at
-# most three quarters of them (post_worker_init below), leaving the rest for
-# ingest and pages, which therefore never queue behind the tablets. Two
-# workers take 2 x 192 = 384 tablets; beyond that a stream gets 503 and the
-# tablet retries. gthread's timeout watches the worker's main loop, not
-# requests, so a stream open for minutes does not get its worker killed; the
-# streams themselves end after 10 minutes and the tablets reconnect with
+# thread parked on a stream costs little memory and no CPU: it waits on an
+# event that the process's one watcher thread sets when its station has a new
+# event (one database query per process every 0.5 s, whatever the number of
+# streams), waking every 0.5 s only to see whether its tablet hung up. So
+# workers get many threads; each worker lets streams take at most three
+# quarters of them (post_worker_init below), leaving the rest for ingest and
+# pages, which therefore never queue behind the tablets. Two workers take
+# 2 x 1200 = 2,400 tablets (the kernel does not share connections between the
+# workers evenly, so 2,000 need that margin); beyond that a stream gets 503
+# and the tablet retries. worker_connections (gunicorn's default 1000) must
+# be above a worker's threads, or gunicorn stops accepting before the slots are
+# full. gthread's timeout watches the worker's main loop, not requests, so a
+# stream open for minutes does not get its worker killed; the streams
+# themselves end after 10 minutes and the tablets reconnect with
 # Last-Event-ID, which also spreads them again after a restart.
-threads = int(os.environ.get("SORTWATCH_THREADS", "256"))
+# (scripts/bench_streams_hosts.py measures it; README, "Live streams".)
+threads = int(os.environ.get("SORTWATCH_THREADS", "1600"))
 worker_class = "gthread"
+worker_connections = threads + 200
 _STREAM_SHARE = 0.75
 timeout = int(os.environ.get("SORTWATCH_TIMEOUT", "30"))
 graceful_timeout = timeout

@@ -219,10 +219,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0,
                         help="disposals/s ingested on host B for the tablets' stations")
     parser.add_argument("--workers", type=int, default=2, help="host A's (gunicorn.conf.py: 2)")
-    parser.add_argument("--threads", type=int, default=256,
-                        help="host A's per worker (gunicorn.conf.py: 256, of which 3/4 stream)")
-    parser.add_argument("--worker-connections", type=int, default=1000,
-                        help="host A's gunicorn worker_connections (gunicorn's default 1000)")
+    parser.add_argument("--threads", type=int, default=1600,
+                        help="host A's per worker (gunicorn.conf.py: 1600, of which 3/4 stream)")
+    parser.add_argument("--worker-connections", type=int,
+                        help="host A's gunicorn worker_connections (gunicorn.conf.py: threads + 200)")
     parser.add_argument("--database", default=ADMIN_URL, metavar="URL",
                         help="a PostgreSQL server (any database on it); a scratch "
                              "database is made there and dropped")
@@ -232,6 +232,7 @@ def main() -> int:
             or not 0.5 <= args.rate <= 200:
         parser.error("--streams are 1-3000 each, --seconds 1-120, --rate 0.5-200")
 
+    connections = args.worker_connections or args.threads + 200
     results = []
     with benchlib.scratch_database(args.database, "sortwatch_bench_streams") as url:
         tokens = setup(url, max(counts))
@@ -239,7 +240,7 @@ def main() -> int:
                 benchlib.gunicorn("server:create_app()", url, workers=args.workers,
                                   threads=args.threads, log_dir=Path(tmp),
                                   extra_env={"GUNICORN_CMD_ARGS":
-                                             f"--worker-connections {args.worker_connections}"}
+                                             f"--worker-connections {connections}"}
                                   ) as base_a, \
                 benchlib.gunicorn("server:create_app()", url, workers=1, threads=8,
                                   log_dir=Path(tmp)) as base_b:
@@ -250,7 +251,7 @@ def main() -> int:
             slots = max(1, int(args.threads * 0.75))
             print(f"host A: gunicorn gthread {args.workers} workers x {args.threads} threads "
                   f"({args.workers} x {slots} = {args.workers * slots} stream slots), "
-                  f"worker_connections {args.worker_connections}; host B ingests "
+                  f"worker_connections {connections}; host B ingests "
                   f"{args.rate:g} disposals/s for the tablets' stations; PostgreSQL; "
                   f"{args.seconds:g} s per step; {os.cpu_count()} cores shared with "
                   "the client and the database", flush=True)

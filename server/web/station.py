@@ -1,19 +1,27 @@
 """The volunteer's tablet, /station/<id>, and its live stream.
 
-The stream is server-sent events: each request polls the store for the
-station's new events every WEB_STREAM_POLL seconds (0.5), sends a comment
-every WEB_STREAM_HEARTBEAT seconds (15) so that proxies keep the connection
-open, and ends after WEB_STREAM_MAX_SECONDS (600); the browser then
-reconnects with Last-Event-ID and misses nothing. Under gunicorn a stream
-also ends as soon as the tablet hangs up (checked at every poll), so that a
-tablet that lost its network does not hold a slot. Each open stream holds one
-server thread, so a process serves at most WEB_STREAM_SLOTS streams at once
-(gunicorn.conf.py sets it below the thread count, keeping threads free for
-ingest and pages); beyond that a stream is refused with 503 and the tablet
-retries."""
+The stream is server-sent events. One watcher thread per process (_Watcher)
+asks the store every WEB_STREAM_POLL seconds (0.5), in one query, for the
+latest event of every station that has a stream open in the process, and
+wakes the streams of the stations that have a newer one; a woken stream reads
+its new events. So the database sees one query per process and poll plus one
+per new event's stream, not one per stream and poll, and an event stored by
+any host reaches the tablets of every host within a poll. Should the watcher
+stop answering (the database down), each stream polls for itself until it
+answers again. A stream sends a comment every WEB_STREAM_HEARTBEAT seconds
+(15) so that proxies keep the connection open, and ends after
+WEB_STREAM_MAX_SECONDS (600); the browser then reconnects with Last-Event-ID
+and misses nothing. Under gunicorn a stream also ends as soon as the tablet
+hangs up (checked at every poll), so that a tablet that lost its network does
+not hold a slot. Each open stream holds one server thread, so a process
+serves at most WEB_STREAM_SLOTS streams at once (gunicorn.conf.py sets it
+below the thread count, keeping threads free for ingest and pages); beyond
+that a stream is refused with 503 and the tablet retries."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import socket
 import threading
 import time
@@ -39,6 +47,7 @@ RECENT = 8
 
 _slots_lock = threading.Lock()
 _slots: dict[int, threading.BoundedSemaphore] = {}
+log = logging.getLogger(__name__)
 
 
 def _setting(name: str):
@@ -162,20 +171,31 @@ def stream(station_id: str):
     first_counts = _counts(store, station["id"])
     client = request.environ.get("gunicorn.socket")
 
+    watcher = _watcher(database, poll)
+
     def generate():
         s = store_pkg.connect(database)
+        wake = watcher.watch(station["id"])
         cursor, started = after, time.monotonic()
         last_beat, last_counts_check, counts = started, started, first_counts
+        fetch = True   # at the start: events after a Last-Event-ID
         try:
             yield f"retry: {retry}\n" + _sse("counts", counts, cursor)
             while time.monotonic() - started < lifetime:
-                time.sleep(poll)
+                if not fetch:
+                    woken = wake.wait(poll)
+                    # Without a watcher that answers, every poll looks.
+                    fetch = woken or not watcher.healthy()
                 if client is not None and _client_gone(client):
                     return  # free the thread and the slot now, not at the next write
-                # since_day bounds the index range the query reads to two
-                # days of this station's events (the index is (station, day));
-                # a disposal older than yesterday is no prompt for anyone.
-                events = s.events_after(station["id"], cursor, 100, since_day=_yesterday())
+                events = []
+                if fetch:
+                    wake.clear()
+                    # since_day bounds the index range the query reads to two
+                    # days of this station's events (the index is (station, day));
+                    # a disposal older than yesterday is no prompt for anyone.
+                    events = s.events_after(station["id"], cursor, 100, since_day=_yesterday())
+                    fetch = len(events) == 100   # more to read: read on at once
                 now = time.monotonic()
                 if events:
                     chunk = []
@@ -202,11 +222,118 @@ def stream(station_id: str):
                     yield ": keep-alive\nevent: ping\ndata: {}\n\n"
                     last_beat = now
         finally:
+            watcher.unwatch(station["id"], wake)
             s.close()
 
     return Response(_Released(generate(), slots.release), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache, no-transform",
                              "X-Accel-Buffering": "no"})
+
+
+_watchers_lock = threading.Lock()
+_watchers: dict[tuple, _Watcher] = {}
+
+
+def _watcher(database, poll: float) -> _Watcher:
+    key = (os.getpid(), str(database), poll)   # a forked worker has its own
+    with _watchers_lock:
+        if key not in _watchers:
+            _watchers[key] = _Watcher(database, poll)
+        return _watchers[key]
+
+
+class _Watcher:
+    """Looks for new events on behalf of all the streams of this process.
+
+    Every `poll` seconds, while any stream is open, one query answers the
+    latest cursor of each station with a stream; a station whose latest
+    cursor grew since the last look has its streams woken (their Event set).
+    A station's events get their cursors in the order they commit (on both
+    stores), so a grown latest cursor is the only sign of new events. The
+    thread ends when the last stream ends and starts again with the next."""
+
+    CHUNK = 500   # stations per query
+
+    def __init__(self, database, poll: float):
+        self.database, self.poll = database, poll
+        self._lock = threading.Lock()
+        self._streams: dict[str, set[threading.Event]] = {}
+        self._latest: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._answered = 0.0
+
+    def watch(self, station_id: str) -> threading.Event:
+        wake = threading.Event()
+        with self._lock:
+            self._streams.setdefault(station_id, set()).add(wake)
+            if self._thread is None:
+                self._answered = time.monotonic()   # as if: the streams look themselves meanwhile
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="sortwatch-stream-watcher")
+                self._thread.start()
+        return wake
+
+    def unwatch(self, station_id: str, wake: threading.Event) -> None:
+        with self._lock:
+            waiting = self._streams.get(station_id)
+            if waiting is not None:
+                waiting.discard(wake)
+                if not waiting:
+                    del self._streams[station_id]
+                    self._latest.pop(station_id, None)
+
+    def healthy(self) -> bool:
+        """Whether the watcher answered lately (else the streams poll)."""
+        return time.monotonic() - self._answered < 2 * self.poll + 1.0
+
+    def _run(self) -> None:
+        s = None
+        try:
+            while True:
+                time.sleep(self.poll)
+                with self._lock:
+                    stations = list(self._streams)
+                    if not stations:
+                        self._thread = None
+                        return
+                try:
+                    if s is None:
+                        s = store_pkg.connect(self.database)
+                    latest = {}
+                    for i in range(0, len(stations), self.CHUNK):
+                        latest.update(_latest_cursors(s, stations[i:i + self.CHUNK]))
+                except Exception as exc:   # the database away: the streams poll meanwhile
+                    log.warning("stream watcher: %s", " ".join(str(exc).split())[:300])
+                    if s is not None:
+                        s.close()
+                    s = None
+                    continue
+                with self._lock:
+                    self._answered = time.monotonic()
+                    for station_id, cursor in latest.items():
+                        # A station seen for the first time wakes its streams
+                        # too: an event may have come between a stream's first
+                        # read and this look.
+                        if cursor > self._latest.get(station_id, -1):
+                            self._latest[station_id] = cursor
+                            for wake in self._streams.get(station_id, ()):
+                                wake.set()
+        finally:
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+            if s is not None:
+                s.close()
+
+
+def _latest_cursors(s, stations: list[str]) -> dict[str, int]:
+    """The latest event cursor of each of these stations (0 without events),
+    in one statement that both stores run (index events(station_id, rowid))."""
+    marks = ", ".join("?" * len(stations))
+    rows = s.conn.execute(
+        "SELECT st.id, (SELECT max(e.rowid) FROM events e WHERE e.station_id = st.id) "
+        f"FROM stations st WHERE st.id IN ({marks})", tuple(stations)).fetchall()
+    return {row[0]: row[1] or 0 for row in rows}
 
 
 def _client_gone(sock) -> bool:
