@@ -314,3 +314,87 @@ def test_the_proxy_keeps_a_quiet_stream_open_longer_than_its_heartbeat():
     send = int(re.search(r"^    send_timeout (\d+)s;", site, re.M).group(1))
     assert "proxy_buffering off;" in block
     assert min(read, send) > DEFAULTS["WEB_STREAM_HEARTBEAT"] * 1.5
+
+
+class InProcessStreams:
+    """`n` streams of st-a from the Flask test client, each read by a thread."""
+
+    def __init__(self, client, n: int):
+        self.chunks: list[list[str]] = [[] for _ in range(n)]
+        self.responses = [client.get("/station/st-a/stream", buffered=False) for _ in range(n)]
+        assert [r.status_code for r in self.responses] == [200] * n
+        self.threads = [threading.Thread(target=self._read, args=(k,), daemon=True) for k in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _read(self, k: int) -> None:
+        for chunk in self.responses[k].response:
+            self.chunks[k].append(chunk.decode() if isinstance(chunk, bytes) else chunk)
+
+    def all_have(self, text: str) -> bool:
+        return all(any(text in c for c in chunks) for chunks in self.chunks)
+
+    def close(self) -> None:
+        for t in self.threads:
+            t.join(10)
+        for r in self.responses:
+            r.close()
+
+
+def test_many_streams_of_a_process_share_one_look_at_the_database(app, client, city, monkeypatch):
+    """On both stores: ten open streams cost the watcher's one query per poll,
+    not one each (they read events only when woken), and every one of them
+    gets a new disposal."""
+    from server.store.events import EventStore
+    from server.web import station
+
+    from ..support import login, post_events
+    app.config.update(WEB_STREAM_POLL=0.05, WEB_STREAM_MAX_SECONDS=4.0, WEB_STREAM_HEARTBEAT=10.0)
+    reads, looks = [0], [0]
+    events_after, latest_cursors = EventStore.events_after, station._latest_cursors
+
+    def counted_read(self, *args, **kwargs):
+        reads[0] += 1
+        return events_after(self, *args, **kwargs)
+
+    def counted_look(*args):
+        looks[0] += 1
+        return latest_cursors(*args)
+    monkeypatch.setattr(EventStore, "events_after", counted_read)
+    monkeypatch.setattr(station, "_latest_cursors", counted_look)
+    login(client, "vol")
+    streams = InProcessStreams(client, 10)
+    try:
+        assert wait_until(lambda: streams.all_have("event: counts"), timeout=5)
+        # Past each stream's first read and the wake of its station's first look:
+        assert wait_until(lambda: looks[0] >= 3, timeout=5)
+        reads_before, looks_before = reads[0], looks[0]
+        assert wait_until(lambda: looks[0] >= looks_before + 10, timeout=5)
+        # Ten polls of ten streams: a hundred reads if each stream polled.
+        assert reads[0] - reads_before <= 2, (reads[0] - reads_before, looks[0] - looks_before)
+        ev = disposal(station="st-a")
+        assert post_events(client, city, [ev]).status_code == 200
+        assert wait_until(lambda: streams.all_have(ev["event_id"]), timeout=2)
+    finally:
+        streams.close()
+
+
+def test_streams_poll_for_themselves_while_the_watcher_cannot_look(app, client, city, monkeypatch):
+    from server.web import station
+
+    from ..support import login, post_events
+
+    def broken(*args):
+        raise station.store_pkg.StoreError("the database is away")
+    monkeypatch.setattr(station, "_latest_cursors", broken)
+    app.config.update(WEB_STREAM_POLL=0.05, WEB_STREAM_MAX_SECONDS=4.0, WEB_STREAM_HEARTBEAT=10.0)
+    login(client, "vol")
+    streams = InProcessStreams(client, 3)
+    try:
+        assert wait_until(lambda: streams.all_have("event: counts"), timeout=5)
+        ev = disposal(station="st-a")
+        assert post_events(client, city, [ev]).status_code == 200
+        # The watcher stops counting as healthy 2 polls + 1 s after its last answer.
+        assert wait_until(lambda: streams.all_have(ev["event_id"]), timeout=3)
+    finally:
+        streams.close()
