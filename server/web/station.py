@@ -327,12 +327,15 @@ class _Watcher:
 
 
 def _latest_cursors(s, stations: list[str]) -> dict[str, int]:
-    """The latest event cursor of each of these stations (0 without events),
-    in one statement that both stores run (index events(station_id, rowid))."""
+    """The latest cursor of each of these stations' events since yesterday
+    (0 without), in one statement that both stores run: an index probe per
+    station (events(station_id, rowid)), in the partitions of the last two
+    days only (PostgreSQL), as the streams read no older events."""
     marks = ", ".join("?" * len(stations))
     rows = s.conn.execute(
-        "SELECT st.id, (SELECT max(e.rowid) FROM events e WHERE e.station_id = st.id) "
-        f"FROM stations st WHERE st.id IN ({marks})", tuple(stations)).fetchall()
+        "SELECT st.id, (SELECT max(e.rowid) FROM events e "
+        "WHERE e.station_id = st.id AND e.day >= ?) "
+        f"FROM stations st WHERE st.id IN ({marks})", (_yesterday(), *stations)).fetchall()
     return {row[0]: row[1] or 0 for row in rows}
 
 
