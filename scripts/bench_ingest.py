@@ -154,7 +154,16 @@ def postgres_phase(server_url: str, hosts: int, args, per_client: list[list[byte
             bases = [stack.enter_context(benchlib.gunicorn("server:create_app()", url, args.workers,
                                                            args.threads, log_dir=folder))
                      for _ in range(hosts)]
+            hosts_pids = [p for b in bases for p in benchlib.host_pids(int(b.rsplit(":", 1)[1]))]
+            pg_before = {p: benchlib.cpu_seconds([p]) for p in benchlib.postgres_pids()}
+            hosts_before = benchlib.cpu_seconds(hosts_pids)
             result = run_load(bases, devices, per_client)
+            # PostgreSQL backends that started during the load (the pools
+            # growing) count whole.
+            pg_after = {p: benchlib.cpu_seconds([p]) for p in benchlib.postgres_pids()}
+            result["cpu"] = ((benchlib.cpu_seconds(hosts_pids) - hosts_before) / result["elapsed"],
+                             sum(t - pg_before.get(p, 0.0) for p, t in pg_after.items())
+                             / result["elapsed"])
             memory = [benchlib.rss_mib(benchlib.host_pids(int(b.rsplit(":", 1)[1]))) for b in bases]
         import psycopg
         with psycopg.connect(url) as conn:
@@ -228,6 +237,8 @@ def main() -> int:
                       + ", ".join(f"{x:.0f} MiB" for x in memory))
             for h, r, _ in pg:
                 report(f"PostgreSQL {h} host{'s' if h > 1 else ''}", r, args.batch)
+                print(f"{'':28} CPU during the load: hosts {r['cpu'][0]:.2f} cores, "
+                      f"PostgreSQL {r['cpu'][1]:.2f} cores (of {os.cpu_count()})")
             print(f"every PostgreSQL phase stored and counted each of its {expected} events once")
     return 0
 
