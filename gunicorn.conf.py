@@ -2,7 +2,7 @@
 
     SORTWATCH_BIND      default 127.0.0.1:8000 (0.0.0.0:8000 in the container)
     SORTWATCH_WORKERS   default 2 (one per core of a small server)
-    SORTWATCH_THREADS   default 1600 threads per worker (gthread); see below
+    SORTWATCH_THREADS   default 1700 threads per worker (gthread); see below
     SORTWATCH_TIMEOUT   default 30 seconds
     SORTWATCH_KEEPALIVE default 5 seconds
 """
@@ -26,16 +26,19 @@ workers = int(os.environ.get("SORTWATCH_WORKERS", "2"))
 # workers get many threads; each worker lets streams take at most three
 # quarters of them (post_worker_init below), leaving the rest for ingest and
 # pages, which therefore never queue behind the tablets. Two workers take
-# 2 x 1200 = 2,400 tablets (the kernel does not share connections between the
-# workers evenly, so 2,000 need that margin); beyond that a stream gets 503
+# 2 x 1275 = 2,550 tablets. That is about what one 2-core host holds with
+# prompts within 1 s (scripts/bench_streams_hosts.py: p95 0.52 s with 2,579
+# streams open, 4.7 s with 2,835), and leaves 2,000 tablets room for the
+# kernel's uneven sharing of connections between the workers (one took 1,214
+# of 2,000). Beyond a worker's slots a stream gets 503
 # and the tablet retries. worker_connections (gunicorn's default 1000) must
 # be above a worker's threads, or gunicorn stops accepting before the slots are
 # full. gthread's timeout watches the worker's main loop, not requests, so a
 # stream open for minutes does not get its worker killed; the streams
 # themselves end after 10 minutes and the tablets reconnect with
 # Last-Event-ID, which also spreads them again after a restart.
-# (scripts/bench_streams_hosts.py measures it; README, "Live streams".)
-threads = int(os.environ.get("SORTWATCH_THREADS", "1600"))
+# (scripts/bench_streams_hosts.py measures it; README, "The PostgreSQL store".)
+threads = int(os.environ.get("SORTWATCH_THREADS", "1700"))
 worker_class = "gthread"
 worker_connections = threads + 200
 _STREAM_SHARE = 0.75

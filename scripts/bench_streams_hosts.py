@@ -219,8 +219,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0,
                         help="disposals/s ingested on host B for the tablets' stations")
     parser.add_argument("--workers", type=int, default=2, help="host A's (gunicorn.conf.py: 2)")
-    parser.add_argument("--threads", type=int, default=1600,
-                        help="host A's per worker (gunicorn.conf.py: 1600, of which 3/4 stream)")
+    parser.add_argument("--threads", type=int, default=1700,
+                        help="host A's per worker (gunicorn.conf.py: 1700, of which 3/4 stream)")
     parser.add_argument("--worker-connections", type=int,
                         help="host A's gunicorn worker_connections (gunicorn.conf.py: threads + 200)")
     parser.add_argument("--database", default=ADMIN_URL, metavar="URL",
