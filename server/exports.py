@@ -104,7 +104,7 @@ def _value(col: Column, report: dict, lang: str):
     return col.get(report)
 
 
-def csv_rows(reports: list[dict], lang: str) -> Iterator[str]:
+def csv_rows(reports: list[dict], lang: str, columns: list[Column] = COLUMNS) -> Iterator[str]:
     """The CSV text, a row at a time, starting with a BOM for Excel."""
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -115,45 +115,46 @@ def csv_rows(reports: list[dict], lang: str) -> Iterator[str]:
         buf.truncate()
         return text
 
-    writer.writerow([c.header(lang) for c in COLUMNS])
+    writer.writerow([c.header(lang) for c in columns])
     yield "\ufeff" + flush()
     for r in reports:
         row = []
-        for c in COLUMNS:
+        for c in columns:
             v = _value(c, r, lang)
             row.append("" if v is None else (f"{v * 100:.2f}" if c.rate else v))
         writer.writerow(row)
         yield flush()
 
 
-def xlsx_bytes(reports: list[dict], lang: str, title: str) -> bytes:
+def xlsx_bytes(reports: list[dict], lang: str, title: str, columns: list[Column] = COLUMNS,
+               sheet_names: tuple[str, str] = ("统计", "statistics")) -> bytes:
     out = io.BytesIO()
     book = xlsxwriter.Workbook(out, {"in_memory": True})
     bold = book.add_format({"bold": True, "bg_color": "#E8EEF4", "text_wrap": True,
                             "valign": "top", "border": 1})
     percent = book.add_format({"num_format": "0.0%"})
-    sheet = book.add_worksheet("统计" if lang == "zh" else "statistics")
-    for i, c in enumerate(COLUMNS):
+    sheet = book.add_worksheet(sheet_names[0] if lang == "zh" else sheet_names[1])
+    for i, c in enumerate(columns):
         sheet.write(0, i, c.header(lang), bold)
         sheet.set_column(i, i, 14 if c.key != "name" else 22, percent if c.rate else None)
     sheet.freeze_panes(1, 2)
     sheet.set_row(0, 32)
     for row, r in enumerate(reports, start=1):
-        for i, c in enumerate(COLUMNS):
+        for i, c in enumerate(columns):
             v = _value(c, r, lang)
             if v is not None:
                 sheet.write(row, i, v)
-    sheet.autofilter(0, 0, max(1, len(reports)), len(COLUMNS) - 1)
+    sheet.autofilter(0, 0, max(1, len(reports)), len(columns) - 1)
     about = book.add_worksheet("说明" if lang == "zh" else "columns")
     about.write_row(0, 0, ["列" if lang == "zh" else "column",
                            "含义与公式" if lang == "zh" else "meaning and formula"], bold)
     about.set_column(0, 0, 22)
     about.set_column(1, 1, 90)
-    for i, c in enumerate(COLUMNS, start=1):
+    for i, c in enumerate(columns, start=1):
         about.write_row(i, 0, [c.header(lang), c.about_zh if lang == "zh" else c.about_en])
-    about.write_row(len(COLUMNS) + 2, 0, [
+    about.write_row(len(columns) + 2, 0, [
         "比率单位" if lang == "zh" else "rate unit",
         RATE_NOTE_ZH if lang == "zh" else RATE_NOTE_EN])
-    about.write(len(COLUMNS) + 4, 0, title)
+    about.write(len(columns) + 4, 0, title)
     book.close()
     return out.getvalue()

@@ -7,6 +7,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (health, events, session, stats, rankings, stations, inspections, quiz, exports,
                    openapi):
         app.register_blueprint(module.bp)
+    app.register_blueprint(inspections.ledger_bp)
 
     @app.after_request
     def no_sniffing(response):

@@ -88,3 +88,11 @@ class InspectionStore:
         with self._maintenance_write():
             self.conn.execute("DELETE FROM rollup_model_period")
             self.conn.execute(self._MODEL_BACKFILL)
+
+    def camera_verdicts(self, station_id: str, first_day: str, last_day: str) -> list[dict]:
+        """A station's disposals of a day range with the camera's own verdict
+        (before feedback): for comparing with an inspector's window."""
+        return [dict(r) for r in self._all(
+            "SELECT ts, assisted, coalesce(original_verdict, verdict) AS camera FROM events "
+            "WHERE station_id = ? AND day BETWEEN ? AND ? AND type = 'disposal'",
+            (station_id, first_day, last_day))]

@@ -81,8 +81,8 @@ def api_cases(events):
                       None, readers))
         # Inspections: the managers who read the scope, and inspectors whose scope holds it.
         inspects = {"insp"} if code.startswith("110102001") else set()
-        cases.append(("GET", "/api/v1/inspections", f"/api/v1/inspections?x=1{within}", None,
-                      readers | inspects))
+        for path in ("/api/v1/inspections", "/exports/inspections.csv", "/exports/inspections.xlsx"):
+            cases.append(("GET", path, f"{path}?x=1{within}", None, readers | inspects))
         if code in BELOW:
             for path in ("/api/v1/rankings", "/exports/stats.csv", "/exports/stats.xlsx"):
                 cases.append(("GET", path, f"{path}?level={BELOW[code]}{within}", None,

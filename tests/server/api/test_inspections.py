@@ -11,7 +11,10 @@ from server.timeutil import BEIJING
 
 from ..support import disposal, login, post_events
 
-NOW = datetime.now(BEIJING).replace(microsecond=0)
+# The middle of last month: every record and disposal of these tests lies in
+# one month, whatever the hour they run at.
+NOW = (datetime.now(BEIJING).replace(day=1, hour=10, minute=0, second=0, microsecond=0)
+       - timedelta(days=15))
 
 
 def iso(dt: datetime) -> str:
@@ -57,7 +60,7 @@ def test_an_inspector_records_a_spot_check_and_every_level_shows_it(client, city
     ({"checked": 2.5}, 400, "checked"),
     ({"checked": True}, 400, "checked"),
     ({"end": iso(NOW - timedelta(hours=2))}, 400, "end"),
-    ({"end": iso(NOW + timedelta(hours=1))}, 400, "end"),
+    ({"end": iso(datetime.now(BEIJING) + timedelta(hours=1))}, 400, "end"),
     ({"start": "2026-11-29 07:00"}, 400, "start"),
     ({"start": iso(NOW - timedelta(days=3))}, 400, "end"),
     ({"note": "x" * 501}, 400, "note"),
@@ -82,7 +85,7 @@ def test_only_inspectors_record_inspections(client, city, user):
 
 
 def wrong_disposal(**fields):
-    return disposal(**{"bin": "other", "item": "battery_lithium", "category": "hazardous",
+    return disposal(**{"ts": iso(NOW), "bin": "other", "item": "battery_lithium", "category": "hazardous",
                        "verdict": "wrong", **fields})
 
 
@@ -137,7 +140,7 @@ def test_the_corrected_accuracy_finds_the_truth_behind_a_camera_that_errs(client
              + [("wrong", "wrong")] * 56 + [("wrong", "correct")] * 24)
     random.Random(4).shuffle(cases)
     events = [wrong_disposal() if called == "wrong" else
-              disposal(bin="kitchen", item="food_waste", category="kitchen", verdict="correct")
+              disposal(ts=iso(NOW), bin="kitchen", item="food_waste", category="kitchen", verdict="correct")
               for _, called in cases]
     truths = [truth for truth, _ in cases]
     for i in range(0, 400, 200):
@@ -156,3 +159,43 @@ def test_the_corrected_accuracy_finds_the_truth_behind_a_camera_that_errs(client
     assert corrected["interval"][0] < 0.80 < corrected["interval"][1]
     # the city holds the same disposals and the same audits
     assert month_stats(client, "city")["corrected"] == corrected
+
+
+def test_the_ledger_lists_each_check_beside_the_cameras_accuracy_over_its_window(client, city):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    start, end = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
+    inside = [disposal(ts=iso(start + timedelta(minutes=m)), bin="kitchen", item="food_waste",
+                       category="kitchen", verdict="correct") for m in (5, 10, 15)]
+    inside.append(wrong_disposal(ts=iso(start + timedelta(minutes=20))))
+    inside.append(wrong_disposal(ts=iso(start + timedelta(minutes=25)), assisted=True))   # not the camera's
+    outside = [wrong_disposal(ts=iso(end + timedelta(minutes=5)))]
+    assert post_events(client, city, inside + outside).get_json()["accepted"] == 6
+    login(client, "vol")    # feedback changes the counted verdict, not the camera's
+    assert client.post(f"/api/v1/events/{inside[3]['event_id']}/feedback",
+                       json={"camera_wrong": True, "item": "battery"}).status_code == 200
+    login(client, "insp")
+    assert client.post("/api/v1/inspections", json=record(start=iso(start), end=iso(end), checked=5,
+                                                          wrong=1, note="雨天")).status_code == 201
+    month = NOW.strftime("%Y-%m")
+    response = client.get(f"/exports/inspections.csv?within=110102001&month={month}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][:6] == ["检查日期", "街道", "社区", "桶站", "时段", "查N错M"]
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert row["查N错M"] == "查5错1" and row["投放准确率（%）"] == "80.00"
+    assert row["摄像头准确率（%）"] == "75.00" and row["摄像头判定数"] == "4"
+    assert row["街道"] == "西长安街街道" and row["备注"] == "雨天" and row["检查员"] == "insp"
+    assert row["时段"] == f"{start:%H:%M}–{end:%H:%M}"
+    book = load_workbook(io.BytesIO(client.get(
+        f"/exports/inspections.xlsx?within=110102001&month={month}&lang=en").data))
+    sheet = book["inspections"]
+    header = [c.value for c in sheet[1]]
+    values = dict(zip(header, [c.value for c in sheet[2]], strict=True))
+    assert values["checked N wrong M"] == "查5错1" and values["camera accuracy (%)"] == 0.75
+    assert "columns" in book.sheetnames
+    login(client, "chaoyang")      # another district's manager
+    assert client.get(f"/exports/inspections.csv?within=110102001&month={month}").status_code == 403
