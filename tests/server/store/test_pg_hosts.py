@@ -398,3 +398,53 @@ def test_streams_poll_for_themselves_while_the_watcher_cannot_look(app, client, 
         assert wait_until(lambda: streams.all_have(ev["event_id"]), timeout=3)
     finally:
         streams.close()
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (deploy/nginx/sortwatch.conf)")
+def test_a_host_killed_behind_the_city_proxy_loses_no_batch_and_counts_none_twice(fresh_pg_url, tmp_path):
+    """Devices post through the proxy while one of the two hosts is killed
+    (SIGKILL, master and workers): every batch is answered 200 (nginx sends a
+    batch the dead host had to the other, sortwatch.conf's non_idempotent),
+    and every event is stored and counted once."""
+    import signal
+    token = station_with_volunteer(fresh_pg_url, tmp_path)
+    with ExitStack() as stack:
+        hosts = [stack.enter_context(benchlib.gunicorn("server:create_app()", fresh_pg_url, workers=2,
+                                                       threads=4, log_dir=tmp_path))
+                 for _ in range(2)]
+        proxy = stack.enter_context(city_proxy(hosts, tmp_path / "nginx"))
+        victims = benchlib.host_pids(int(hosts[0].rsplit(":", 1)[1]))
+        assert len(victims) == 3   # the master and its two workers
+        stop, answers, lock = threading.Event(), [], threading.Lock()
+
+        def device():
+            while not stop.is_set():
+                batch = [disposal(station="st-a", event_id=str(uuid.uuid4())) for _ in range(50)]
+                status, body = call("POST", proxy + "/api/v1/events",
+                                    {"device_id": "dev-a", "events": batch}, token)
+                with lock:
+                    answers.append((status, body, batch))
+
+        devices = [threading.Thread(target=device) for _ in range(4)]
+        for t in devices:
+            t.start()
+        try:
+            assert wait_until(lambda: len(answers) >= 20, timeout=30)
+            for pid in victims:
+                os.kill(pid, signal.SIGKILL)
+            killed_at = len(answers)
+            assert wait_until(lambda: len(answers) >= killed_at + 40, timeout=30)
+        finally:
+            stop.set()
+            for t in devices:
+                t.join(30)
+    assert [status for status, _, _ in answers if status != 200] == [], \
+        [body for status, body, _ in answers if status != 200][:3]
+    acknowledged = {ev["event_id"] for _, _, batch in answers for ev in batch}
+    with psycopg.connect(fresh_pg_url) as conn:
+        stored = {row[0] for row in conn.execute("SELECT event_id FROM events")}
+        rows = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        counted = conn.execute("SELECT sum(disposals) FROM rollup_period "
+                               "WHERE scope = 'city' AND kind = 'month'").fetchone()[0]
+    assert acknowledged <= stored
+    assert rows == len(stored) == counted
