@@ -9,9 +9,9 @@ from .rates import ratio
 from .timeutil import BEIJING, Period, parse_ts
 
 
-def camera_accuracy(store, inspection: dict) -> tuple[float | None, int]:
-    """The camera's own accuracy over the disposals the inspector watched
-    (unassisted, judged, from start to end), and how many it judged."""
+def camera_counts(store, inspection: dict) -> tuple[int, int]:
+    """(called correct, judged) by the camera itself over the disposals the
+    inspector watched: unassisted, its verdicts before feedback, start to end."""
     start, end = parse_ts(inspection["start_ts"]), parse_ts(inspection["end_ts"])
     first, last = start.astimezone(BEIJING).date(), end.astimezone(BEIJING).date()
     correct = judged = 0
@@ -21,7 +21,7 @@ def camera_accuracy(store, inspection: dict) -> tuple[float | None, int]:
         if start <= parse_ts(ev["ts"]) < end:
             judged += 1
             correct += ev["camera"] == "correct"
-    return ratio(correct, judged), judged
+    return correct, judged
 
 
 def ledger_rows(store, within: str, period: Period) -> list[dict]:
@@ -31,14 +31,14 @@ def ledger_rows(store, within: str, period: Period) -> list[dict]:
         start, end = parse_ts(r["start_ts"]).astimezone(BEIJING), parse_ts(r["end_ts"]).astimezone(BEIJING)
         station = stations.get(r["station_id"], {})
         street = store.region(r["community_code"][:9]) or {}
-        camera, judged = camera_accuracy(store, r)
+        correct, judged = camera_counts(store, r)
         rows.append({"date": start.date().isoformat(), "street": street.get("name", r["community_code"][:9]),
                      "community": station.get("community", r["community_code"]),
                      "station": f'{station.get("name", r["station_id"])} ({r["station_id"]})',
                      "window": f"{start:%H:%M}–{end:%H:%M}", "tally": f'查{r["checked"]}错{r["wrong"]}',
                      "checked": r["checked"], "wrong": r["wrong"],
                      "accuracy": ratio(r["checked"] - r["wrong"], r["checked"]),
-                     "camera_accuracy": camera, "camera_judged": judged,
+                     "camera_accuracy": ratio(correct, judged), "camera_judged": judged,
                      "note": r["note"], "inspector": r["username"]})
     return rows
 

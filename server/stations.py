@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .timeutil import beijing, now_utc
+from .agreement import window_agreement
+from .timeutil import beijing, make_period, now_utc
 
 OFFLINE_AFTER_HEARTBEATS = 3
 # A reader station that judged this many disposals in a whole day without one
@@ -19,12 +20,17 @@ def _reader_silent(day: tuple[int, int] | None) -> bool:
 def station_health(store, scope: str, heartbeat_interval: int, now: datetime | None = None) -> list[dict]:
     """Per station: online or offline since when, last heartbeat, events today,
     dead letters, model and rule versions, overflow and litter reports today,
-    and whether its household reader stayed silent through yesterday."""
+    whether its household reader stayed silent through yesterday, and
+    whether its camera disagrees with this month's inspectors."""
     now = now or now_utc()
     today = beijing(now).date().isoformat()
     totals = store.station_day_totals(scope, today)
     yesterday = (beijing(now).date() - timedelta(days=1)).isoformat()
     readers = store.reader_day_counts(scope, yesterday)
+    month = make_period(beijing(now).strftime("%Y-%m"))
+    checked: dict[str, list[dict]] = {}
+    for r in store.inspections(scope, month.start.isoformat(), month.end.isoformat()):
+        checked.setdefault(r["station_id"], []).append(r)
     limit = timedelta(seconds=OFFLINE_AFTER_HEARTBEATS * heartbeat_interval)
     out = []
     for st in store.stations_in(scope):
@@ -47,5 +53,8 @@ def station_health(store, scope: str, heartbeat_interval: int, now: datetime | N
             "pending_events": health.get("pending_events"),
             "model": health.get("model"), "rules": health.get("rules"),
             "reader_silent": _reader_silent(readers.get(st["id"])),
+            # this month's inspectors and the camera over their windows disagree
+            "camera_disagrees": bool(st["id"] in checked and
+                                     window_agreement(store, checked[st["id"]])["disagrees"]),
         })
     return out

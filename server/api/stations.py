@@ -5,6 +5,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from .. import get_store, query
 from ..access import correctable_event, readable_event, readable_station, require_scope
+from ..agreement import station_agreement
 from ..auth import login_required
 from ..errors import ApiError
 from ..feedback import change_for, parse_feedback
@@ -37,6 +38,16 @@ def public_event(ev: dict) -> dict:
     out["evidence_url"] = (f"/api/v1/events/{ev['event_id']}/evidence"
                            if ev.get("has_evidence") else None)
     return out
+
+
+@bp.get("/stations/<station_id>/agreement")
+@login_required
+def agreement(station_id: str):
+    """Whether the station's camera agrees with its inspectors and audits."""
+    store = get_store()
+    station = visible_station(store, station_id)
+    period = query.period(request.args)
+    return station_agreement(store, station["id"], period, station["community_code"])
 
 
 @bp.post("/events/<event_id>/feedback")

@@ -96,3 +96,14 @@ class InspectionStore:
             "SELECT ts, assisted, coalesce(original_verdict, verdict) AS camera FROM events "
             "WHERE station_id = ? AND day BETWEEN ? AND ? AND type = 'disposal'",
             (station_id, first_day, last_day))]
+
+    def station_audit_counts(self, station_id: str, first_day: str, last_day: str) -> dict:
+        """A station's audits of a day range, per model version: {model: {truth: {output: n}}}."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for model, truth, camera, n in self._all(
+                "SELECT model, truth, camera, count(*) FROM audits WHERE station_id = ? "
+                "AND day BETWEEN ? AND ? GROUP BY model, truth, camera", (station_id, first_day, last_day)):
+            counts = out.setdefault(model, {"correct": dict.fromkeys(OUTPUTS, 0),
+                                            "wrong": dict.fromkeys(OUTPUTS, 0)})
+            counts[truth][camera] = int(n)
+        return out

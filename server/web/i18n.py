@@ -70,6 +70,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "not_measured": ("未测量（桶站未识别住户）", "not measured (stations do not identify households)"),
     "no_tokens_yet": ("暂无数据：本期尚未收到住户识别", "no data yet: no household has been identified this period"),
     "reader_silent": ("读卡器昨日无住户识别", "reader sent no household yesterday"),
+    "camera_disagrees": ("摄像头与巡查结果不符，请检查摄像头", "camera disagrees with the inspectors: check it"),
     "basis_accuracy": ("正确 {n} / 判定 {d}", "{n} correct of {d} judged"),
     "basis_participation": ("参与 {n} 户 / 有读卡桶站社区登记 {d} 户",
                             "{n} of {d} households took part (registered in communities with a reader)"),

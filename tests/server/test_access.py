@@ -94,6 +94,8 @@ def api_cases(events):
              None, readers),
             ("GET", "/api/v1/stations/{station_id}/today", f"/api/v1/stations/{station}/today",
              None, readers),
+            ("GET", "/api/v1/stations/{station_id}/agreement", f"/api/v1/stations/{station}/agreement",
+             None, readers),
             ("GET", "/api/v1/events/{event_id}/evidence", f"/api/v1/events/{event}/evidence",
              None, readers),
             # Feedback changes the counted verdict: only the station's own

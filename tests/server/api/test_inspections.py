@@ -199,3 +199,57 @@ def test_the_ledger_lists_each_check_beside_the_cameras_accuracy_over_its_window
     assert "columns" in book.sheetnames
     login(client, "chaoyang")      # another district's manager
     assert client.get(f"/exports/inspections.csv?within=110102001&month={month}").status_code == 403
+
+
+def test_a_camera_that_disagrees_with_its_inspectors_is_flagged(client, city):
+    # Disposals of this morning (the health page looks at this month), the
+    # camera calling every one right while the inspector finds half wrong.
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    start = max(now - timedelta(hours=1), now.replace(hour=0, minute=0, second=0) + timedelta(seconds=1))
+    end = now - timedelta(seconds=1)
+    step = (end - start) / 25
+    events = [disposal(ts=iso(start + step * (i + 1)), bin="kitchen", item="food_waste",
+                       category="kitchen", verdict="correct") for i in range(20)]
+    assert post_events(client, city, events).get_json()["accepted"] == 20
+    login(client, "insp")
+    assert client.post("/api/v1/inspections", json=record(start=iso(start), end=iso(end), checked=20,
+                                                          wrong=10)).status_code == 201
+    for ev, truth in zip(events[:8], ["wrong"] * 4 + ["correct"] * 4, strict=True):
+        assert client.post(f"/api/v1/events/{ev['event_id']}/audit", json={"truth": truth}).status_code == 201
+    login(client, "sanlihe")
+    month = now.strftime("%Y-%m")
+    body = client.get(f"/api/v1/stations/st-a/agreement?month={month}").get_json()
+    windows = body["windows"]
+    assert windows["inspected"]["value"] == 0.5 and windows["camera"]["value"] == 1.0
+    assert windows["camera"]["n"] == 20 and windows["disagrees"] is True
+    [audits] = body["audits"]
+    assert audits["audited"] == 8
+    assert audits["sensitivity"]["value"] == 0.0 and audits["sensitivity"]["n"] == 4
+    assert audits["specificity"]["value"] == 1.0 and audits["specificity"]["n"] == 4
+    health = {s["station_id"]: s for s in client.get("/api/v1/stations/health?within=110102001001")
+              .get_json()["stations"]}
+    assert health["st-a"]["camera_disagrees"] is True
+    page = client.get("/dashboard/110102001001").get_data(as_text=True)   # the manager sees it
+    assert 'data-problem="camera_disagrees"' in page and "摄像头与巡查结果不符" in page
+    login(client, "xichangan")
+    health = {s["station_id"]: s for s in client.get("/api/v1/stations/health?within=110102001")
+              .get_json()["stations"]}
+    assert health["st-b"]["camera_disagrees"] is False
+
+
+def test_a_camera_that_agrees_within_the_intervals_is_not_flagged(client, city):
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    start = max(now - timedelta(hours=1), now.replace(hour=0, minute=0, second=0) + timedelta(seconds=1))
+    end = now - timedelta(seconds=1)
+    step = (end - start) / 25
+    events = [disposal(ts=iso(start + step * (i + 1)), bin="kitchen", item="food_waste",
+                       category="kitchen", verdict="correct") for i in range(18)]
+    events += [wrong_disposal(ts=iso(start + step * 20)), wrong_disposal(ts=iso(start + step * 21))]
+    assert post_events(client, city, events).get_json()["accepted"] == 20
+    login(client, "insp")
+    assert client.post("/api/v1/inspections", json=record(start=iso(start), end=iso(end), checked=20,
+                                                          wrong=3)).status_code == 201
+    login(client, "sanlihe")
+    windows = client.get(f"/api/v1/stations/st-a/agreement?month={now:%Y-%m}").get_json()["windows"]
+    assert windows["camera"]["value"] == 0.9 and windows["inspected"]["value"] == 0.85
+    assert windows["disagrees"] is False
