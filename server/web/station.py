@@ -31,7 +31,7 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 
 from .. import get_store
 from .. import store as store_pkg
-from ..access import may_correct, readable_station
+from ..access import may_audit, may_correct, readable_station
 from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from . import i18n
@@ -115,13 +115,15 @@ def tablet(station_id: str):
     lang = i18n.lang()
     recent = store.events_after(station["id"], 0, 5000, since_day=today())[-RECENT:]
     rules = rules_for(None)
-    items = [{"key": k, "name": rules.item_name(k, lang), "category": rules.category(k)}
-             for k in rules.items]
+    items = [{"key": k, "name": rules.item_name(k, lang), "category": rules.category(k),
+              "bins": rules.accepted_bins(k)} for k in rules.items]
     categories = [{"key": c, "name": rules.category_name(c, lang),
                    "colour": BIN_COLOURS[c]} for c in rules.categories]
     config = {
         "station": station["id"],
         "may_correct": may_correct(g.user, station),
+        "may_audit": may_audit(g.user, station),
+        "audit": "/api/v1/events/{id}/audit",
         "stream": url_for("web_station.stream", station_id=station["id"]),
         "feedback": "/api/v1/events/{id}/feedback",
         "today": f"/api/v1/stations/{station['id']}/today",

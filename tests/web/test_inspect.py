@@ -65,7 +65,7 @@ def test_an_inspector_counts_live_and_enters_a_record_on_a_phone(site, browser):
         page.fill("input[name=checked]", "30")
         page.fill("input[name=wrong]", "31")
         page.click("#manual button[type=submit]")
-        page.wait_for_function("document.getElementById('inspect-note').textContent.includes('保存失败')")
+        page.wait_for_selector("#inspect-note:has-text('保存失败')")
         assert "wrong cannot be more than checked" in page.inner_text("#inspect-note")
         assert len(stored(db)) == 1
         page.fill("input[name=wrong]", "4")

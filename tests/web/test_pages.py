@@ -346,13 +346,17 @@ def test_a_dashboard_shows_neighbours_only_to_whoever_may_rank_them(client, city
     assert "白云观社区" in page and "第 1 名 / 共 2 个" in page
 
 
-@pytest.mark.parametrize("username, may_correct", [("vol", True), ("sanlihe", False), ("city", False)])
-def test_the_tablet_offers_feedback_only_to_whoever_may_give_it(client, city, username, may_correct):
-    """Feedback is the station's volunteer's (server/access.py may_correct):
-    a manager reading the tablet is not offered buttons that would answer 403."""
+@pytest.mark.parametrize("username, may_correct, may_audit", [
+    ("vol", True, True), ("insp", False, True), ("sanlihe", False, False), ("city", False, False)])
+def test_the_tablet_offers_feedback_only_to_whoever_may_give_it(client, city, username, may_correct,
+                                                                 may_audit):
+    """Feedback is the station's volunteer's (server/access.py may_correct),
+    audits the volunteer's and the inspectors': nobody is offered buttons that
+    would answer 403."""
     web_login(client, username)
     page = client.get("/station/st-a").get_data(as_text=True)
     for button in ("alert-helped", "alert-camera"):
         tag = re.search(rf'<button [^>]*id="{button}"[^>]*>', page).group(0)
         assert (" hidden" not in tag) is may_correct, tag
     assert ('"may_correct": true' in page) is may_correct
+    assert ('id="audit-toggle"' in page) is may_audit

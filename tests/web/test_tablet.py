@@ -234,3 +234,39 @@ def test_no_speech_synthesis_is_no_error(site, tablet_page):
     send(site, ev("battery", "hazardous", "other", "wrong"))
     page.wait_for_selector("#alert:not([hidden])", timeout=3000)
     assert page.inner_text("#alert-title") == "电池 → 有害垃圾"
+
+
+def test_an_audit_session_asks_about_every_disposal_and_stores_the_answers(site, tablet_page):
+    """抽检: "was the camera right?" for each disposal shown; one tap for yes,
+    the item list for no (the bin then decides right or wrong); uncertain
+    disposals are asked what they were; the counts do not change."""
+    base, _ = site
+    page = tablet_page("tablet")
+    page.click("#audit-toggle")
+    assert page.get_attribute("#audit-toggle", "aria-pressed") == "true"
+    assert "等待下一次投放" in page.inner_text("#audit")
+    before = page.request.get(base + "/api/v1/stations/st-a/today").json()
+    right, unsure, wrong = send(site, ev("food_waste", "kitchen", "kitchen", "correct"),
+                                ev("plastic", "recyclable", "recyclable", "uncertain"),
+                                ev("glass", "recyclable", "kitchen", "wrong"))
+    page.wait_for_selector("#audit-what:has-text('厨余')")
+    page.click("#audit-yes")                                   # the camera was right
+    page.wait_for_selector("#audit-question:has-text('不确定')")
+    assert page.is_hidden("#audit-yes")                        # nothing to confirm: say what it was
+    page.click("#audit-no")
+    page.click("#picker-grid button[data-item=plastic]")       # plastic into the recyclable bin: right
+    if page.is_visible("#alert"):
+        page.click("#alert-ok")                                # the wrong prompt of the third
+    page.wait_for_selector("#audit-what:has-text('玻璃')")
+    page.click("#audit-no")
+    page.click("#picker-grid button[data-item=food_waste]")    # it was food, and food goes in kitchen
+    page.wait_for_selector("#audit-done:has-text('3')")
+    assert "等待下一次投放" in page.inner_text("#audit")
+    month = right["ts"][:7]
+    [audits] = page.request.get(base + f"/api/v1/stations/st-a/agreement?month={month}").json()["audits"]
+    assert audits["audited"] == 3
+    # camera said wrong and the disposal was right: specificity's one miss
+    assert audits["specificity"]["n"] == 2 and audits["specificity"]["value"] == 0.5
+    after = page.request.get(base + "/api/v1/stations/st-a/today").json()
+    assert (after["correct"] - before["correct"], after["wrong"] - before["wrong"]) == (1, 1)
+    shoot(page, "tablet-audit")

@@ -84,7 +84,7 @@
       v.textContent = verdictLabel(ev) + (ev.verdict === "wrong" && ev.bin_name ? " · " + S.put_in + " " + ev.bin_name : "")
         + (ev.assisted ? " · " + S.assisted : "");
       li.appendChild(sw); li.appendChild(txt); li.appendChild(v);
-      if (ev.type === "disposal") {
+      if (ev.type === "disposal" && cfg.may_correct) {
         var b1 = document.createElement("button"); b1.type = "button"; b1.className = "tsmall";
         b1.textContent = S.helped; b1.disabled = ev.assisted;
         b1.addEventListener("click", function () { sendFeedback(ev, {assisted: true}); });
@@ -190,6 +190,7 @@
 
   function onDisposal(ev) {
     remember(ev);
+    queueAudit(ev);
     if (ev.verdict === "wrong") {
       if (!busy()) showWrong(ev);
       speak(spokenWrong(ev));
@@ -231,13 +232,15 @@
       }
     });
   }
-  function openPicker(ev) {
+  function openPicker(ev, onPick) {
     var grid = $("picker-grid"); grid.textContent = "";
     cfg.items.forEach(function (it) {
       var b = document.createElement("button"); b.type = "button"; b.className = "pick";
       b.textContent = it.name;
+      b.dataset.item = it.key;
       b.addEventListener("click", function () {
         $("picker").hidden = true;
+        if (onPick) { onPick(it); return; }
         sendFeedback(ev, {camera_wrong: true, item: it.key}).then(function (ok) {
           if (ok && current === ev) hideWrong();
         });
@@ -245,6 +248,64 @@
       grid.appendChild(b);
     });
     $("picker").hidden = false;
+  }
+
+  /* ---- audit session (抽检): every disposal shown asks "was the camera
+     right?"; the answer is stored beside the verdict and changes no count ---- */
+  var auditing = false, auditQueue = [], audited = 0, auditCurrent = null;
+  function showAudit() {
+    $("audit").hidden = !auditing;
+    $("audit-done").textContent = audited ? fmt(S.audit_done, {n: audited}) : "";
+    auditCurrent = auditQueue.length ? auditQueue[0] : null;
+    $("audit-empty").hidden = !!auditCurrent;
+    $("audit-item").hidden = !auditCurrent;
+    if (!auditCurrent) return;
+    var ev = auditCurrent, judged = ev.verdict === "correct" || ev.verdict === "wrong";
+    $("audit-what").textContent = hhmm(ev.ts) + "  " + (ev.item_name || "?") + " · " + S.put_in + " " +
+      (ev.bin_name || "?") + " · " + fmt(S.audit_camera, {verdict: verdictLabel(ev)});
+    $("audit-question").textContent = judged ? S.audit_question : S.audit_uncertain;
+    $("audit-yes").hidden = !judged;
+    $("audit-no").textContent = judged ? S.audit_no : S.audit_pick;
+    $("audit-note").textContent = "";
+  }
+  function sendAudit(ev, body) {
+    return fetch(fmt(cfg.audit, {id: ev.event_id}), {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      auditQueue = auditQueue.filter(function (e) { return e !== ev; });
+      audited += 1; showAudit();
+    }).catch(function () { $("audit-note").textContent = S.save_failed; });
+  }
+  function queueAudit(ev) {
+    if (!auditing || ev.type !== "disposal") return;
+    auditQueue.push(ev);
+    if (auditQueue.length > 20) auditQueue.shift();   // the oldest go unasked
+    showAudit();
+  }
+  if ($("audit-toggle")) {
+    $("audit-toggle").addEventListener("click", function () {
+      auditing = !auditing; auditQueue = [];
+      this.setAttribute("aria-pressed", auditing ? "true" : "false");
+      this.textContent = auditing ? S.audit_stop : S.audit_start;
+      showAudit();
+    });
+    $("audit-yes").addEventListener("click", function () {
+      if (auditCurrent) sendAudit(auditCurrent, {truth: auditCurrent.verdict});
+    });
+    $("audit-no").addEventListener("click", function () {
+      var ev = auditCurrent;
+      if (!ev) return;
+      openPicker(ev, function (it) {
+        // the real item decides: right if this bin accepts it
+        sendAudit(ev, {truth: it.bins.indexOf(ev.bin) >= 0 ? "correct" : "wrong", item: it.key});
+      });
+    });
+    $("audit-skip").addEventListener("click", function () {
+      auditQueue.shift(); showAudit();
+    });
   }
   $("picker-cancel").addEventListener("click", function () { $("picker").hidden = true; });
 
