@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 from .. import get_store, query
 from ..access import readable_region, sees_ranking
 from ..insights import daily_trend, insights
+from ..inspections import accuracy_checks
 from ..rankings import METRICS, ranking
 from ..report import scope_report
 from ..scopes import CITY, level_of
@@ -41,6 +42,7 @@ def dashboard(code: str):
     report = scope_report(store, code, period, settings)
     if report is None:
         abort(404)
+    report["accuracy"].update(accuracy_checks(store, code, period, settings))
     target = settings.targets["accuracy"]
     days = daily_trend(store, code, period, target)
     chart = trend_svg(days, target, {"title": i18n.t("trend"), "empty": i18n.t("no_data")})

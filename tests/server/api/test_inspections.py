@@ -52,6 +52,9 @@ def test_an_inspector_records_a_spot_check_and_every_level_shows_it(client, city
         assert inspected["interval"][0] < 37 / 40 < inspected["interval"][1]
     assert month_stats(client, "community", "110102001002")["inspected"] is None
     assert month_stats(client, "district", "110105")["inspected"] is None
+    page = client.get(f"/dashboard/110102001?month={NOW:%Y-%m}").get_data(as_text=True)
+    assert "巡查准确率" in page and "92.5%" in page and "查40错3" in page
+    assert "抽检不足，暂无" in page
 
 
 @pytest.mark.parametrize("fields, status, field", [
@@ -159,6 +162,10 @@ def test_the_corrected_accuracy_finds_the_truth_behind_a_camera_that_errs(client
     assert corrected["interval"][0] < 0.80 < corrected["interval"][1]
     # the city holds the same disposals and the same audits
     assert month_stats(client, "city")["corrected"] == corrected
+    # and the community's dashboard shows both figures beside the camera's
+    page = client.get(f"/dashboard/110102001001?month={NOW:%Y-%m}").get_data(as_text=True)
+    assert "校正后准确率" in page and f"{corrected['value'] * 100:.1f}%" in page
+    assert "本期无巡查" in page
 
 
 def test_the_ledger_lists_each_check_beside_the_cameras_accuracy_over_its_window(client, city):
