@@ -97,26 +97,11 @@ def server_pids(db: Path) -> list[int]:
     return pids
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of the processes so far (Linux /proc)."""
-    import os
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            continue
-    return total / tick
-
-
 def idle_cpu(pids: list[int], seconds: float) -> float:
     """Share of one core the server uses while nobody sends anything."""
-    before, t0 = cpu_seconds(pids), time.monotonic()
+    before, t0 = benchlib.cpu_seconds(pids), time.monotonic()
     time.sleep(seconds)
-    return (cpu_seconds(pids) - before) / (time.monotonic() - t0)
+    return (benchlib.cpu_seconds(pids) - before) / (time.monotonic() - t0)
 
 
 def login(host: str, port: int) -> str:

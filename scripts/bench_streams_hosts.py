@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
-from bench_streams import cpu_seconds, disposal, login, setup  # noqa: E402
+from bench_streams import disposal, login, setup  # noqa: E402
 
 sys.path.insert(0, str(benchlib.ROOT))
 ADMIN_URL = os.environ.get("SORTWATCH_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/postgres")
@@ -179,14 +179,14 @@ def step(a: tuple[str, int], b: tuple[str, int], tokens: dict, cookie: str, n: i
         conn.close()
 
     threads = [threading.Thread(target=prober), threading.Thread(target=device)]
-    cpu0, t0 = cpu_seconds(pids), time.monotonic()
+    cpu0, t0 = benchlib.cpu_seconds(pids), time.monotonic()
     for t in threads:
         t.start()
     stop.wait(seconds)
     stop.set()
     for t in threads:
         t.join()
-    cpu = (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
+    cpu = (benchlib.cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
     memory = benchlib.rss_mib(pids)
     # The last prompts: a wait for them, bounded (a prompt later than 3 s
     # counts as not delivered).

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-OUTPUTS = ("correct", "wrong", "uncertain")
-TRUTHS = ("correct", "wrong")
+from .rollups import CAMERA_OUTPUTS, TRUTHS
+
+OUTPUTS = CAMERA_OUTPUTS
 DRAWS = 2000
 _PRIOR = 0.5
 _BISECTIONS = 48

@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 
 from contract.rules import rule_set_or_default as rules_for
 
-from .correction import Audits, corrected_accuracy
+from .correction import TRUTHS, Audits, corrected_accuracy
 from .errors import ApiError
 from .rates import ratio, wilson_interval
 from .timeutil import Period, beijing, parse_ts
@@ -19,7 +19,6 @@ MAX_CHECKED = 100_000          # far more than one inspector can watch in a sitt
 MAX_DURATION = timedelta(hours=24)
 CLOCK_SLACK = timedelta(minutes=5)   # a phone's clock a little ahead is not "the future"
 AUDIT_FIELDS = {"truth", "item"}
-TRUTHS = ("correct", "wrong")
 
 
 def _invalid(field: str, message: str) -> ApiError:

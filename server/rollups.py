@@ -15,6 +15,7 @@ from .timeutil import periods_of_day
 COUNTERS = ("disposals", "assisted", "correct", "wrong", "uncertain", "corrected")
 STATION_COUNTERS = COUNTERS + ("bin_full", "litter")
 CAMERA_OUTPUTS = ("correct", "wrong", "uncertain")
+TRUTHS = ("correct", "wrong")   # what an audit says a disposal truly was
 _INDEX = {name: i for i, name in enumerate(STATION_COUNTERS)}
 
 

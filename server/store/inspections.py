@@ -3,12 +3,17 @@ and audits of single disposals, and the camera's outputs per model version
 that the corrected accuracy needs (server/correction.py)."""
 from __future__ import annotations
 
+from ..rollups import CAMERA_OUTPUTS as OUTPUTS
+from ..rollups import TRUTHS
 from ..scopes import CITY
 from .migrations import model_backfill
 
 _INSPECTION_COLUMNS = ("station_id", "community_code", "day", "start_ts", "end_ts", "start_utc",
                        "end_utc", "checked", "wrong", "note", "username", "created_at")
-OUTPUTS = ("correct", "wrong", "uncertain")
+
+
+def _no_audits() -> dict[str, dict[str, int]]:
+    return {truth: dict.fromkeys(OUTPUTS, 0) for truth in TRUTHS}
 
 
 class InspectionStore:
@@ -61,8 +66,7 @@ class InspectionStore:
 
     def audit_counts(self, models: list[str]) -> dict[str, dict[str, dict[str, int]]]:
         """Audits pooled over the city, per model version: {model: {truth: {output: n}}}."""
-        out: dict[str, dict[str, dict[str, int]]] = {
-            m: {"correct": dict.fromkeys(OUTPUTS, 0), "wrong": dict.fromkeys(OUTPUTS, 0)} for m in models}
+        out = {m: _no_audits() for m in models}
         if not models:
             return out
         marks = ",".join("?" * len(models))
@@ -103,7 +107,5 @@ class InspectionStore:
         for model, truth, camera, n in self._all(
                 "SELECT model, truth, camera, count(*) FROM audits WHERE station_id = ? "
                 "AND day BETWEEN ? AND ? GROUP BY model, truth, camera", (station_id, first_day, last_day)):
-            counts = out.setdefault(model, {"correct": dict.fromkeys(OUTPUTS, 0),
-                                            "wrong": dict.fromkeys(OUTPUTS, 0)})
-            counts[truth][camera] = int(n)
+            out.setdefault(model, _no_audits())[truth][camera] = int(n)
         return out

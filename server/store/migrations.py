@@ -218,22 +218,29 @@ _INSPECTION_LABEL = ("CASE WHEN substr(day, 9, 2) >= '20' "
 
 
 _SUMS = "sum(disposals), sum(assisted), sum(correct), sum(wrong), sum(uncertain), sum(corrected)"
-# Fills the period tables from the daily ones (used by m005 and by
-# SqliteStore.rebuild_period_rollups).
-PERIOD_BACKFILL = f"""
+
+
+def period_backfill(inspection_label: str = _INSPECTION_LABEL) -> str:
+    """Fills the period tables from the daily ones (m005 and
+    rebuild_period_rollups); `inspection_label` is the dialect's expression
+    of a day's inspection month."""
+    return f"""
     INSERT INTO rollup_period SELECT scope, 'month', substr(day, 1, 7), staffed, {_SUMS}
         FROM rollup_day GROUP BY 1, 2, 3, 4;
-    INSERT INTO rollup_period SELECT scope, 'inspection', {_INSPECTION_LABEL}, staffed, {_SUMS}
+    INSERT INTO rollup_period SELECT scope, 'inspection', {inspection_label}, staffed, {_SUMS}
         FROM rollup_day GROUP BY 1, 2, 3, 4;
     INSERT INTO awareness_period SELECT scope, 'month', substr(day, 1, 7),
         sum(respondents), sum(aware) FROM awareness_day GROUP BY 1, 2, 3;
-    INSERT INTO awareness_period SELECT scope, 'inspection', {_INSPECTION_LABEL},
+    INSERT INTO awareness_period SELECT scope, 'inspection', {inspection_label},
         sum(respondents), sum(aware) FROM awareness_day GROUP BY 1, 2, 3;
     INSERT INTO online_period SELECT scope, 'month', substr(day, 1, 7), sum(seconds)
         FROM online_day GROUP BY 1, 2, 3;
-    INSERT INTO online_period SELECT scope, 'inspection', {_INSPECTION_LABEL}, sum(seconds)
+    INSERT INTO online_period SELECT scope, 'inspection', {inspection_label}, sum(seconds)
         FROM online_day GROUP BY 1, 2, 3;
 """
+
+
+PERIOD_BACKFILL = period_backfill()
 
 
 @migrations()

@@ -43,22 +43,8 @@ SCOPE_COUNTERS = """
 _INSPECTION_LABEL = ("CASE WHEN substr(day, 9, 2) >= '20' "
                      "THEN to_char(date_trunc('month', day::date) + interval '1 month', 'YYYY-MM') "
                      "ELSE substr(day, 1, 7) END")
-_SUMS = "sum(disposals), sum(assisted), sum(correct), sum(wrong), sum(uncertain), sum(corrected)"
 # The PostgreSQL twin of migrations.PERIOD_BACKFILL (m005, rebuild_period_rollups).
-PERIOD_BACKFILL = f"""
-    INSERT INTO rollup_period SELECT scope, 'month', substr(day, 1, 7), staffed, {_SUMS}
-        FROM rollup_day GROUP BY 1, 2, 3, 4;
-    INSERT INTO rollup_period SELECT scope, 'inspection', {_INSPECTION_LABEL}, staffed, {_SUMS}
-        FROM rollup_day GROUP BY 1, 2, 3, 4;
-    INSERT INTO awareness_period SELECT scope, 'month', substr(day, 1, 7),
-        sum(respondents), sum(aware) FROM awareness_day GROUP BY 1, 2, 3;
-    INSERT INTO awareness_period SELECT scope, 'inspection', {_INSPECTION_LABEL},
-        sum(respondents), sum(aware) FROM awareness_day GROUP BY 1, 2, 3;
-    INSERT INTO online_period SELECT scope, 'month', substr(day, 1, 7), sum(seconds)
-        FROM online_day GROUP BY 1, 2, 3;
-    INSERT INTO online_period SELECT scope, 'inspection', {_INSPECTION_LABEL}, sum(seconds)
-        FROM online_day GROUP BY 1, 2, 3;
-"""
+PERIOD_BACKFILL = sqlite_schema.period_backfill(_INSPECTION_LABEL)
 
 # The PostgreSQL twin of migrations.model_backfill() (m011, rebuild_camera_outputs).
 MODEL_BACKFILL = sqlite_schema.model_backfill(_INSPECTION_LABEL)

@@ -13,6 +13,7 @@ on SQLite: SQLITE_ONLY below names them. tests/web imports these fixtures
 without this module's parametrisation, so its tests run on SQLite."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -75,37 +76,37 @@ def _admin(url: str = PG_ADMIN_URL):
                 pytrace=False)
 
 
-@pytest.fixture
-def fresh_pg_url():
-    """An empty database of its own (dropped afterwards)."""
-    name = f"sortwatch_fresh_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+@contextlib.contextmanager
+def _scratch_database(name: str, close_pools):
+    """A new PostgreSQL database `name`; its pools closed by `close_pools(url)`
+    and the database dropped afterwards."""
     with _admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = _url_of(name)
     try:
         yield url
     finally:
-        from server.store import postgres
-        postgres.close_pools(url)
+        close_pools(url)
         with _admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+
+@pytest.fixture
+def fresh_pg_url():
+    """An empty database of its own (dropped afterwards)."""
+    from server.store import postgres
+    with _scratch_database(f"sortwatch_fresh_{os.getpid()}_{time.monotonic_ns() % 10**9}",
+                           postgres.close_pools) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def pg_database():
     """A PostgreSQL database of its own for this test session, dropped at the end."""
     from server.store import postgres
-    name = f"sortwatch_test_{os.getpid()}_{secrets.token_hex(3)}"
-    with _admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _url_of(name)
-    try:
+    with _scratch_database(f"sortwatch_test_{os.getpid()}_{secrets.token_hex(3)}",
+                           lambda _url: postgres.close_pools()) as url:
         yield url
-    finally:
-        postgres.close_pools()
-        with _admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _pg_reset(url: str) -> None:

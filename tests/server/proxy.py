@@ -27,17 +27,32 @@ def nginx_in_front(upstream: str, folder: Path):
     site = site.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "site.conf").write_text(site, encoding="utf-8")
-    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     user = "user root;" if os.geteuid() == 0 else ""
     (folder / "nginx.conf").write_text(f"""
 {user}
 daemon off; worker_processes 1; pid {folder}/nginx.pid; error_log {folder}/error.log;
 events {{ worker_connections 4096; }}
-http {{ access_log off; {temp} include {folder}/site.conf; }}
+http {{ access_log off; {temp_paths(folder)} include {folder}/site.conf; }}
 """, encoding="utf-8")
-    proc = subprocess.Popen([NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    with running_nginx(folder, port) as base:
+        yield base
+
+
+def temp_paths(folder: Path) -> str:
+    """nginx's temporary files under the test's folder, not /var."""
+    return " ".join(f"{kind}_temp_path {folder}/{kind};"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+
+
+@contextlib.contextmanager
+def running_nginx(folder: Path, port: int, check: bool = False):
+    """nginx on folder/nginx.conf (first checked with -t if `check`),
+    listening on `port`; yields its base URL once /up answers."""
+    command = [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")]
+    if check:
+        checked = subprocess.run(command + ["-t"], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stderr
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         benchlib.wait_until_up(base + "/up")

@@ -1,6 +1,9 @@
 """Helpers shared by the server tests: a small city, events, logins."""
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -92,3 +95,17 @@ def login(client, username, password="password-123"):
     response = client.post("/api/v1/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.get_json()
     return response
+
+
+def http_call(method, url, body=None, token=None, timeout=30) -> tuple[int, dict]:
+    """A JSON request to a real server on loopback: (status, JSON body), errors included."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())

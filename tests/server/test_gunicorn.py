@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import json
 import os
 import signal
 import sqlite3
@@ -26,21 +25,9 @@ from tests.polling import wait_until
 
 from .proxy import NGINX, Tricklers, nginx_in_front, time_up
 from .support import REGIONS_CSV, disposal
+from .support import http_call as call
 
 pytestmark = pytest.mark.slow
-
-
-def call(method, url, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def test_ingest_under_gunicorn_with_concurrent_devices(tmp_path):

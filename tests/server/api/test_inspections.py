@@ -92,6 +92,11 @@ def wrong_disposal(**fields):
                        "verdict": "wrong", **fields})
 
 
+def right_disposal(**fields):
+    return disposal(**{"ts": iso(NOW), "bin": "kitchen", "item": "food_waste", "category": "kitchen",
+                       "verdict": "correct", **fields})
+
+
 def test_an_audit_records_the_truth_beside_the_verdict_and_changes_no_count(client, city):
     events = [wrong_disposal() for _ in range(3)]
     assert post_events(client, city, events).get_json()["accepted"] == 3
@@ -142,9 +147,7 @@ def test_the_corrected_accuracy_finds_the_truth_behind_a_camera_that_errs(client
     cases = ([("correct", "correct")] * 272 + [("correct", "wrong")] * 48
              + [("wrong", "wrong")] * 56 + [("wrong", "correct")] * 24)
     random.Random(4).shuffle(cases)
-    events = [wrong_disposal() if called == "wrong" else
-              disposal(ts=iso(NOW), bin="kitchen", item="food_waste", category="kitchen", verdict="correct")
-              for _, called in cases]
+    events = [wrong_disposal() if called == "wrong" else right_disposal() for _, called in cases]
     truths = [truth for truth, _ in cases]
     for i in range(0, 400, 200):
         assert post_events(client, city, events[i:i + 200]).get_json()["accepted"] == 200
@@ -175,8 +178,7 @@ def test_the_ledger_lists_each_check_beside_the_cameras_accuracy_over_its_window
     from openpyxl import load_workbook
 
     start, end = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
-    inside = [disposal(ts=iso(start + timedelta(minutes=m)), bin="kitchen", item="food_waste",
-                       category="kitchen", verdict="correct") for m in (5, 10, 15)]
+    inside = [right_disposal(ts=iso(start + timedelta(minutes=m))) for m in (5, 10, 15)]
     inside.append(wrong_disposal(ts=iso(start + timedelta(minutes=20))))
     inside.append(wrong_disposal(ts=iso(start + timedelta(minutes=25)), assisted=True))   # not the camera's
     outside = [wrong_disposal(ts=iso(end + timedelta(minutes=5)))]
@@ -208,19 +210,26 @@ def test_the_ledger_lists_each_check_beside_the_cameras_accuracy_over_its_window
     assert client.get(f"/exports/inspections.csv?within=110102001&month={month}").status_code == 403
 
 
-def test_a_camera_that_disagrees_with_its_inspectors_is_flagged(client, city):
-    # Disposals of this morning (the health page looks at this month), the
-    # camera calling every one right while the inspector finds half wrong.
+def inspected_today(client, city, camera_calls: list[str], wrong: int) -> tuple[list[dict], datetime]:
+    """Disposals at st-a in the last hour of today (the health page looks at
+    this month), the camera calling them as `camera_calls`, and an
+    inspection of that hour that found `wrong` of them wrong."""
     now = datetime.now(BEIJING).replace(microsecond=0)
     start = max(now - timedelta(hours=1), now.replace(hour=0, minute=0, second=0) + timedelta(seconds=1))
     end = now - timedelta(seconds=1)
     step = (end - start) / 25
-    events = [disposal(ts=iso(start + step * (i + 1)), bin="kitchen", item="food_waste",
-                       category="kitchen", verdict="correct") for i in range(20)]
-    assert post_events(client, city, events).get_json()["accepted"] == 20
+    events = [(right_disposal if called == "correct" else wrong_disposal)(ts=iso(start + step * (i + 1)))
+              for i, called in enumerate(camera_calls)]
+    assert post_events(client, city, events).get_json()["accepted"] == len(events)
     login(client, "insp")
-    assert client.post("/api/v1/inspections", json=record(start=iso(start), end=iso(end), checked=20,
-                                                          wrong=10)).status_code == 201
+    assert client.post("/api/v1/inspections", json=record(start=iso(start), end=iso(end),
+                                                          checked=len(events), wrong=wrong)).status_code == 201
+    return events, now
+
+
+def test_a_camera_that_disagrees_with_its_inspectors_is_flagged(client, city):
+    # the camera calls every one right while the inspector finds half wrong
+    events, now = inspected_today(client, city, ["correct"] * 20, wrong=10)
     for ev, truth in zip(events[:8], ["wrong"] * 4 + ["correct"] * 4, strict=True):
         assert client.post(f"/api/v1/events/{ev['event_id']}/audit", json={"truth": truth}).status_code == 201
     login(client, "sanlihe")
@@ -245,17 +254,7 @@ def test_a_camera_that_disagrees_with_its_inspectors_is_flagged(client, city):
 
 
 def test_a_camera_that_agrees_within_the_intervals_is_not_flagged(client, city):
-    now = datetime.now(BEIJING).replace(microsecond=0)
-    start = max(now - timedelta(hours=1), now.replace(hour=0, minute=0, second=0) + timedelta(seconds=1))
-    end = now - timedelta(seconds=1)
-    step = (end - start) / 25
-    events = [disposal(ts=iso(start + step * (i + 1)), bin="kitchen", item="food_waste",
-                       category="kitchen", verdict="correct") for i in range(18)]
-    events += [wrong_disposal(ts=iso(start + step * 20)), wrong_disposal(ts=iso(start + step * 21))]
-    assert post_events(client, city, events).get_json()["accepted"] == 20
-    login(client, "insp")
-    assert client.post("/api/v1/inspections", json=record(start=iso(start), end=iso(end), checked=20,
-                                                          wrong=3)).status_code == 201
+    _, now = inspected_today(client, city, ["correct"] * 18 + ["wrong"] * 2, wrong=3)
     login(client, "sanlihe")
     windows = client.get(f"/api/v1/stations/st-a/agreement?month={now:%Y-%m}").get_json()["windows"]
     assert windows["camera"]["value"] == 0.9 and windows["inspected"]["value"] == 0.85

@@ -28,23 +28,11 @@ from scripts import benchlib
 from server.store.migrations import migrations as sqlite_migrations
 
 from ...polling import wait_until
-from ..proxy import NGINX
+from ..proxy import NGINX, running_nginx, temp_paths
 from ..support import REGIONS_CSV, disposal
+from ..support import http_call as call
 
 pytestmark = pytest.mark.slow
-
-
-def call(method, url, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def test_two_gunicorn_hosts_on_one_database_store_each_event_once(fresh_pg_url, tmp_path):
@@ -223,8 +211,7 @@ def city_proxy(upstreams: list[str], folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     site = (benchlib.ROOT / "deploy" / "nginx" / "sortwatch.conf").read_text(encoding="utf-8")
     main = (benchlib.ROOT / "deploy" / "nginx" / "nginx-city.conf").read_text(encoding="utf-8")
-    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = temp_paths(folder)
     for text, old, new in [
             ("site", "server server:8000;", " ".join(f"server {u.removeprefix('http://')};"
                                                      for u in upstreams)),
@@ -243,17 +230,8 @@ def city_proxy(upstreams: list[str], folder: Path):
             main = main.replace(old, new)
     (folder / "site.conf").write_text(site, encoding="utf-8")
     (folder / "nginx.conf").write_text(main, encoding="utf-8")
-    command = [NGINX, "-p", str(folder), "-c", str(folder / "nginx.conf")]
-    checked = subprocess.run(command + ["-t"], capture_output=True, text=True, check=False)
-    assert checked.returncode == 0, checked.stderr
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        benchlib.wait_until_up(base + "/up")
+    with running_nginx(folder, port, check=True) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def access_lines(folder: Path, base: str, request_line: str) -> list[str]:
