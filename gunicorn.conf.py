@@ -5,6 +5,8 @@
     SORTWATCH_THREADS   default 1700 threads per worker (gthread); see below
     SORTWATCH_TIMEOUT   default 30 seconds
     SORTWATCH_KEEPALIVE default 5 seconds
+    SORTWATCH_NICE      default 0: the workers' niceness (0-19); the people's
+                        pool of a two-pool host runs at 10 (README, "Floods")
 """
 import os
 import secrets
@@ -57,6 +59,22 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # each connection while it sends its request, so the proxy's header timeout
 # is what stops clients that trickle their headers.
 limit_request_line = 8190
+
+
+try:
+    _NICE = int(os.environ.get("SORTWATCH_NICE", "0"))
+except ValueError:
+    _NICE = -1
+if not 0 <= _NICE <= 19:
+    raise SystemExit("sortwatch cannot start: SORTWATCH_NICE must be a whole number from 0 to 19, "
+                     f"not {os.environ.get('SORTWATCH_NICE')!r}")
+
+
+def post_fork(server, worker):
+    # A pool that yields the CPU to the devices' pool on the same host: its
+    # workers only get what ingest leaves (README, "Floods").
+    if _NICE:
+        os.nice(_NICE)
 
 
 def post_worker_init(worker):

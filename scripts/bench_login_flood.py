@@ -12,7 +12,14 @@ the default, and prints the p50/p95 of ingest in each phase and the ratios.
 For reference it also floods GET /up, the cheapest route: what any flood of
 requests at that rate costs two cores, whatever it asks for.
 
-    python scripts/bench_login_flood.py [--seconds 8] [--flooders 16]
+With --proxy the same floods go through the project's nginx
+(deploy/nginx/sortwatch.conf), each connection from its own loopback address
+(127.x.y.z, so nginx's per-address limit sees many clients), at the default
+budget, in two layouts measured in one run: one pool for everything, and the
+deployed layout of two pools, devices' and people's, the people's niced
+(SORTWATCH_NICE=10). Ingest goes through nginx too.
+
+    python scripts/bench_login_flood.py [--seconds 8] [--flooders 16] [--proxy]
 """
 from __future__ import annotations
 
@@ -29,8 +36,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchlib  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from scripts import benchlib  # noqa: E402
+from scripts.nginx_front import nginx_in_front  # noqa: E402
 
 BEIJING = timezone(timedelta(hours=8))
 REGIONS = ("district_code,district,street_code,street,community_code,community,households\n"
@@ -76,32 +84,44 @@ def ingest_latencies(base: str, token: str, seconds: float, size: int) -> list[f
     return out
 
 
-def _flood_thread(base: str, path: str, seed: int, stop, counts) -> None:
+def _flood_thread(base: str, path: str, seed: int, stop, counts, spread: bool) -> None:
+    """Requests for `path` as fast as they are answered, each from a random
+    client address: in X-Forwarded-For straight to the server, or (`spread`,
+    through the proxy) as the connection's own loopback source address, five
+    requests per connection."""
     rng = random.Random(seed)
     host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn, sent = None, 0
     while not stop.is_set():
         address = ".".join(str(rng.randrange(1, 255)) for _ in range(4))
+        if conn is None or (spread and sent >= 5):
+            if conn is not None:
+                conn.close()
+            source = ("127." + address.split(".", 1)[1], 0) if spread else None
+            conn, sent = http.client.HTTPConnection(host, int(port), timeout=30, source_address=source), 0
+        headers = {} if spread else {"X-Forwarded-For": address}
         try:
             if path == "/up":
-                conn.request("GET", "/up", headers={"X-Forwarded-For": address})
+                conn.request("GET", "/up", headers=headers)
             else:
                 body = json.dumps({"username": f"u{rng.getrandbits(40):x}", "password": "guess"})
-                conn.request("POST", path, body.encode(),
-                             {"Content-Type": "application/json", "X-Forwarded-For": address})
+                conn.request("POST", path, body.encode(), {"Content-Type": "application/json", **headers})
             response = conn.getresponse()
             response.read()
+            sent += 1
         except (OSError, http.client.HTTPException):
             conn.close()
-            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            conn = None
             continue
         counts[response.status] = counts.get(response.status, 0) + 1
-    conn.close()
+    if conn is not None:
+        conn.close()
 
 
-def _flood_process(base: str, path: str, n: int, stop, results) -> None:
+def _flood_process(base: str, path: str, n: int, spread: bool, stop, results) -> None:
     counts: dict[int, int] = {}  # updated under the GIL, one key at a time
-    threads = [threading.Thread(target=_flood_thread, args=(base, path, i, stop, counts)) for i in range(n)]
+    threads = [threading.Thread(target=_flood_thread, args=(base, path, i, stop, counts, spread))
+               for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
@@ -113,9 +133,9 @@ class Flood:
     """`n` threads in another process (so that they do not share the
     measuring thread's interpreter) sending `path` as fast as it answers."""
 
-    def __init__(self, base: str, path: str, n: int):
+    def __init__(self, base: str, path: str, n: int, spread: bool = False):
         self.stop, self.results = mp.Event(), mp.Queue()
-        self.process = mp.Process(target=_flood_process, args=(base, path, n, self.stop, self.results))
+        self.process = mp.Process(target=_flood_process, args=(base, path, n, spread, self.stop, self.results))
         self.statuses: dict[int, int] = {}
 
     def __enter__(self):
@@ -133,31 +153,60 @@ def summary(values: list[float]) -> str:
             f"p95 {benchlib.percentile(values, 95) * 1000:6.1f} ms  ({len(values)} batches)")
 
 
+def phases(label: str, base: str, token: str, args, spread: bool = False) -> None:
+    """Ingest quiet, then beside a login flood and a /up flood; one line each."""
+    ingest_latencies(base, token, 1.0, args.batch)  # warm every worker
+    quiet = ingest_latencies(base, token, args.seconds, args.batch)
+    print(f"{label:15s} quiet        {summary(quiet)}")
+    for path in ("/api/v1/login", "/up"):
+        with Flood(base, path, args.flooders, spread) as flood:
+            time.sleep(0.5)
+            started = time.monotonic()
+            flooded = ingest_latencies(base, token, args.seconds, args.batch)
+            took = time.monotonic() - started
+        ratio = benchlib.percentile(flooded, 95) / benchlib.percentile(quiet, 95)
+        answers = ", ".join(f"{n} x {status}" for status, n in sorted(flood.statuses.items()))
+        rate = sum(flood.statuses.values()) / (took + 0.5)
+        print(f"{label:15s} {path + ' flood':<15s} {summary(flooded)}  p95 ratio {ratio:.2f}"
+              f"  [{answers}; {rate:,.0f}/s]", flush=True)
+
+
+def direct(db: Path, token: str, args) -> None:
+    for label, budget in (("no budget", "0"), ("default budget", None)):
+        env = {"SORTWATCH_TRUSTED_PROXIES": 1}
+        if budget is not None:
+            env["SORTWATCH_LOGIN_CHECKS_PER_SECOND"] = budget
+        with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as base:
+            phases(label, base, token, args)
+
+
+def proxied(db: Path, token: str, args, folder: Path) -> None:
+    env = {"SORTWATCH_TRUSTED_PROXIES": 1}
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as one, \
+            nginx_in_front(one, folder / "one") as base:
+        phases("one pool", base, token, args, spread=True)
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as devices, \
+            benchlib.gunicorn("server:create_app()", db, workers=2, threads=8,
+                              extra_env={**env, "SORTWATCH_NICE": 10}) as people, \
+            nginx_in_front(people, folder / "two", devices=devices) as base:
+        phases("two pools", base, token, args, spread=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
     parser.add_argument("--flooders", type=int, default=16, help="threads posting wrong passwords")
     parser.add_argument("--batch", type=int, default=50, help="events per ingest request")
+    parser.add_argument("--proxy", action="store_true",
+                        help="through nginx, one pool against the deployed two pools")
     args = parser.parse_args()
     print(benchlib.command_line())
     with tempfile.TemporaryDirectory() as tmp:
         db, token = register(Path(tmp))
-        for label, budget in (("no budget", "0"), ("default budget", None)):
-            env = {"SORTWATCH_TRUSTED_PROXIES": 1}
-            if budget is not None:
-                env["SORTWATCH_LOGIN_CHECKS_PER_SECOND"] = budget
-            with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as base:
-                ingest_latencies(base, token, 1.0, args.batch)  # warm both workers
-                quiet = ingest_latencies(base, token, args.seconds, args.batch)
-                print(f"{label:15s} quiet        {summary(quiet)}")
-                for path in ("/api/v1/login", "/up"):
-                    with Flood(base, path, args.flooders) as flood:
-                        time.sleep(0.5)
-                        flooded = ingest_latencies(base, token, args.seconds, args.batch)
-                    ratio = benchlib.percentile(flooded, 95) / benchlib.percentile(quiet, 95)
-                    answers = ", ".join(f"{n} x {status}" for status, n in sorted(flood.statuses.items()))
-                    print(f"{label:15s} {path + ' flood':<15s} {summary(flooded)}  p95 ratio {ratio:.2f}"
-                          f"  [{answers}]", flush=True)
+        if args.proxy:
+            proxied(db, token, args, Path(tmp))
+        else:
+            direct(db, token, args)
 
 
 if __name__ == "__main__":

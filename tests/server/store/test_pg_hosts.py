@@ -28,7 +28,7 @@ from scripts import benchlib
 from server.store.migrations import migrations as sqlite_migrations
 
 from ...polling import wait_until
-from ..proxy import NGINX, running_nginx, temp_paths
+from ..proxy import NGINX, running_nginx, site_config, temp_paths
 from ..support import REGIONS_CSV, disposal
 from ..support import http_call as call
 
@@ -205,30 +205,22 @@ def city_proxy(upstreams: list[str], folder: Path):
     """nginx run as docker-compose.city.yml runs it: deploy/nginx/nginx-city.conf
     as its main file and sortwatch.conf as the site, with the container's
     paths made this test's and the replicas' address replaced by `upstreams`
-    (what the name "server" resolves to there). One worker process, so that
+    (what the names "server" and "devices" resolve to there). One worker process, so that
     its round robin over the upstreams is the only spreading."""
     port = benchlib.free_port()
     folder.mkdir(parents=True, exist_ok=True)
-    site = (benchlib.ROOT / "deploy" / "nginx" / "sortwatch.conf").read_text(encoding="utf-8")
     main = (benchlib.ROOT / "deploy" / "nginx" / "nginx-city.conf").read_text(encoding="utf-8")
     temp = temp_paths(folder)
-    for text, old, new in [
-            ("site", "server server:8000;", " ".join(f"server {u.removeprefix('http://')};"
-                                                     for u in upstreams)),
-            ("site", "listen 8080;", f"listen 127.0.0.1:{port};"),
-            ("main", "user nginx;", "user root;" if os.geteuid() == 0 else ""),
-            ("main", "worker_processes auto;", "worker_processes 1;"),
-            ("main", "error_log /var/log/nginx/error.log notice;", f"error_log {folder}/error.log notice;"),
-            ("main", "pid /var/run/nginx.pid;", f"pid {folder}/nginx.pid;"),
-            ("main", "access_log /var/log/nginx/access.log;", f"access_log off; {temp}"),
-            ("main", "include /etc/nginx/conf.d/*.conf;", f"include {folder}/site.conf;")]:
-        if text == "site":
-            assert old in site, old
-            site = site.replace(old, new)
-        else:
-            assert old in main, old
-            main = main.replace(old, new)
-    (folder / "site.conf").write_text(site, encoding="utf-8")
+    for old, new in [
+            ("user nginx;", "user root;" if os.geteuid() == 0 else ""),
+            ("worker_processes auto;", "worker_processes 1;"),
+            ("error_log /var/log/nginx/error.log notice;", f"error_log {folder}/error.log notice;"),
+            ("pid /var/run/nginx.pid;", f"pid {folder}/nginx.pid;"),
+            ("access_log /var/log/nginx/access.log;", f"access_log off; {temp}"),
+            ("include /etc/nginx/conf.d/*.conf;", f"include {folder}/site.conf;")]:
+        assert old in main, old
+        main = main.replace(old, new)
+    (folder / "site.conf").write_text(site_config(upstreams, port), encoding="utf-8")
     (folder / "nginx.conf").write_text(main, encoding="utf-8")
     with running_nginx(folder, port, check=True) as base:
         yield base
