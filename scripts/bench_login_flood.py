@@ -153,22 +153,45 @@ def summary(values: list[float]) -> str:
             f"p95 {benchlib.percentile(values, 95) * 1000:6.1f} ms  ({len(values)} batches)")
 
 
-def phases(label: str, base: str, token: str, args, spread: bool = False) -> None:
-    """Ingest quiet, then beside a login flood and a /up flood; one line each."""
+def phases(label: str, base: str, token: str, args, spread: bool = False,
+           processes: dict[str, list[int]] | None = None) -> None:
+    """Ingest quiet, then beside a login flood and a /up flood; one line each,
+    with the CPU each of `processes` (name: pids) and the flooder used during
+    the flood, in cores (CPU seconds per second)."""
+    processes = processes or {}
     ingest_latencies(base, token, 1.0, args.batch)  # warm every worker
     quiet = ingest_latencies(base, token, args.seconds, args.batch)
     print(f"{label:15s} quiet        {summary(quiet)}")
     for path in ("/api/v1/login", "/up"):
         with Flood(base, path, args.flooders, spread) as flood:
             time.sleep(0.5)
+            groups = {**processes, "flooder": [flood.process.pid]}
+            cpu_before = {name: benchlib.cpu_seconds(pids) for name, pids in groups.items()}
             started = time.monotonic()
             flooded = ingest_latencies(base, token, args.seconds, args.batch)
             took = time.monotonic() - started
+            cores = {name: (benchlib.cpu_seconds(pids) - cpu_before[name]) / took
+                     for name, pids in groups.items()}
         ratio = benchlib.percentile(flooded, 95) / benchlib.percentile(quiet, 95)
         answers = ", ".join(f"{n} x {status}" for status, n in sorted(flood.statuses.items()))
         rate = sum(flood.statuses.values()) / (took + 0.5)
         print(f"{label:15s} {path + ' flood':<15s} {summary(flooded)}  p95 ratio {ratio:.2f}"
               f"  [{answers}; {rate:,.0f}/s]", flush=True)
+        print(f"{'':15s} {'':15s} cores: " + ", ".join(f"{name} {used:.2f}" for name, used in cores.items()),
+              flush=True)
+
+
+# gunicorn.conf.py's default: a pool of 8 threads behind nginx queues ingest
+# behind the logins being hashed, which no deployment does.
+DEPLOYED_THREADS = 1700
+
+
+def pool_pids(base: str) -> list[int]:
+    return benchlib.host_pids(int(base.rsplit(":", 1)[1]))
+
+
+def nginx_pids(folder: Path) -> list[int]:
+    return benchlib.process_tree(int((folder / "nginx.pid").read_text()))
 
 
 def direct(db: Path, token: str, args) -> None:
@@ -177,19 +200,22 @@ def direct(db: Path, token: str, args) -> None:
         if budget is not None:
             env["SORTWATCH_LOGIN_CHECKS_PER_SECOND"] = budget
         with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as base:
-            phases(label, base, token, args)
+            phases(label, base, token, args, processes={"server": pool_pids(base)})
 
 
 def proxied(db: Path, token: str, args, folder: Path) -> None:
     env = {"SORTWATCH_TRUSTED_PROXIES": 1}
-    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as one, \
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as one, \
             nginx_in_front(one, folder / "one") as base:
-        phases("one pool", base, token, args, spread=True)
-    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=8, extra_env=env) as devices, \
-            benchlib.gunicorn("server:create_app()", db, workers=2, threads=8,
+        phases("one pool", base, token, args, spread=True,
+               processes={"nginx": nginx_pids(folder / "one"), "server": pool_pids(one)})
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
+            benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS,
                               extra_env={**env, "SORTWATCH_NICE": 10}) as people, \
             nginx_in_front(people, folder / "two", devices=devices) as base:
-        phases("two pools", base, token, args, spread=True)
+        phases("two pools", base, token, args, spread=True,
+               processes={"nginx": nginx_pids(folder / "two"), "devices": pool_pids(devices),
+                          "people": pool_pids(people)})
 
 
 def main() -> None:

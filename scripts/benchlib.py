@@ -112,6 +112,19 @@ def host_pids(port: int) -> list[int]:
     return pids
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (Linux /proc)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            out += process_tree(child)
+    return out
+
+
 def rss_mib(pids: list[int]) -> float:
     """Resident memory of these processes together, MiB (Linux /proc)."""
     total = 0
