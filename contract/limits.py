@@ -9,6 +9,8 @@ the server enforces them.
 """
 from __future__ import annotations
 
+import re
+
 from . import load
 
 _EVENT = load("event.schema.json")
@@ -35,3 +37,13 @@ EVENT_ID_PATTERN: str = _EVENT["properties"]["event_id"]["pattern"]
 STATION_ID_PATTERN: str = _EVENT["properties"]["station_id"]["pattern"]
 HOUSEHOLD_PATTERN: str = _EVENT["properties"]["household"]["pattern"]
 TS_PATTERN: str = _EVENT["properties"]["ts"]["pattern"]
+
+# A household token is an opaque card or tag id; one that reads as a phone
+# number (a mainland mobile, optionally after 86, or a landline with its area
+# code) is personal data: the station drops it and the server refuses it. A
+# bare 8-digit number stays allowed: card serials look like a local landline.
+_PHONE = re.compile(r"(?:86)?1[3-9]\d{9}|0\d{2,3}\d{7,8}")
+
+
+def looks_like_phone_number(token: str) -> bool:
+    return _PHONE.fullmatch(token.replace("-", "").replace("_", "")) is not None

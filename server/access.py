@@ -12,6 +12,10 @@ and turn the errors raised here into their own answer: a JSON error body
     inspector   the stations of its street, district    inspections, audits
                 or the city, and their inspections
 
+Household records (each household token's disposals) are for the
+community's own manager only; nobody above the community sees a list of
+households.
+
 Reading a station (its tablet, live stream, events, evidence images, the
 quiz) means: a volunteer's own station, or a station inside a manager's or
 inspector's scope. Correcting its prompts (feedback) changes the counted
@@ -184,3 +188,14 @@ def readable_inspections(store, user: dict, within: str) -> None:
         raise Forbidden("this scope is outside yours")
     if within != CITY and store.region(within) is None:
         raise NotFound(f"no division {within}")
+
+
+def readable_households(store, user: dict, community: str) -> None:
+    """A community's list of households: its own manager only."""
+    if user["role"] != "community":
+        raise Forbidden("household records are for the community's own manager; "
+                        "street, district and city staff see the community's rates")
+    if user["scope"] != community:
+        raise Forbidden("this community is not yours")
+    if store.region(community) is None:
+        raise NotFound(f"no community {community}")

@@ -10,6 +10,7 @@ from contract.rules import known_rule_sets
 
 from .contract.validate import event_errors
 from .errors import ApiError
+from .households import household_errors
 from .timeutil import beijing
 
 BATCH_KEYS = {"device_id", "events"}
@@ -102,7 +103,7 @@ class Preparer:
 
 
     def prepare(self, ev) -> tuple[dict | None, list[dict]]:
-        errors = event_errors(ev) or unicode_errors(ev) or judgement_errors(ev)
+        errors = event_errors(ev) or unicode_errors(ev) or judgement_errors(ev) or household_errors(ev)
         if errors:
             return None, errors
         try:

@@ -27,6 +27,13 @@ def _int(env: dict, name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _percent(env: dict, name: str, default: int) -> int:
+    value = _int(env, name, default, 1)
+    if value > 100:
+        raise SettingsError(f"{name} is a percentage from 1 to 100, got {value}")
+    return value
+
+
 def _bool(env: dict, name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -101,6 +108,11 @@ class Settings:
     database_pool_size: int = 10
     # The corrected accuracy needs at least this many audits of a model version.
     min_audits: int = 30
+    # Door-to-door guidance (入户指导): a household "needs a visit" when its
+    # accuracy in the month is under this percentage over at least this many
+    # of its own (unassisted, judged) disposals.
+    visit_accuracy_percent: int = 80
+    visit_min_disposals: int = 5
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
 
@@ -147,4 +159,6 @@ class Settings:
             read_timeout_seconds=_int(env, "SORTWATCH_READ_TIMEOUT_SECONDS", 30, 1),
             database_pool_size=_int(env, "SORTWATCH_DATABASE_POOL_SIZE", 10, 1),
             min_audits=_int(env, "SORTWATCH_MIN_AUDITS", 30, 1),
+            visit_accuracy_percent=_percent(env, "SORTWATCH_VISIT_ACCURACY_PERCENT", 80),
+            visit_min_disposals=_int(env, "SORTWATCH_VISIT_MIN_DISPOSALS", 5, 1),
         )

@@ -31,6 +31,7 @@ from . import pg_migrations
 from .base import StoreBase
 from .errors import StoreError, StoreUnavailable
 from .events import EventStore
+from .households import HouseholdStore
 from .inspections import InspectionStore
 from .maintenance import MaintenanceStore
 from .reads import ReadStore
@@ -300,7 +301,7 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, StoreBase):
+              InspectionStore, HouseholdStore, StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"
     _PERIOD_BACKFILL = pg_migrations.PERIOD_BACKFILL

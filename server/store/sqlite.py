@@ -17,6 +17,7 @@ from . import migrations, writer
 from .base import StoreBase
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
 from .events import EventStore
+from .households import HouseholdStore
 from .inspections import InspectionStore
 from .maintenance import MaintenanceStore
 from .reads import ReadStore
@@ -53,7 +54,7 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, StoreBase):
+                  InspectionStore, HouseholdStore, StoreBase):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):

@@ -87,6 +87,11 @@ def api_cases(events):
             for path in ("/api/v1/rankings", "/exports/stats.csv", "/exports/stats.xlsx"):
                 cases.append(("GET", path, f"{path}?level={BELOW[code]}{within}", None,
                               readers & RANKS))
+    # A community's households: its own manager only, nobody above it.
+    for community in ("110102001001", "110102001002", "110105001001"):
+        for path in ("/api/v1/households", "/exports/households.csv", "/exports/households.xlsx"):
+            cases.append(("GET", path, f"{path}?community={community}", None,
+                          {"sanlihe"} if community == "110102001001" else set()))
     for station, readers in READS_STATION.items():
         event = events[station]
         cases += [

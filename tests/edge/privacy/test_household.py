@@ -32,6 +32,18 @@ def test_bad_lines_are_ignored():
     assert tokens.take() is None and tokens.invalid == 3
 
 
+def test_a_phone_number_is_never_taken_for_a_household(caplog):
+    caplog.set_level(logging.DEBUG)
+    tokens = HouseholdTokens(window=10)
+    for line in ("13812345678", "138-1234-5678", "8613812345678", "010-6234-5678"):
+        tokens.offer(line)
+        assert tokens.take() is None, line
+    assert tokens.invalid == 4
+    assert "1234" not in caplog.text
+    tokens.offer("62345678")         # a card serial of eight digits is allowed
+    assert tokens.take() == "62345678"
+
+
 def test_reader_follows_a_file_and_never_logs_the_token(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     path = tmp_path / "reader.txt"

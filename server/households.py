@@ -1,0 +1,109 @@
+"""Each household's sorting, for its own community only: one row per household
+token and period, and the two lists door-to-door guidance (入户指导) starts
+from: households that need a visit, and households not seen this period.
+
+A household is known only by the opaque token its card or bag tag carries,
+exactly as the station sent it (the edge reads it; it never holds a name, a
+phone number or an address). Linking a token to a door stays with the
+community, outside the system."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from contract.limits import looks_like_phone_number
+
+from .exports import Column
+from .rates import ratio
+from .timeutil import Period
+
+# How far back "not seen this period" looks for households the community knows.
+SEEN_BEFORE_PERIODS = 3
+
+def household_errors(ev: dict) -> list[dict]:
+    token = ev.get("household")
+    if isinstance(token, str) and looks_like_phone_number(token):
+        return [{"field": "household", "message": "looks like a phone number; a household is known only "
+                 "by the opaque token on its card or tag, never by personal data"}]
+    return []
+
+
+def household_rows(store, community: str, period: Period, settings) -> list[dict]:
+    """One row per household seen at the community's stations in the period:
+    disposals, assisted, correct, wrong, uncertain, accuracy (correct over
+    correct + wrong, unassisted, as the community's accuracy), days seen,
+    last seen, the categories it gets wrong most (most first) and whether it
+    needs a visit."""
+    first, last = period.start.isoformat(), period.end.isoformat()
+    wrong_by = {}
+    for r in store.household_wrong_categories(community, first, last):
+        wrong_by.setdefault(r["household"], []).append((r["wrong"], r["category"]))
+    rows = []
+    for r in store.household_totals(community, first, last):
+        judged = r["correct"] + r["wrong"]
+        row = {**r, "accuracy": ratio(r["correct"], judged),
+               "most_wrong": [c for _, c in sorted(wrong_by.get(r["household"], []), key=lambda x: (-x[0], x[1]))]}
+        row["needs_visit"] = needs_visit(row, settings)
+        rows.append(row)
+    return rows
+
+
+def needs_visit(row: dict, settings) -> bool:
+    judged = row["correct"] + row["wrong"]
+    return (judged >= settings.visit_min_disposals
+            and row["correct"] * 100 < settings.visit_accuracy_percent * judged)
+
+
+def not_seen(store, community: str, period: Period, seen: set[str]) -> list[dict]:
+    """Households seen in the SEEN_BEFORE_PERIODS periods before this one and
+    not in it, with the last day they were seen, most recently seen first."""
+    earliest = period
+    for _ in range(SEEN_BEFORE_PERIODS):
+        earliest = earliest.previous()
+    rows = store.household_totals(community, earliest.start.isoformat(),
+                                  (period.start - timedelta(days=1)).isoformat())
+    missing = [{"household": r["household"], "last_seen": r["last_seen"]}
+               for r in rows if r["household"] not in seen]
+    return sorted(missing, key=lambda r: (r["last_seen"], r["household"]), reverse=True)
+
+
+def public_row(row: dict) -> dict:
+    keep = ("household", "disposals", "assisted", "correct", "wrong", "uncertain", "accuracy",
+            "days_seen", "last_seen", "most_wrong", "needs_visit")
+    return {k: row[k] for k in keep}
+
+
+SORT_KEYS = ("household", "disposals", "accuracy", "wrong", "last_seen")
+
+
+def sort_rows(rows: list[dict], key: str, descending: bool) -> list[dict]:
+    """Rows ordered by `key`; households without an accuracy sort last either way."""
+    def order(r):
+        v = r[key]
+        return (v is None, v if v is not None else 0, r["household"])
+    present = sorted((r for r in rows if r[key] is not None), key=order, reverse=descending)
+    return present + [r for r in rows if r[key] is None]
+
+
+def _col(key, zh, en, about_zh, about_en, rate=False, get=None):
+    return Column(key, zh, en, about_zh, about_en, get or (lambda r, k=key: r[k]), rate)
+
+
+HOUSEHOLD_COLUMNS = [
+    _col("household", "户卡编号", "household", "站点读到的户卡或袋码编号（不含姓名、电话、门牌）",
+         "the token the station read from the household's card or bag tag (no name, phone or door)"),
+    _col("disposals", "投放次数", "disposals", "本期在本社区桶站的投放次数", "disposals at the community's stations"),
+    _col("correct", "正确", "correct", "自主投放中判为正确的次数", "unassisted disposals judged correct"),
+    _col("wrong", "错误", "wrong", "自主投放中判为错误的次数", "unassisted disposals judged wrong"),
+    _col("uncertain", "无法判断", "uncertain", "摄像头无法判断的次数，不计入准确率",
+         "disposals the camera was not sure about; not in the accuracy"),
+    _col("assisted", "协助投放", "assisted", "志愿者协助的投放，不计入准确率",
+         "disposals a volunteer helped with; not in the accuracy"),
+    _col("accuracy", "投放准确率", "accuracy", "正确 ÷（正确 + 错误）", "correct / (correct + wrong)", rate=True),
+    _col("days_seen", "投放天数", "days seen", "本期有投放的天数", "days with a disposal in the period"),
+    _col("last_seen", "最近投放日期", "last seen", "本期最后一次投放的日期", "the last day with a disposal"),
+    _col("most_wrong", "常错类别", "most often wrong", "错投最多的垃圾类别，多者在前",
+         "the categories it got wrong most, most first", get=lambda r: r["most_wrong_names"] or None),
+    _col("needs_visit", "需入户指导", "needs a visit", "✓：准确率低于设定值且判定次数达到下限",
+         "✓: accuracy under the configured level over at least the minimum of judged disposals",
+         get=lambda r: "✓" if r["needs_visit"] else None),
+]

@@ -1,0 +1,168 @@
+"""A community's households by card token, for its own manager: the list,
+the door-to-door lists and the downloads, through HTTP on both stores."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+import openpyxl
+import pytest
+
+from server.timeutil import BEIJING
+
+from ..support import disposal, login, post_events
+
+# The middle of last month, so that a test's month is complete whenever it runs.
+NOW = (datetime.now(BEIJING).replace(day=1, hour=10, minute=0, second=0, microsecond=0)
+       - timedelta(days=15))
+MONTH = f"{NOW:%Y-%m}"
+
+
+def at(days: float = 0, hours: float = 0) -> str:
+    return (NOW + timedelta(days=days, hours=hours)).isoformat(timespec="milliseconds")
+
+
+def kitchen(household, verdict="correct", **fields):
+    """A disposal of food waste that the camera judged `verdict`."""
+    return disposal(household=household, verdict=verdict, item="food_waste", category="kitchen",
+                    bin="other" if verdict == "wrong" else "kitchen", **fields)
+
+
+def battery_wrong(household, **fields):
+    return disposal(household=household, verdict="wrong", item="battery_lithium", category="hazardous",
+                    bin="other", **fields)
+
+
+@pytest.fixture
+def month(client, city):
+    """hh-good: 6 correct on 3 days; hh-poor: 2 correct, 4 wrong (3 of them
+    batteries), 1 uncertain, 1 assisted; hh-few: 1 wrong (too few to judge);
+    hh-gone: seen last month only; hh-old: seen four months ago only; and a
+    household of the neighbouring community that must never show."""
+    events = ([kitchen("hh-good", ts=at(days=d % 3, hours=d)) for d in range(6)]
+              + [kitchen("hh-poor", ts=at(hours=1)), kitchen("hh-poor", ts=at(hours=2)),
+                 battery_wrong("hh-poor", ts=at(days=1)), battery_wrong("hh-poor", ts=at(days=2)),
+                 battery_wrong("hh-poor", ts=at(days=3)), kitchen("hh-poor", "wrong", ts=at(days=3, hours=1)),
+                 kitchen("hh-poor", "uncertain", ts=at(days=4)),
+                 kitchen("hh-poor", "wrong", ts=at(days=4, hours=1), assisted=True),
+                 battery_wrong("hh-few", ts=at(days=5)),
+                 kitchen(None, ts=at(days=5))]
+              + [kitchen("hh-gone", ts=at(days=-31)), kitchen("hh-good", ts=at(days=-32))]
+              + [kitchen("hh-old", ts=at(days=-125))])
+    for station, batch in (("st-a", events), ("st-b", [kitchen("hh-next-door", ts=at(days=1), station="st-b")])):
+        response = post_events(client, city, batch, station=station)
+        assert response.status_code == 200 and response.get_json()["accepted"] == len(batch), response.get_json()
+    return {e["event_id"]: e for e in events}
+
+
+def households(client, **params):
+    query = "&".join(f"{k}={v}" for k, v in {"community": "110102001001", "month": MONTH, **params}.items())
+    return client.get(f"/api/v1/households?{query}")
+
+
+def test_the_community_manager_sees_each_household_of_the_month(client, city, month):
+    login(client, "sanlihe")
+    response = households(client)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    rows = {r["household"]: r for r in body["households"]}
+    assert sorted(rows) == ["hh-few", "hh-good", "hh-poor"]
+    good, poor, few = rows["hh-good"], rows["hh-poor"], rows["hh-few"]
+    assert (good["disposals"], good["correct"], good["wrong"], good["days_seen"]) == (6, 6, 0, 3)
+    assert good["accuracy"] == 1.0 and not good["needs_visit"] and good["most_wrong"] == []
+    assert (poor["disposals"], poor["correct"], poor["wrong"], poor["uncertain"], poor["assisted"]) == (8, 2, 4, 1, 1)
+    assert poor["accuracy"] == pytest.approx(2 / 6)
+    assert poor["most_wrong"] == ["hazardous", "kitchen"]         # 3 batteries, 1 food
+    assert poor["last_seen"] == (NOW + timedelta(days=4)).date().isoformat()
+    assert few["accuracy"] == 0.0 and not few["needs_visit"]     # 1 judged: under the minimum of 5
+    assert body["needs_visit"] == ["hh-poor"]
+    assert body["not_seen"] == [{"household": "hh-gone", "last_seen": (NOW - timedelta(days=31)).date().isoformat()}]
+    assert body["visit_rule"] == {"accuracy_under": 0.8, "min_judged": 5}
+
+
+def test_sorting_puts_the_worst_first_and_households_without_accuracy_last(client, city, month):
+    login(client, "sanlihe")
+    by_accuracy = [r["household"] for r in households(client, sort="accuracy").get_json()["households"]]
+    assert by_accuracy == ["hh-few", "hh-poor", "hh-good"]
+    by_disposals = [r["household"] for r in households(client, sort="disposals").get_json()["households"]]
+    assert by_disposals == ["hh-poor", "hh-good", "hh-few"]
+    ascending = households(client, sort="disposals", order="asc").get_json()["households"]
+    assert [r["household"] for r in ascending] == ["hh-few", "hh-good", "hh-poor"]
+
+
+def test_a_volunteers_correction_moves_the_household(client, city, month):
+    wrong = next(e for e in month.values() if e["household"] == "hh-poor" and e["verdict"] == "wrong"
+                 and e["item"] == "food_waste" and not e["assisted"])
+    login(client, "vol")
+    r = client.post(f"/api/v1/events/{wrong['event_id']}/feedback", json={"camera_wrong": True, "item": "plastic"})
+    assert r.status_code == 200, r.get_json()
+    login(client, "sanlihe")
+    poor = next(r for r in households(client).get_json()["households"] if r["household"] == "hh-poor")
+    # The bin was "other": plastic there is still wrong, now a recyclable.
+    assert (poor["correct"], poor["wrong"]) == (2, 4)
+    assert poor["most_wrong"] == ["hazardous", "recyclable"]
+
+
+@pytest.mark.parametrize("user, status", [("xichangan", 403), ("xicheng", 403), ("city", 403),
+                                           ("vol", 403), ("insp", 403)])
+def test_nobody_above_or_beside_the_community_sees_its_households(client, city, month, user, status):
+    login(client, user)
+    response = households(client)
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == "forbidden"
+    assert client.get(f"/exports/households.csv?community=110102001001&month={MONTH}").status_code == status
+
+
+def test_another_communitys_manager_is_refused(client, city, month):
+    city.add_user("baiyun", "community", "110102001002")
+    login(client, "baiyun")
+    assert households(client).status_code == 403
+    body = households(client, community="110102001002").get_json()
+    assert [r["household"] for r in body["households"]] == ["hh-next-door"]
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"community": "1101020010"}, "community"), ({"community": "abcdefghijkl"}, "community"),
+    ({"month": "2026-13"}, "month"), ({"sort": "name"}, "sort"), ({"order": "up"}, "order"),
+])
+def test_bad_parameters_answer_400(client, city, month, params, field):
+    login(client, "sanlihe")
+    response = households(client, **params)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"][0]["field"] == field
+
+
+def test_the_downloads_have_chinese_headers_and_the_same_rows(client, city, month):
+    login(client, "sanlihe")
+    r = client.get(f"/exports/households.csv?community=110102001001&month={MONTH}&sort=accuracy")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][:3] == ["户卡编号", "投放次数", "正确"] and "需入户指导" in rows[0]
+    poor = next(row for row in rows if row[0] == "hh-poor")
+    header = rows[0]
+    assert poor[header.index("投放准确率（%）")] == "33.33"
+    assert poor[header.index("常错类别")] == "有害垃圾、厨余垃圾"
+    assert poor[header.index("需入户指导")] == "✓"
+    assert [row[0] for row in rows[1:]] == ["hh-few", "hh-poor", "hh-good"]
+    x = client.get(f"/exports/households.xlsx?community=110102001001&month={MONTH}&lang=en")
+    assert x.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(x.get_data()))["households"]
+    values = list(sheet.values)
+    assert values[0][0] == "household"
+    assert {v[0] for v in values[1:]} == {"hh-few", "hh-poor", "hh-good"}
+    assert next(v for v in values[1:] if v[0] == "hh-poor")[values[0].index("most often wrong")] == \
+        "hazardous waste, kitchen waste"
+
+
+@pytest.mark.parametrize("token", ["13812345678", "138-1234-5678", "8613812345678", "010_62345678"])
+def test_a_phone_number_as_household_is_refused_and_the_rest_of_the_batch_stored(client, city, token):
+    events = [kitchen(token, ts=at()), kitchen("hh-ok", ts=at(hours=1))]
+    body = post_events(client, city, events).get_json()
+    assert body["accepted"] == 1
+    [rejected] = body["rejected"]
+    assert rejected["event_id"] == events[0]["event_id"]
+    assert rejected["errors"][0]["field"] == "household"
+    assert "phone number" in rejected["errors"][0]["message"]
+    login(client, "sanlihe")
+    assert [r["household"] for r in households(client).get_json()["households"]] == ["hh-ok"]
