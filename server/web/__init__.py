@@ -6,6 +6,7 @@
     city       /rankings (city and district staff: rankings, red and black
                lists, downloads)
     inspect    /inspect (inspectors: spot checks, 查N错M)
+    households /households/<community> (the community's manager: each household token)
 
 Chinese first; `?lang=en` switches to English and is remembered in the
 session. Every form carries a CSRF token (csrf.py).
@@ -16,7 +17,7 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from . import auth_pages, city, common, dashboard, inspect, station
+    from . import auth_pages, city, common, dashboard, households, inspect, station
     common.init_app(app)
-    for module in (auth_pages, station, dashboard, city, inspect):
+    for module in (auth_pages, station, dashboard, city, inspect, households):
         app.register_blueprint(module.bp)
