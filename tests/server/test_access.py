@@ -192,6 +192,10 @@ def page_cases():
             cases.append(("/rankings", f"/rankings?within={code}", readers & RANKS))
     cases.append(("/rankings", "/rankings", RANKS))  # opens on the user's own scope
     cases.append(("/inspect", "/inspect", {"insp"}))  # the inspector's spot checks
+    # A community's households: its own manager only.
+    for community in ("110102001001", "110102001002", "110105001001"):
+        cases.append(("/households/<community>", f"/households/{community}",
+                      {"sanlihe"} if community == "110102001001" else set()))
     for station, readers in READS_STATION.items():
         cases.append(("/station/<station_id>", f"/station/{station}", readers))
         cases.append(("/station/<station_id>/stream", f"/station/{station}/stream", readers))
