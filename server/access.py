@@ -199,3 +199,18 @@ def readable_households(store, user: dict, community: str) -> None:
         raise Forbidden("this community is not yours")
     if store.region(community) is None:
         raise NotFound(f"no community {community}")
+
+
+def household_desk(store, user: dict, station_id: str, redeeming: bool = False) -> dict:
+    """The station at which a household's card is looked up (its volunteer,
+    or its community's manager) or points are redeemed (its volunteer only)."""
+    station = store.station(station_id)
+    if station is None:
+        raise NotFound(f"no station {station_id}")
+    volunteer = user["role"] == "volunteer" and user["scope"] == station["id"]
+    manager = user["role"] == "community" and user["scope"] == station["community_code"]
+    if redeeming and not volunteer:
+        raise Forbidden("points are redeemed at the station, by its volunteer")
+    if not (volunteer or manager):
+        raise Forbidden("households are looked up at their station, by its volunteer or the community's manager")
+    return station

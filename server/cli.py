@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import getpass
+import json
 import re
 import sys
 from contextlib import closing
@@ -371,11 +372,40 @@ def copy_store(target: str):
                "are equal on both")
 
 
+@click.command("set-points-rule")
+@click.argument("scope")
+@click.argument("rule_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def set_points_rule(scope, rule_file: Path):
+    """Set the incentive points rule (积分) of the city or of one community.
+
+    SCOPE is 'city' or a 12-digit community code; RULE_FILE is JSON, e.g.
+    {"correct": 1, "wrong": 0, "uncertain": 0, "assisted": 0, "daily_cap": 5, "expiry_days": 365}.
+    Points are worked out from the disposals, so a new rule applies to every
+    household's past disposals too.
+
+    Example: flask --app server set-points-rule city examples/points-rule.json
+    """
+    from .points import PointsRuleError, parse_rule
+    settings = current_app.config["SETTINGS"]
+    try:
+        text = rule_file.read_text(encoding="utf-8")
+        rule = parse_rule(text, settings.event_retention_days)
+    except UnicodeDecodeError:
+        _fail(f"{rule_file}: not UTF-8 text; nothing was changed")
+    except PointsRuleError as exc:
+        _fail(f"{rule_file}: {exc}; nothing was changed")
+    with _store() as s:
+        if scope != "city" and (len(scope) != 12 or s.region(scope) is None):
+            _fail(f"{scope!r} is not 'city' or a known 12-digit community code; nothing was changed")
+        s.set_points_rule(scope, json.dumps(rule.as_json()), now_utc().isoformat())
+    click.echo(f"points rule of {scope}: {json.dumps(rule.as_json())}")
+
+
 def register_commands(app: Flask) -> None:
     from .demo import load_demo
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
                     set_password, remove_user, import_surveys, backup, prune_events, migrate_command, load_demo,
-                    copy_store):
+                    copy_store, set_points_rule):
         # A copy per app: wrapping the shared command object itself would nest
         # one more wrapper with every app built in the same process.
         per_app = copy.copy(command)

@@ -7,10 +7,16 @@ from flask import Blueprint, Response, current_app, g, request
 from contract.rules import load_rules
 
 from .. import get_store, query
-from ..access import readable_households
+from ..access import household_desk, readable_households
 from ..auth import login_required
+from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
+from ..household_lookup import checked_token, lookup
 from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, household_rows, not_seen, public_row, sort_rows
+from ..points import household_points
+from ..store.points import RedemptionConflict
+from ..timeutil import beijing, now_utc
+from .events import json_body
 
 bp = Blueprint("households", __name__, url_prefix="/api/v1")
 exports_bp = Blueprint("household_exports", __name__, url_prefix="/exports")
@@ -83,3 +89,68 @@ def households_xlsx():
     data = xlsx_bytes(rows, lang, name, HOUSEHOLD_COLUMNS, ("住户", "households"))
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+@bp.get("/stations/<station_id>/households/<household>")
+@login_required
+def household_card(station_id: str, household: str):
+    """The tablet's view of one household after its card is scanned."""
+    store = get_store()
+    station = household_desk(store, g.user, station_id)
+    return lookup(store, station, checked_token(household), current_app.config["SETTINGS"],
+                  request.args.get("lang", "zh") if request.args.get("lang") in ("zh", "en") else "zh")
+
+
+REDEMPTION_FIELDS = {"redemption_id", "points", "reward"}
+
+
+def parse_redemption(body) -> dict:
+    if not isinstance(body, dict):
+        raise query.invalid("body", 'a redemption is {"redemption_id", "points", "reward"}')
+    unknown = sorted(set(body) - REDEMPTION_FIELDS)
+    if unknown:
+        raise query.invalid(unknown[0], f"unknown field {unknown[0]}", "unknown field")
+    rid, points, reward = body.get("redemption_id"), body.get("points"), body.get("reward")
+    if not isinstance(rid, str) or not 8 <= len(rid) <= 64 or not rid.replace("-", "").isalnum():
+        raise query.invalid("redemption_id", "redemption_id is the tablet's own id for this redemption "
+                            "(8-64 letters, digits or -), the same when the request is sent again")
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= 100_000:
+        raise query.invalid("points", "points must be a whole number from 1 to 100000")
+    if not isinstance(reward, str) or not reward.strip() or len(reward) > 100:
+        raise query.invalid("reward", "reward names what the household receives (1-100 characters)")
+    return {"redemption_id": rid.lower(), "points": points, "reward": reward.strip()}
+
+
+@bp.post("/stations/<station_id>/households/<household>/redemptions")
+@login_required
+def redeem(station_id: str, household: str):
+    """A redemption (兑换) of points for a reward, recorded once: a second
+    press or a resend with the same redemption_id answers the stored one."""
+    store = get_store()
+    station = household_desk(store, g.user, station_id, redeeming=True)
+    household = checked_token(household)
+    wanted = parse_redemption(json_body())
+    settings = current_app.config["SETTINGS"]
+    community = station["community_code"]
+    if store.points_rule(community) is None:
+        raise ApiError(409, "no_points_rule", "this community has no points rule; an operator sets one with "
+                       "flask --app server set-points-rule")
+    now = now_utc()
+    today = beijing(now).date()
+    record = {**wanted, "community_code": community, "household": household, "station_id": station["id"],
+              "username": g.user["username"], "at": now.isoformat(), "day": today.isoformat()}
+
+    def available() -> int:
+        return household_points(store, community, household, today, settings.event_retention_days)["balance"]
+
+    try:
+        stored, new = store.redeem(record, available)
+    except RedemptionConflict:
+        raise ApiError(409, "conflict", "this redemption_id was used for another redemption") from None
+    except ValueError as exc:
+        raise ApiError(400, "insufficient_points", f"the household has {exc.args[0]} points, "
+                       f"fewer than {wanted['points']}",
+                       [{"field": "points", "message": f"at most {exc.args[0]}"}]) from None
+    points = household_points(store, community, household, today, settings.event_retention_days)
+    public = {k: stored[k] for k in ("redemption_id", "household", "points", "reward", "station_id", "at")}
+    return {**public, "replayed": not new, "balance": points["balance"]}, 201 if new else 200

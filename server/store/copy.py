@@ -15,7 +15,8 @@ COPY_ORDER = ("districts", "streets", "communities", "stations", "devices", "use
               "station_status", "quiz_results", "surveys", "events", "evidence", "rollup_day",
               "rollup_station_hour", "household_period", "participation_period", "awareness_day",
               "online_day", "rollup_period", "awareness_period", "online_period", "login_failures",
-              "inspections", "audits", "rollup_model_period")
+              "inspections", "audits", "rollup_model_period", "points_rules", "point_accounts",
+              "redemptions")
 assert set(COPY_ORDER) | {"event_keys"} == set(pg_migrations.TABLES)
 
 

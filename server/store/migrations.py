@@ -432,3 +432,39 @@ def m012_inspector_role(db: Database) -> None:
             raise
     finally:
         conn.execute("PRAGMA foreign_keys = ON")
+
+
+POINTS_SCHEMA = """
+    CREATE TABLE points_rules (
+        scope {text} PRIMARY KEY,        -- 'city' or a community code
+        rule {text} NOT NULL,            -- JSON, checked by server/points.py
+        set_at {text} NOT NULL
+    );
+    -- One row per household that ever redeemed: what a redemption locks, so
+    -- that two redemptions of one household never both spend the same points.
+    CREATE TABLE point_accounts (
+        community_code {text} NOT NULL,
+        household {text} NOT NULL,
+        PRIMARY KEY (community_code, household)
+    );
+    CREATE TABLE redemptions (
+        redemption_id {text} PRIMARY KEY,   -- the tablet's own id: a second press is the same redemption
+        community_code {text} NOT NULL,
+        household {text} NOT NULL,
+        points {counter} NOT NULL CHECK (points > 0),
+        reward {text} NOT NULL,
+        station_id {text} NOT NULL REFERENCES stations(id),
+        username {text} NOT NULL,
+        at {text} NOT NULL,
+        day {text} NOT NULL
+    );
+    CREATE INDEX redemptions_household ON redemptions(community_code, household, day);
+    CREATE INDEX events_household ON events(community_code, household, day) WHERE household IS NOT NULL
+"""
+
+
+@migrations()
+def m014_household_points(db: Database) -> None:
+    # Incentive points (积分): the rules as data, redemptions, and an index to
+    # read one household's disposals (server/points.py).
+    db.executescript(POINTS_SCHEMA.format(text="TEXT", counter="INTEGER") + ";")

@@ -270,6 +270,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m012_inspector_role",
      "ALTER TABLE users DROP CONSTRAINT users_role_check; "
      f"ALTER TABLE users ADD CONSTRAINT users_role_check CHECK ({sqlite_schema.ROLES_CHECK});"),
+    ("m014_household_points", sqlite_schema.POINTS_SCHEMA.format(text=T, counter="BIGINT") + ";"),
 ]
 
 assert [n for n, _ in MIGRATIONS] == [m.name for m in sqlite_migrations._migrations], \
@@ -281,7 +282,7 @@ TABLES = ("districts", "streets", "communities", "stations", "devices", "users",
           "household_period", "participation_period", "awareness_day", "station_status",
           "online_day", "quiz_results", "surveys", "rollup_period", "awareness_period",
           "online_period", "sessions", "login_failures", "inspections", "audits",
-          "rollup_model_period")
+          "rollup_model_period", "points_rules", "point_accounts", "redemptions")
 
 
 def apply(conn, stop_before: str | None = None) -> list[str]:

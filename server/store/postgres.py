@@ -34,6 +34,7 @@ from .events import EventStore
 from .households import HouseholdStore
 from .inspections import InspectionStore
 from .maintenance import MaintenanceStore
+from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
 from .sessions import SessionStore
@@ -301,7 +302,7 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, HouseholdStore, StoreBase):
+              InspectionStore, HouseholdStore, PointsStore, StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"
     _PERIOD_BACKFILL = pg_migrations.PERIOD_BACKFILL

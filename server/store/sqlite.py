@@ -20,6 +20,7 @@ from .events import EventStore
 from .households import HouseholdStore
 from .inspections import InspectionStore
 from .maintenance import MaintenanceStore
+from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
 from .sessions import SessionStore
@@ -54,7 +55,7 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, HouseholdStore, StoreBase):
+                  InspectionStore, HouseholdStore, PointsStore, StoreBase):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
