@@ -157,3 +157,18 @@ def test_an_unknown_metric_is_refused_in_the_error_shape(client, city):
     error = r.get_json()["error"]
     assert error["code"] == "invalid_request" and error["details"][0]["field"] == "metric"
     assert "accuracy_corrected" in error["message"]
+
+
+def test_the_corrected_ranking_compares_with_the_corrected_values_of_the_month_before(client, city):
+    month = audited_district(client, city)
+    login(client, "xicheng")
+    before = {m["code"]: m for m in rank(client, level="community", within="110102", month=month,
+                                         metric="accuracy_corrected")["members"]}
+    year, mon = map(int, month.split("-"))
+    following = f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+    body = rank(client, level="community", within="110102", month=following, metric="accuracy_corrected")
+    members = {m["code"]: m for m in body["members"]}
+    for code in (A, B):
+        assert members[code]["no_data"] and members[code]["previous_rank"] == before[code]["rank"]
+        assert members[code]["previous_value"] == before[code]["accuracy"]["corrected"]["value"]
+    assert members[D]["previous_rank"] is None and members[D]["previous_value"] is None
