@@ -2,6 +2,10 @@
 a level inside a scope, as CSV (UTF-8 with BOM, streamed) or XLSX (frozen
 header, rate formats, a second sheet that explains every column).
 
+Beside the camera's accuracy each row gives the inspectors' (巡查, 查N错M)
+and the accuracy corrected for the camera's error (校正后, server/correction.py),
+each with its 95 % interval; empty cells where a member has none.
+
 Rates: the CSV gives them in percent with two decimals (75.00 is 75 %), and
 their headers say so, "（%）" / " (%)"; the XLSX keeps the fraction as a number
 in a percent format (0.75 shows as 75.0 %), under the same headers."""
