@@ -2,6 +2,10 @@
 a level inside a scope, as CSV (UTF-8 with BOM, streamed) or XLSX (frozen
 header, rate formats, a second sheet that explains every column).
 
+Beside the camera's accuracy each row gives the inspectors' (巡查, 查N错M)
+and the accuracy corrected for the camera's error (校正后, server/correction.py),
+each with its 95 % interval; empty cells where a member has none.
+
 Rates: the CSV gives them in percent with two decimals (75.00 is 75 %), and
 their headers say so, "（%）" / " (%)"; the XLSX keeps the fraction as a number
 in a percent format (0.75 shows as 75.0 %), under the same headers."""
@@ -41,6 +45,21 @@ def _met_zh(r: dict) -> str:
     return "、".join(names[m] for m in names if r[m]["met"])
 
 
+def _part(figure: dict | None, key: str, index: int | None):
+    """A field of an inspected or corrected figure (None when there is none)."""
+    if figure is None:
+        return None
+    return figure[key] if index is None else figure[key][index]
+
+
+def _inspected(r: dict, key: str, index: int | None = None):
+    return _part(r["accuracy"]["inspected"], key, index)
+
+
+def _corrected(r: dict, key: str, index: int | None = None):
+    return _part(r["accuracy"]["corrected"], key, index)
+
+
 COLUMNS = [
     Column("code", "区划代码", "code", "统计用区划代码", "statistical division code", lambda r: r["code"]),
     Column("name", "名称", "name", "街道或社区名称", "street or community name", lambda r: r["name"]),
@@ -59,6 +78,33 @@ COLUMNS = [
            lambda r: r["accuracy"]["denominator"] - r["accuracy"]["numerator"]),
     Column("accuracy", "自主投放准确率", "accuracy", "正确 ÷ 已判定；目标 90%",
            "correct / judged; target 90 %", lambda r: r["accuracy"]["value"], rate=True),
+    Column("inspected_checked", "巡查检查数", "inspected: checked",
+           "本期巡查员抽查的投放数（查N错M 的 N）；无巡查时为空",
+           "disposals the inspectors checked in the period (the N of 查N错M); empty without inspections",
+           lambda r: _inspected(r, "checked")),
+    Column("inspected_wrong", "巡查错误数", "inspected: wrong", "巡查发现投错的数（查N错M 的 M）",
+           "of those, found wrong (the M of 查N错M)", lambda r: _inspected(r, "wrong")),
+    Column("inspected", "巡查准确率", "inspected accuracy", "1 − 巡查错误数 ÷ 巡查检查数；无巡查时为空",
+           "1 − wrong / checked over the inspections; empty without inspections",
+           lambda r: _inspected(r, "value"), rate=True),
+    Column("inspected_low", "巡查准确率95%区间下限", "inspected 95% low", "Wilson 95% 置信区间下限",
+           "Wilson 95 % interval, low end", lambda r: _inspected(r, "interval", 0), rate=True),
+    Column("inspected_high", "巡查准确率95%区间上限", "inspected 95% high", "Wilson 95% 置信区间上限",
+           "Wilson 95 % interval, high end", lambda r: _inspected(r, "interval", 1), rate=True),
+    Column("corrected", "校正后准确率", "corrected accuracy",
+           "按抽检测得的摄像头误差（每个模型版本全市汇总）校正后的准确率；抽检不足时为空",
+           "accuracy corrected for the camera's error as audits of each model version measure it "
+           "(pooled over the city); empty while a version has too few audits",
+           lambda r: _corrected(r, "value"), rate=True),
+    Column("corrected_low", "校正后准确率95%区间下限", "corrected 95% low",
+           "参数自助法 95% 区间下限（含抽检样本与投放计数的不确定性）",
+           "parametric bootstrap 95 % interval, low end (audit sample and counts)",
+           lambda r: _corrected(r, "interval", 0), rate=True),
+    Column("corrected_high", "校正后准确率95%区间上限", "corrected 95% high", "参数自助法 95% 区间上限",
+           "parametric bootstrap 95 % interval, high end", lambda r: _corrected(r, "interval", 1), rate=True),
+    Column("audited", "校正依据抽检数", "audits behind the correction",
+           "校正所依据的抽检数（范围内各模型版本的全市抽检）", "audits the correction rests on (the city's "
+           "audits of the model versions in the scope)", lambda r: _corrected(r, "audited")),
     Column("participating", "参与户数", "participating households",
            "本期至少投放一次的户数（仅统计有户卡/二维码识别的桶站）",
            "households with at least one disposal (stations with a card or QR reader only)",

@@ -1,16 +1,18 @@
 """The inspectors' method and the audits the camera is checked against
 (docs/design.md, "Trusting the numbers"): reading a 查N错M record or an audit
 from a request, and what a scope's accuracy gains beside the camera's value.
-Pure except for the store reads in `accuracy_checks`."""
+Pure except for the store reads in `accuracy_checks` and
+`add_accuracy_checks`."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
 
 from contract.rules import rule_set_or_default as rules_for
 
-from .correction import TRUTHS, Audits, corrected_accuracy
+from .correction import TRUTHS, Audits, corrected_accuracies
 from .errors import ApiError
 from .rates import ratio, wilson_interval
+from .scopes import LEVEL_LENGTHS
 from .timeutil import Period, beijing, parse_ts
 
 INSPECTION_FIELDS = {"station_id", "start", "end", "checked", "wrong", "note"}
@@ -99,6 +101,9 @@ def parse_audit(body, event: dict) -> dict:
             "model": event.get("model") or "", "camera": camera, "truth": body["truth"], "item": item}
 
 
+NO_INSPECTIONS = {"inspections": 0, "checked": 0, "wrong": 0}
+
+
 def inspected(totals: dict) -> dict | None:
     """The inspectors' accuracy (1 - wrong / checked) over a scope's inspections."""
     checked, wrong = totals["checked"], totals["wrong"]
@@ -109,12 +114,33 @@ def inspected(totals: dict) -> dict | None:
             "interval": [round(v, 4) for v in wilson_interval(checked - wrong, checked)]}
 
 
+def _corrected(store, outputs: list[dict], settings) -> list[dict | None]:
+    """The corrected accuracy of scopes given their camera outputs per model
+    version ({model: {output: n}} each), in one bulk correction."""
+    models = sorted({model for per in outputs for model in per})
+    audits = {model: Audits(counts, model=model) for model, counts in store.audit_counts(models).items()}
+    return corrected_accuracies([[(per[m], audits[m]) for m in sorted(per)] for per in outputs],
+                                min_audits=settings.min_audits)
+
+
 def accuracy_checks(store, code: str, period: Period, settings) -> dict:
     """What a scope's accuracy gains beside the camera's value: the
     inspectors' figure and the accuracy corrected for the camera's error."""
     totals = store.inspection_totals(code, period.start.isoformat(), period.end.isoformat())
-    outputs = store.camera_outputs(code, period.kind, period.label)
-    audits = store.audit_counts(sorted(outputs))
-    corrected = corrected_accuracy([(outputs[m], Audits(audits[m])) for m in sorted(outputs)],
-                                   min_audits=settings.min_audits)
+    [corrected] = _corrected(store, [store.camera_outputs(code, period.kind, period.label)], settings)
     return {"inspected": inspected(totals), "corrected": corrected}
+
+
+def add_accuracy_checks(store, reports: list[dict], level: str, within: str, period: Period,
+                        settings) -> list[dict]:
+    """accuracy_checks for every member report of `level` inside `within`
+    (rankings, exports), read for all of them at once; the same figures as
+    each member's own /api/v1/stats."""
+    length = LEVEL_LENGTHS[level]
+    totals = store.inspection_totals_many(length, within, period.start.isoformat(), period.end.isoformat())
+    outputs = store.camera_outputs_many(length, within, period.kind, period.label)
+    corrected = _corrected(store, [outputs.get(r["code"], {}) for r in reports], settings)
+    for report, figure in zip(reports, corrected, strict=True):
+        report["accuracy"].update(inspected=inspected(totals.get(report["code"], NO_INSPECTIONS)),
+                                  corrected=figure)
+    return reports

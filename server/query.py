@@ -4,7 +4,7 @@ API answers in its JSON error shape and the pages as their error page."""
 from __future__ import annotations
 
 from .errors import ApiError
-from .rankings import LEVELS_BELOW, METRICS
+from .rankings import LEVELS_BELOW, RANKING_METRICS
 from .scopes import CITY, LEVEL_LENGTHS, LEVELS, level_of
 from .timeutil import Period, current_month_label, make_period
 
@@ -51,8 +51,8 @@ def member_level(args, inside: str) -> str:
 
 def metric(args) -> str:
     value = args.get("metric") or "accuracy"
-    if value not in METRICS:
-        raise invalid("metric", f"metric must be one of {', '.join(METRICS)}")
+    if value not in RANKING_METRICS:
+        raise invalid("metric", f"metric must be one of {', '.join(RANKING_METRICS)}")
     return value
 
 

@@ -9,6 +9,7 @@ from ..access import require_downloads
 from ..auth import login_required
 from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
+from ..inspections import add_accuracy_checks
 from ..report import member_reports
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -26,7 +27,9 @@ def _request():
     period = query.period(request.args)
     store = get_store()
     require_downloads(store, g.user, within)
-    reports = member_reports(store, level, within, period, current_app.config["SETTINGS"])
+    settings = current_app.config["SETTINGS"]
+    reports = add_accuracy_checks(store, member_reports(store, level, within, period, settings),
+                                  level, within, period, settings)
     name = f"sortwatch-{level}-{within}-{period.label}{'-inspection' if period.kind != 'month' else ''}"
     return reports, lang, name
 

@@ -44,6 +44,15 @@ class InspectionStore:
                         (*params, first_day, last_day))
         return {"inspections": int(row[0]), "checked": int(row[1]), "wrong": int(row[2])}
 
+    def inspection_totals_many(self, length: int, within: str, first_day: str, last_day: str) -> dict:
+        """inspection_totals of every scope of one length inside `within`: {scope: totals}."""
+        lo, hi = self._member_range(within)
+        return {scope: {"inspections": int(n), "checked": int(checked), "wrong": int(wrong)}
+                for scope, n, checked, wrong in self._all(
+                    "SELECT substr(community_code, 1, ?) AS scope, count(*), sum(checked), sum(wrong) "
+                    "FROM inspections WHERE community_code >= ? AND community_code < ? "
+                    "AND day BETWEEN ? AND ? GROUP BY scope", (length, lo, hi, first_day, last_day))}
+
     # --- audits --------------------------------------------------------------
 
     def record_audit(self, audit: dict) -> bool:
@@ -86,6 +95,17 @@ class InspectionStore:
                     "SELECT model, correct, wrong, uncertain FROM rollup_model_period "
                     "WHERE scope = ? AND kind = ? AND period = ? ORDER BY model",
                     (scope or CITY, kind, period))}
+
+    def camera_outputs_many(self, length: int, within: str, kind: str, period: str) -> dict:
+        """camera_outputs of every scope of one length inside `within`: {scope: {model: {output: n}}}."""
+        lo, hi = self._member_range(within)
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for scope, model, c, w, u in self._all(
+                "SELECT scope, model, correct, wrong, uncertain FROM rollup_model_period "
+                "WHERE scope >= ? AND scope < ? AND length(scope) = ? AND kind = ? AND period = ? "
+                "ORDER BY scope, model", (lo, hi, length, kind, period)):
+            out.setdefault(scope, {})[model] = {"correct": int(c), "wrong": int(w), "uncertain": int(u)}
+        return out
 
     def rebuild_camera_outputs(self) -> None:
         """Recompute the per-model-version outputs from the stored events (to repair)."""

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 
 from .. import get_store, query
 from ..access import contains_scope, rankings_home, require_rankings
-from ..rankings import LEVELS_BELOW, ranking
+from ..rankings import LEVELS_BELOW, RANKING_METRICS, ranking
 from ..scopes import CITY, level_of
 from . import i18n
 from .common import login_page, scope_name, setup_blueprint
@@ -19,6 +19,8 @@ setup_blueprint(bp)
 
 LIST_SIZE = 5
 MAX_ROWS = 300  # a city-wide community ranking has ~7,000: the download has them all
+# the figures beside the ranked one: the camera's, the inspectors' and the corrected accuracy, then the rest
+COLUMNS = ("accuracy", "inspected", "accuracy_corrected", "participation", "awareness")
 
 
 @bp.get("/rankings")
@@ -66,4 +68,5 @@ def rankings():
                            rows=result["members"][:MAX_ROWS], total=len(result["members"]),
                            within=within, within_name=scope_name(store, within),
                            metric=metric, month=period.label, period=period,
-                           choices=choices, downloads=downloads)
+                           choices=choices, downloads=downloads, metrics=RANKING_METRICS,
+                           columns=[k for k in COLUMNS if k != metric], min_audits=settings.min_audits)

@@ -54,7 +54,8 @@ def dashboard(code: str):
         # /api/v1/rankings decides (server/access.py).
         show_neighbours = sees_ranking(g.user, parent_of(code))
         for metric in METRICS:
-            result = ranking(store, level, parent_of(code), period, metric, 5, settings)
+            # the standing shows ranks and camera values only: no per-member checks
+            result = ranking(store, level, parent_of(code), period, metric, 5, settings, checks=False)
             ranked = sum(1 for m in result["members"] if m["rank"])
             mine = next((m for m in result["members"] if m["code"] == code), None)
             standing.append({"metric": metric, "of": ranked, **(mine or {})})

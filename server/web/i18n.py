@@ -76,6 +76,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "corrected_accuracy": ("校正后准确率", "Accuracy corrected for the camera"),
     "corrected_basis": ("依据 {n} 次抽检", "from {n} audits"),
     "no_corrected": ("抽检不足，暂无", "not enough audits yet"),
+    "accuracy_corrected": ("校正后准确率", "Corrected accuracy"),
+    "checked_wrong": ("查{checked}错{wrong}", "{checked} checked, {wrong} wrong"),
+    "no_corrected_last": ("抽检不足（排在最后）", "too few audits (listed last)"),
+    "corrected_order": ("按校正后准确率排名：抽检不足 {n} 次的模型版本所判定的成员无校正值，排在最后、不计名次。",
+                        "Ranked by the accuracy corrected for the camera: members judged by a model "
+                        "version with fewer than {n} audits have no corrected value and are listed last, unranked."),
     "camera_disagrees": ("摄像头与巡查结果不符，请检查摄像头", "camera disagrees with the inspectors: check it"),
     "basis_accuracy": ("正确 {n} / 判定 {d}", "{n} correct of {d} judged"),
     "basis_participation": ("参与 {n} 户 / 有读卡桶站社区登记 {d} 户",

@@ -109,3 +109,55 @@ def http_call(method, url, body=None, token=None, timeout=30) -> tuple[int, dict
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+# The middle of last month: the records of audited_district all lie in one
+# month, whatever the hour the tests run at.
+LAST_MONTH = (datetime.now(BEIJING).replace(day=1, hour=10, minute=0, second=0, microsecond=0)
+              - timedelta(days=15))
+
+# Per station of audited_district: its community, its camera's model version,
+# and its disposals as (what the camera called it, what it truly was, audited).
+AUDITED = {
+    # a camera that calls right disposals wrong: it reads 0.70, the truth is 0.90
+    "st-a": ("110102001001", "cam-x@1", [("correct", "correct", True)] * 70
+             + [("wrong", "correct", True)] * 20 + [("wrong", "wrong", True)] * 10),
+    # a camera that is right, 40 of its 100 disposals audited: it reads 0.80
+    "st-b": ("110102001002", "cam-y@1", [("correct", "correct", True)] * 32
+             + [("correct", "correct", False)] * 48 + [("wrong", "wrong", True)] * 8
+             + [("wrong", "wrong", False)] * 12),
+    # a camera never audited: it reads 1.0 and has no corrected value
+    "st-d": ("110102003001", "cam-z@1", [("correct", "correct", False)] * 10),
+}
+
+
+def audited_district(client, city) -> str:
+    """Disposals of last month at three communities of district 110102, each
+    station with its own model version (AUDITED), audited by the inspector,
+    and one inspection at st-a (查40错4). Returns the month (YYYY-MM)."""
+    city.add_station("st-d", "110102003001")
+    city.tokens["st-d"] = city.add_device("dev-st-d", "st-d")
+    audits = []
+    for station, (_, model, cases) in AUDITED.items():
+        events = []
+        for i, (called, truth, audited) in enumerate(cases):
+            ts = (LAST_MONTH + timedelta(seconds=i)).isoformat()
+            if called == "correct":
+                ev = disposal(station, ts, bin="kitchen", item="food_waste", category="kitchen",
+                              verdict="correct", model=model)
+            else:
+                ev = disposal(station, ts, bin="other", item="battery_lithium", category="hazardous",
+                              verdict="wrong", model=model)
+            events.append(ev)
+            if audited:
+                audits.append((ev["event_id"], truth))
+        assert post_events(client, city, events, station=station).get_json()["accepted"] == len(events)
+    login(client, "insp")
+    for event_id, truth in audits:
+        assert client.post(f"/api/v1/events/{event_id}/audit", json={"truth": truth}).status_code == 201
+    start = LAST_MONTH - timedelta(hours=2)
+    response = client.post("/api/v1/inspections", json={
+        "station_id": "st-a", "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat(),
+        "checked": 40, "wrong": 4, "note": ""})
+    assert response.status_code == 201, response.get_json()
+    return LAST_MONTH.strftime("%Y-%m")

@@ -11,7 +11,7 @@ import markupsafe
 import pytest
 
 from server.web.chart import trend_svg
-from tests.server.support import disposal, post_events
+from tests.server.support import audited_district, disposal, post_events
 
 from .conftest import csrf_of, web_login
 
@@ -204,6 +204,34 @@ def test_long_rankings_show_the_first_rows_and_point_to_the_download(client, cit
     page = client.get("/rankings?level=community").get_data(as_text=True)
     assert page.count("data-code=") == 2
     assert "仅显示前 2 名（共 3 个）" in page
+
+
+def ranking_rows(page: str) -> list[tuple[str, str]]:
+    """(code, row html) of the ranking table, in its order."""
+    table = page.split('id="ranking"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr class="[^"]*" data-code="(\d+)">(.*?)</tr>', table, re.S)
+
+
+def test_rankings_page_shows_and_orders_by_the_corrected_accuracy(client, city):
+    month = audited_district(client, city)
+    web_login(client, "xicheng")
+    page = client.get(f"/rankings?level=community&within=110102&month={month}").get_data(as_text=True)
+    rows = dict(ranking_rows(page))
+    assert [code for code, _ in ranking_rows(page)] == ["110102003001", "110102001002", "110102001001"]
+    assert "校正后准确率" in page and "巡查准确率" in page
+    api = client.get(f"/api/v1/rankings?level=community&within=110102&month={month}").get_json()
+    a = next(m for m in api["members"] if m["code"] == "110102001001")["accuracy"]
+    low, high = a["corrected"]["interval"]
+    assert f"{a['corrected']['value'] * 100:.1f}%" in rows["110102001001"]
+    assert f"{low * 100:.1f}%–{high * 100:.1f}%" in rows["110102001001"]
+    assert "查40错4" in rows["110102001001"] and "90.0%" in rows["110102001001"]
+    page = client.get(f"/rankings?level=community&within=110102&month={month}&metric=accuracy_corrected"
+                      ).get_data(as_text=True)
+    assert [code for code, _ in ranking_rows(page)] == ["110102001001", "110102001002", "110102003001"]
+    assert "抽检不足（排在最后）" in dict(ranking_rows(page))["110102003001"]
+    assert 'id="order-note"' in page and "30 次" in page
+    assert '<option value="accuracy_corrected" selected' in page
+    assert client.get("/rankings?level=community&within=110102&metric=corrected").status_code == 400
 
 
 def test_rankings_page_links_both_downloads(client, city):

@@ -10,7 +10,7 @@ from referencing.jsonschema import DRAFT202012
 
 from server.api.openapi import openapi_document
 
-from ..support import disposal, login, post_events
+from ..support import audited_district, disposal, login, post_events
 
 DOC = openapi_document()
 REGISTRY = Registry().with_resource(
@@ -60,6 +60,17 @@ def test_responses_match_the_document(client, city):
         check(client.get("/api/v1/stats", query_string=query), "/api/v1/stats", "get")
     check(client.get("/up"), "/up", "get")
     check(client.get("/up/db"), "/up/db", "get")
+
+
+def test_rankings_with_inspected_and_corrected_figures_match_the_document(client, city):
+    month = audited_district(client, city)
+    login(client, "xicheng")
+    for metric in ("accuracy", "accuracy_corrected", "unknown"):
+        check(client.get("/api/v1/rankings", query_string={"level": "community", "within": "110102",
+                                                           "month": month, "metric": metric}),
+              "/api/v1/rankings", "get")
+    metrics = next(p for p in DOC["paths"]["/api/v1/rankings"]["get"]["parameters"] if p["name"] == "metric")
+    assert "accuracy_corrected" in metrics["schema"]["enum"]
 
 
 def test_request_examples_match_the_document():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..support import disposal, login, post_events
+from ..support import audited_district, disposal, login, post_events
 
 
 def rank(client, **query):
@@ -44,10 +44,8 @@ def test_numbers_equal_each_members_own_stats(client, city):
         own = client.get("/api/v1/stats", query_string={
             "level": "district", "code": m["code"], "month": "2026-11"}).get_json()
         for metric in ("accuracy", "participation", "awareness"):
-            # the rankings carry the camera's figures; /stats adds the
-            # inspected and corrected accuracy beside them
-            assert m[metric] == {k: v for k, v in own[metric].items()
-                                 if k not in ("inspected", "corrected")}, (m["code"], metric)
+            # the accuracy with its inspected and corrected figures
+            assert m[metric] == own[metric], (m["code"], metric)
         assert m["coverage"] == own["coverage"]["value"]
         assert m["online_share"] == own["online_share"]["value"]
 
@@ -67,6 +65,7 @@ def test_month_over_month(client, city):
 
 @pytest.mark.parametrize("query, status", [
     ({"level": "community", "within": "110102", "metric": "speed"}, 400),
+    ({"level": "community", "within": "110102", "metric": "accuracy_correct"}, 400),
     ({"level": "district", "within": "110102"}, 400),
     ({"level": "community", "within": "1101"}, 400),
     ({"level": "community", "within": "110102", "n": "0"}, 400),
@@ -107,3 +106,69 @@ def test_a_member_is_on_at_most_one_list(client, city):
     assert body["list_size"] == 5
     body = rank(client, level="community", within="110102", month="2026-11", n=1)
     assert _lists(body) == (["110102003001"], ["110102001002"])
+
+
+A, B, D = "110102001001", "110102001002", "110102003001"   # the communities of audited_district
+
+
+def test_each_member_carries_the_inspected_and_corrected_accuracy_of_its_own_stats(client, city):
+    month = audited_district(client, city)
+    login(client, "xicheng")
+    body = rank(client, level="community", within="110102", month=month)
+    members = {m["code"]: m for m in body["members"]}
+    for code, m in members.items():
+        own = client.get("/api/v1/stats", query_string={"level": "community", "code": code,
+                                                        "month": month}).get_json()
+        # the ranking's bulk correction gives the figure each member's own page shows
+        assert m["accuracy"] == own["accuracy"], code
+    a, b, d = members[A]["accuracy"], members[B]["accuracy"], members[D]["accuracy"]
+    assert (a["inspected"]["checked"], a["inspected"]["wrong"], a["inspected"]["value"]) == (40, 4, 0.9)
+    assert b["inspected"] is None and d["inspected"] is None
+    assert a["corrected"]["audited"] == 100 and b["corrected"]["audited"] == 40
+    assert d["corrected"] is None                       # its camera was never audited
+    assert a["value"] == pytest.approx(0.70) and a["corrected"]["value"] == pytest.approx(0.89, abs=0.02)
+    assert b["value"] == pytest.approx(0.80) and b["corrected"]["value"] == pytest.approx(0.78, abs=0.02)
+    for figure in (a["corrected"], b["corrected"]):
+        assert figure["interval"][0] <= figure["value"] <= figure["interval"][1]
+
+
+def test_rankings_order_by_the_corrected_accuracy_with_the_uncorrected_last(client, city):
+    month = audited_district(client, city)
+    login(client, "xicheng")
+    camera = rank(client, level="community", within="110102", month=month, n=1)
+    assert [m["code"] for m in camera["members"]] == [D, B, A]
+    body = rank(client, level="community", within="110102", month=month, n=1, metric="accuracy_corrected")
+    assert body["metric"] == "accuracy_corrected" and body["target"] == camera["target"]
+    assert [(m["code"], m["rank"], m["no_data"]) for m in body["members"]] == \
+        [(A, 1, False), (B, 2, False), (D, None, True)]
+    for m in body["members"]:
+        corrected = m["accuracy"]["corrected"]
+        assert m["value"] == (corrected["value"] if corrected else None)
+    assert "without a corrected value" in body["order"] and "30 audits" in body["order"]
+    assert [m["code"] for m in body["red_list"]] == [A] and [m["code"] for m in body["black_list"]] == [B]
+    assert all(m["previous_rank"] is None for m in body["members"])   # nothing the month before
+
+
+def test_an_unknown_metric_is_refused_in_the_error_shape(client, city):
+    login(client, "xicheng")
+    r = client.get("/api/v1/rankings", query_string={"level": "community", "within": "110102",
+                                                     "metric": "corrected"})
+    assert r.status_code == 400
+    error = r.get_json()["error"]
+    assert error["code"] == "invalid_request" and error["details"][0]["field"] == "metric"
+    assert "accuracy_corrected" in error["message"]
+
+
+def test_the_corrected_ranking_compares_with_the_corrected_values_of_the_month_before(client, city):
+    month = audited_district(client, city)
+    login(client, "xicheng")
+    before = {m["code"]: m for m in rank(client, level="community", within="110102", month=month,
+                                         metric="accuracy_corrected")["members"]}
+    year, mon = map(int, month.split("-"))
+    following = f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+    body = rank(client, level="community", within="110102", month=following, metric="accuracy_corrected")
+    members = {m["code"]: m for m in body["members"]}
+    for code in (A, B):
+        assert members[code]["no_data"] and members[code]["previous_rank"] == before[code]["rank"]
+        assert members[code]["previous_value"] == before[code]["accuracy"]["corrected"]["value"]
+    assert members[D]["previous_rank"] is None and members[D]["previous_value"] is None
