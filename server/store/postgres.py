@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from . import pg_migrations
 from .base import StoreBase
+from .cases import CaseStore
 from .errors import StoreError, StoreUnavailable
 from .events import EventStore
 from .inspections import InspectionStore
@@ -300,7 +301,7 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, StoreBase):
+              InspectionStore, CaseStore, StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"
     _PERIOD_BACKFILL = pg_migrations.PERIOD_BACKFILL

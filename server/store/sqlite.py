@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from . import migrations, writer
 from .base import StoreBase
+from .cases import CaseStore
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
 from .events import EventStore
 from .inspections import InspectionStore
@@ -53,7 +54,7 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, StoreBase):
+                  InspectionStore, CaseStore, StoreBase):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
