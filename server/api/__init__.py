@@ -3,11 +3,12 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import events, exports, health, inspections, openapi, quiz, rankings, session, stations, stats
-    for module in (health, events, session, stats, rankings, stations, inspections, quiz, exports,
-                   openapi):
+    from . import cases, events, exports, health, inspections, openapi, quiz, rankings, session, stations, stats
+    for module in (health, events, session, stats, rankings, stations, inspections, cases, quiz,
+                   exports, openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(inspections.ledger_bp)
+    app.register_blueprint(cases.exports_bp)
 
     @app.after_request
     def no_sniffing(response):
