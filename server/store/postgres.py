@@ -37,6 +37,7 @@ from .maintenance import MaintenanceStore
 from .reads import ReadStore
 from .registry import RegistryStore
 from .sessions import SessionStore
+from .webhooks import WebhookStore
 
 DEFAULT_READ_TIMEOUT_SECONDS = 30
 DEFAULT_POOL_SIZE = 10
@@ -301,7 +302,7 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, CaseStore, StoreBase):
+              InspectionStore, CaseStore, WebhookStore, StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"
     _PERIOD_BACKFILL = pg_migrations.PERIOD_BACKFILL

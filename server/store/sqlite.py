@@ -23,6 +23,7 @@ from .maintenance import MaintenanceStore
 from .reads import ReadStore
 from .registry import RegistryStore
 from .sessions import SessionStore
+from .webhooks import WebhookStore
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -54,7 +55,7 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, CaseStore, StoreBase):
+                  InspectionStore, CaseStore, WebhookStore, StoreBase):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
