@@ -312,3 +312,15 @@ def test_answers_match_the_openapi_document(client, city):
     check(move(client, case["id"], to="dispatched", assignee="保洁"),
           "/api/v1/cases/{case_id}/transition", "post")
     check(client.get("/api/v1/cases/summary?within=110102001"), "/api/v1/cases/summary", "get")
+
+
+def test_the_dashboard_lists_open_cases_with_age_and_level(client, city):
+    opened(client, city, finding("bin_full", ago=timedelta(hours=2, minutes=5)), finding("litter"))
+    opened(client, city, finding("litter", station="st-c"), station="st-c")
+    log_in(client, "sanlihe")
+    page = client.get("/dashboard/110102001001").get_data(as_text=True)
+    at = page.index('id="open-cases"')
+    section = page[at:page.index("</section>", at)]
+    assert "未办结工单" in section and section.count("data-case=") == 2
+    assert "满冒" in section and "超级滞留" in section and "2 小时 5 分" in section
+    assert "垃圾落地" in section and "发现" in section and "st-c" not in section
