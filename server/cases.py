@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from .errors import ApiError
@@ -166,7 +167,7 @@ def parse_escalation(body) -> str:
     return _text(body, "note", NOTE_MAX) or ""
 
 
-def transition_change(request: dict, by: dict, allowed_for) -> callable:
+def transition_change(request: dict, allowed_for) -> Callable:
     """The store's `change(case) -> (updates, history)` for a transition.
     `allowed_for(case, to)` raises when this user may not make it."""
     def change(case: dict, now: str):
@@ -191,7 +192,7 @@ def transition_change(request: dict, by: dict, allowed_for) -> callable:
     return change
 
 
-def escalation_change(note: str, role: str) -> callable:
+def escalation_change(note: str, role: str) -> Callable:
     def change(case: dict, now: str):
         if case["state"] not in UNRESOLVED:
             raise ApiError(400, "invalid_transition",

@@ -107,7 +107,7 @@ def transition(case_id: str):
     store = get_store()
     body = json_body()
     case, station = readable_case(store, g.user, _case_id(case_id))
-    change = transition_change(parse_transition(body), g.user,
+    change = transition_change(parse_transition(body),
                                lambda _case, to: require_case_change(g.user, station, to))
     updated = store.change_case(case["id"], change, utc_iso(now_utc()),
                                 (g.user["username"], g.user["role"]))
