@@ -217,6 +217,15 @@ def camera_finding(corrected: int, disposals: int, settings) -> str | None:
 
 # --- figures ---------------------------------------------------------------------
 
+def management_rate(resolved: int, counted: int, target: float) -> dict:
+    """Station management (桶站管理) as a rate beside the three: 整改率, the
+    share of the period's cases (false alarms left out) that were resolved.
+    No case in the period is no data, not 100 %."""
+    value = resolved / counted if counted else None
+    return {"value": value, "numerator": resolved, "denominator": counted, "target": target,
+            "met": None if value is None else value >= target}
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     """The q-quantile by linear interpolation between order statistics."""
     if not values:

@@ -185,6 +185,20 @@ class CaseStore:
             f"SELECT * FROM cases WHERE {' AND '.join(clauses)} ORDER BY opened_at DESC, id DESC "
             "LIMIT ?", (*args, limit))]
 
+    def case_rates_many(self, length: int, within: str, start: str, end: str) -> dict[str, tuple[int, int]]:
+        """(resolved, counted) of the cases opened in [start, end) per member
+        code of `length` digits inside `within` (length 0: the whole scope);
+        false alarms are not counted."""
+        where, params = self._prefix_where("community_code", within)
+        code, group = (f"substr(community_code, 1, {int(length)})", " GROUP BY 1") if length else ("'all'", "")
+        rows = self._all(
+            f"SELECT {code} AS code, "
+            "sum(CASE WHEN resolved_at IS NOT NULL AND state <> 'false_alarm' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN state <> 'false_alarm' THEN 1 ELSE 0 END) "
+            f"FROM cases WHERE {where} AND opened_at >= ? AND opened_at < ?{group}",
+            (*params, start, end))
+        return {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+
     def unresolved_cases(self, scope: str = CITY, station_id: str | None = None) -> list[dict]:
         where, params = self._prefix_where("community_code", scope)
         sql = f"SELECT * FROM cases WHERE state IN ('open', 'dispatched') AND {where}"

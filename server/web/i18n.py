@@ -63,6 +63,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "accuracy": ("自主投放准确率", "Self-directed accuracy"),
     "participation": ("参与率", "Participation"),
     "awareness": ("知晓率", "Awareness"),
+    "station_management": ("桶站管理（整改率）", "Station management (cases resolved)"),
     "target": ("目标", "target"),
     "met": ("达标", "met"),
     "not_met": ("未达标", "not met"),

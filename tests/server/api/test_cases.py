@@ -324,3 +324,28 @@ def test_the_dashboard_lists_open_cases_with_age_and_level(client, city):
     assert "未办结工单" in section and section.count("data-case=") == 2
     assert "满冒" in section and "超级滞留" in section and "2 小时 5 分" in section
     assert "垃圾落地" in section and "发现" in section and "st-c" not in section
+
+
+def test_station_management_is_ranked_beside_accuracy(client, city):
+    at = MID_LAST_MONTH
+    month = f"{at:%Y-%m}"
+    # 三里河: two overflows, one emptied; 白云观: one litter, cleaned; 官园 has none.
+    opened(client, city, finding("bin_full", at=at - timedelta(hours=2)),
+           finding("bin_full", "ok", at=at - timedelta(hours=1)),
+           finding("bin_full", bin="kitchen", at=at - timedelta(hours=1)))
+    opened(client, city, finding("litter", station="st-b", at=at - timedelta(hours=3)),
+           finding("litter", "clean", station="st-b", at=at - timedelta(hours=2)), station="st-b")
+    login(client, "xicheng")
+    r = client.get(f"/api/v1/rankings?within=110102&level=community&metric=station_management&month={month}")
+    body = r.get_json()
+    assert r.status_code == 200, body
+    ranked = [(m["code"], m["rank"], m["value"]) for m in body["members"]]
+    assert ranked == [("110102001002", 1, 1.0), ("110102001001", 2, 0.5), ("110102003001", None, None)]
+    assert body["target"] == 0.95
+    stats = client.get(f"/api/v1/stats?level=street&code=110102001&month={month}").get_json()
+    assert stats["station_management"]["numerator"] == 2 and stats["station_management"]["denominator"] == 3
+    page = client.get(f"/rankings?within=110102&level=community&metric=station_management&month={month}")
+    assert page.status_code == 200 and "桶站管理（整改率）" in page.get_data(as_text=True)
+    login(client, "city")
+    city_stats = client.get(f"/api/v1/stats?level=city&month={month}").get_json()
+    assert city_stats["station_management"]["denominator"] == 3
