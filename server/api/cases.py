@@ -38,7 +38,8 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
     return value
 
 
-def _listed(store, user) -> tuple[str, dict, list[dict]]:
+def _listed(store, user) -> tuple[dict, list[dict]]:
+    """The filters as answered, and the cases (newest first, at most 1,000)."""
     if user["role"] == "volunteer":
         asked = query.within(request.args) if request.args.get("within") else None
         station = readable_cases(store, user, asked, request.args.get("station") or None)
@@ -54,7 +55,7 @@ def _listed(store, user) -> tuple[str, dict, list[dict]]:
         filters.update(opened_from=utc_iso(period.start_utc()), opened_before=utc_iso(period.end_utc()))
     shown = {"within": within, **{k: v for k, v in filters.items() if k in ("state", "kind")},
              "station": station, "period": period.as_json() if period else None}
-    return within, shown, store.cases(within, **filters)
+    return shown, store.cases(within, **filters)
 
 
 @bp.get("/cases")
@@ -62,7 +63,7 @@ def _listed(store, user) -> tuple[str, dict, list[dict]]:
 def list_cases():
     store = get_store()
     now, settings = now_utc(), current_app.config["SETTINGS"]
-    _, shown, rows = _listed(store, g.user)
+    shown, rows = _listed(store, g.user)
     return {**shown, "cases": [public_case(r, now, settings) for r in rows]}
 
 
