@@ -16,6 +16,11 @@ Household records (each household token's disposals) are for the
 community's own manager only; nobody above the community sees a list of
 households.
 
+Cases (工单) are read by whoever reads their station. The station's volunteer
+marks one handled (resolved); the managers of a scope holding the station
+move it along (dispatch, resolve, close, false alarm); street, district and
+city staff also escalate it (督办) and download the scope's cases.
+
 Reading a station (its tablet, live stream, events, evidence images, the
 quiz) means: a volunteer's own station, or a station inside a manager's or
 inspector's scope. Correcting its prompts (feedback) changes the counted
@@ -214,3 +219,47 @@ def household_desk(store, user: dict, station_id: str, redeeming: bool = False) 
     if not (volunteer or manager):
         raise Forbidden("households are looked up at their station, by its volunteer or the community's manager")
     return station
+
+
+def readable_case(store, user: dict, case_id: int) -> tuple[dict, dict]:
+    """The case and its station, if the user may read the station."""
+    case = store.case(case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case, readable_station(store, user, case["station_id"])
+
+
+def require_case_change(user: dict, station: dict, to: str) -> None:
+    """A transition of one of the station's cases to state `to`."""
+    if may_correct(user, station):
+        if to != "resolved":
+            raise Forbidden("the station's volunteer marks a case handled (resolved); "
+                            "the community moves it otherwise")
+        return
+    if user["role"] not in MANAGER_ROLES or not contains_scope(user, station["community_code"]):
+        raise Forbidden("cases are moved by the station's volunteer and the managers of its scope")
+
+
+def require_supervision(user: dict, station: dict) -> None:
+    """督办: street, district and city staff whose scope holds the station."""
+    if not (may_rank(user) and contains_scope(user, station["community_code"])):
+        raise Forbidden("督办 is for street, district and city staff of the station's scope")
+
+
+def readable_cases(store, user: dict, within: str | None, station_id: str | None) -> str | None:
+    """A list of cases inside `within` (or of one station). A volunteer
+    lists their own station's (inside `within`, if given); returns the
+    station to filter on."""
+    if user["role"] == "volunteer":
+        station = readable_station(store, user, user["scope"])
+        if station_id not in (None, user["scope"]) or \
+                (within is not None and not contains(within, station["community_code"])):
+            raise Forbidden("this station is outside your scope")
+        return user["scope"]
+    if not (contains_scope(user, within) or inspector_covers(user, within)):
+        raise Forbidden("this scope is outside yours")
+    if within != CITY and store.region(within) is None:
+        raise NotFound(f"no division {within}")
+    if station_id is not None:
+        readable_station(store, user, station_id)
+    return station_id

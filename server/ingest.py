@@ -14,6 +14,8 @@ from .households import household_errors
 from .timeutil import beijing
 
 BATCH_KEYS = {"device_id", "events"}
+# A bin_full or litter event without a state (contract v1 before states) reports the finding's start.
+DEFAULT_STATE = {"bin_full": "overflow", "litter": "litter"}
 
 
 def check_batch(body, device: dict) -> list:
@@ -149,6 +151,7 @@ class Preparer:
             "staffed": int(in_windows(local, station["windows"])),
             "model": ev.get("model"),
             "rules": ev.get("rules"),
+            "state": None if disposal else ev.get("state") or DEFAULT_STATE[ev["type"]],
             "received_at": self.received_at,
             "_household_reader": station["household_reader"],
         }, []

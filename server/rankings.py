@@ -20,7 +20,7 @@ from .inspections import add_accuracy_checks
 from .report import member_facts, member_reports
 from .timeutil import Period
 
-METRICS = ("accuracy", "participation", "awareness")
+METRICS = ("accuracy", "participation", "awareness", "station_management")
 CORRECTED = "accuracy_corrected"
 RANKING_METRICS = METRICS + (CORRECTED,)
 LEVELS_BELOW = {"city": ("district", "street", "community"),
@@ -65,7 +65,7 @@ def _entry(report: dict, rank: int | None, metric: str, previous: dict | None) -
         "rank_change": None if rank is None or prev_rank is None else prev_rank - rank,
         "value_change": None if value is None or prev_value is None else value - prev_value,
         "accuracy": report["accuracy"], "participation": report["participation"],
-        "awareness": report["awareness"],
+        "awareness": report["awareness"], "station_management": report["station_management"],
         "targets_met": {m: report[m]["met"] for m in METRICS},
         "disposals": report["disposals"],
         "coverage": report["coverage"]["value"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import rates
+from .cases import management_rate, utc_iso
 from .rollups import COUNTERS
 from .scopes import CITY, LEVEL_LENGTHS, level_of
 from .timeutil import Period, now_utc
@@ -49,6 +50,7 @@ def member_reports(store, level: str, within: str, period: Period, settings,
     households = store.participating_households_many(length, within, kind, label)
     awareness = store.awareness_totals_many(length, within, kind, label)
     online = store.online_seconds_many(length, within, kind, label)
+    managed = store.case_rates_many(length, within, utc_iso(period.start_utc()), utc_iso(period.end_utc()))
     now = now_utc()
     out = []
     for code, name in members:
@@ -61,7 +63,9 @@ def member_reports(store, level: str, within: str, period: Period, settings,
             possible_seconds=possible_online_seconds(registered_at.get(code, []), period, now),
             targets=settings.targets)
         out.append({"level": level, "code": code, "name": name, "period": period.as_json(),
-                    "stations": len(registered_at.get(code, [])), **body})
+                    "stations": len(registered_at.get(code, [])), **body,
+                    "station_management": management_rate(*managed.get(code, (0, 0)),
+                                                          settings.targets["station_management"])})
     return out
 
 
@@ -88,5 +92,8 @@ def _city_report(store, period: Period, settings) -> dict:
         online_seconds=store.online_seconds(CITY, kind, label),
         possible_seconds=possible_online_seconds(stations, period),
         targets=settings.targets)
+    managed = store.case_rates_many(0, CITY, utc_iso(period.start_utc()), utc_iso(period.end_utc()))
     return {"level": "city", "code": None, "name": CITY_NAME, "period": period.as_json(),
-            "stations": len(stations), **body}
+            "stations": len(stations), **body,
+            "station_management": management_rate(*managed.get("all", (0, 0)),
+                                                  settings.targets["station_management"])}

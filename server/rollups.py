@@ -16,6 +16,7 @@ COUNTERS = ("disposals", "assisted", "correct", "wrong", "uncertain", "corrected
 STATION_COUNTERS = COUNTERS + ("bin_full", "litter")
 CAMERA_OUTPUTS = ("correct", "wrong", "uncertain")
 TRUTHS = ("correct", "wrong")   # what an audit says a disposal truly was
+END_STATES = ("ok", "clean")    # a bin_full or litter finding's end
 _INDEX = {name: i for i, name in enumerate(STATION_COUNTERS)}
 
 
@@ -63,7 +64,8 @@ class RollupDelta:
             row = self._groups[key] = [0] * len(STATION_COUNTERS)
         self._spread = None
         if ev["type"] != "disposal":
-            row[_INDEX[ev["type"]]] += sign
+            if ev.get("state") not in END_STATES:   # a finding counts once, at its start
+                row[_INDEX[ev["type"]]] += sign
             return
         for i, v in enumerate(disposal_counters(ev["verdict"], ev["assisted"],
                                                 bool(ev.get("corrected_item")))):

@@ -113,8 +113,21 @@ class Settings:
     # of its own (unassisted, judged) disposals.
     visit_accuracy_percent: int = 80
     visit_min_disposals: int = 5
+    # Cases (工单): a station silent this long gets an offline case; an
+    # unresolved case is 滞留 after the first age and 超级滞留 after the
+    # second; a camera case opens when a station's volunteer has corrected at
+    # least this many of the day's disposals, and at least this share of them.
+    case_offline_minutes: int = 30
+    case_overdue_minutes: int = 30
+    case_long_overdue_minutes: int = 120
+    case_corrections: int = 5
+    case_correction_share: float = 0.2
+    # Webhook deliveries are retried with growing delays for this long.
+    webhook_retry_hours: int = 48
     targets: dict = field(default_factory=lambda: {
-        "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
+        "awareness": 0.98, "participation": 0.95, "accuracy": 0.90,
+        # 整改率 of the cases (工单) opened in the period: a sortwatch choice, not the plan's.
+        "station_management": 0.95})
 
     @classmethod
     def from_env(cls, env: dict | None = None, require_secret: bool = True) -> Settings:
@@ -161,4 +174,10 @@ class Settings:
             min_audits=_int(env, "SORTWATCH_MIN_AUDITS", 30, 1),
             visit_accuracy_percent=_percent(env, "SORTWATCH_VISIT_ACCURACY_PERCENT", 80),
             visit_min_disposals=_int(env, "SORTWATCH_VISIT_MIN_DISPOSALS", 5, 1),
+            case_offline_minutes=_int(env, "SORTWATCH_CASE_OFFLINE_MINUTES", 30, 1),
+            case_overdue_minutes=_int(env, "SORTWATCH_CASE_OVERDUE_MINUTES", 30, 1),
+            case_long_overdue_minutes=_int(env, "SORTWATCH_CASE_LONG_OVERDUE_MINUTES", 120, 1),
+            case_corrections=_int(env, "SORTWATCH_CASE_CORRECTIONS", 5, 1),
+            case_correction_share=_int(env, "SORTWATCH_CASE_CORRECTION_PERCENT", 20, 0) / 100,
+            webhook_retry_hours=_int(env, "SORTWATCH_WEBHOOK_RETRY_HOURS", 48, 24),
         )

@@ -3,12 +3,13 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import events, exports, health, households, inspections, openapi, quiz, rankings, session, stations, stats
-    for module in (health, events, session, stats, rankings, stations, inspections, households, quiz,
+    from . import cases, events, exports, health, households, inspections, openapi, quiz, rankings, session, stations, stats
+    for module in (health, events, session, stats, rankings, stations, inspections, households, cases, quiz,
                    exports, openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(inspections.ledger_bp)
     app.register_blueprint(households.exports_bp)
+    app.register_blueprint(cases.exports_bp)
 
     @app.after_request
     def no_sniffing(response):

@@ -7,6 +7,7 @@ from .. import get_store, query
 from ..access import correctable_event, readable_event, readable_station, require_scope
 from ..agreement import station_agreement
 from ..auth import login_required
+from ..cases import camera_finding
 from ..errors import ApiError
 from ..feedback import change_for, parse_feedback
 from ..scopes import CITY
@@ -56,8 +57,10 @@ def feedback(event_id: str):
     store = get_store()
     event = correctable_event(store, g.user, event_id)
     body = parse_feedback(json_body())
+    settings = current_app.config["SETTINGS"]
     updated = store.apply_feedback(event["event_id"], change_for(body), g.user["username"],
-                                   now_utc().isoformat())
+                                   now_utc().isoformat(),
+                                   lambda corrected, disposals: camera_finding(corrected, disposals, settings))
     return public_event(updated)
 
 

@@ -19,12 +19,15 @@ from contract.limits import CATEGORIES, STATION_ID_PATTERN  # noqa: F401 (server
 SCHEMA = load("event.schema.json")
 _PROPERTIES: dict = SCHEMA["properties"]
 _BASE_REQUIRED = tuple(SCHEMA["required"])
-# The schema's one condition: a disposal needs its judgement, other events
-# carry the base fields only.
+# The schema's conditions: a disposal needs its judgement (and has no state),
+# other events carry the base fields and a state of their own type.
 _CONDITION = SCHEMA["allOf"][0]
 _JUDGED_TYPE = _CONDITION["if"]["properties"]["type"]["const"]
 _JUDGEMENT_REQUIRED = tuple(_CONDITION["then"]["required"])
+_JUDGED_FORBIDDEN = frozenset(k for k, v in _CONDITION["then"]["properties"].items() if v is False)
 _UNJUDGED_ALLOWED = frozenset(_CONDITION["else"]["propertyNames"]["enum"])
+STATES = {c["if"]["properties"]["type"]["const"]: tuple(c["then"]["properties"]["state"]["enum"])
+          for c in SCHEMA["allOf"][1:]}
 
 
 
@@ -70,7 +73,7 @@ def _explain(ev: dict) -> list[dict]:
         if name not in _PROPERTIES:
             errors.append({"field": name, "message": "unknown field"})
             continue
-        if not judged and name not in _UNJUDGED_ALLOWED:
+        if (name not in _UNJUDGED_ALLOWED) if not judged else (name in _JUDGED_FORBIDDEN):
             shown = kind if isinstance(kind, str) else "non-disposal"
             errors.append({"field": name, "message": f"is not allowed on a {shown} event"})
             continue
@@ -78,4 +81,8 @@ def _explain(ev: dict) -> list[dict]:
             _one_field[name](value)
         except fastjsonschema.JsonSchemaValueException:
             errors.append({"field": name, "message": f"must be {_PROPERTIES[name]['x-expected']}"})
+            continue
+        if name == "state" and isinstance(kind, str) and kind in STATES and value not in STATES[kind]:
+            errors.append({"field": name, "message": f"must be one of {', '.join(STATES[kind])} "
+                                                     f"on a {kind} event"})
     return errors

@@ -15,8 +15,10 @@ COPY_ORDER = ("districts", "streets", "communities", "stations", "devices", "use
               "station_status", "quiz_results", "surveys", "events", "evidence", "rollup_day",
               "rollup_station_hour", "household_period", "participation_period", "awareness_day",
               "online_day", "rollup_period", "awareness_period", "online_period", "login_failures",
-              "inspections", "audits", "rollup_model_period", "points_rules", "point_accounts",
-              "redemptions")
+              "inspections", "audits", "rollup_model_period", "cases", "case_history", "webhooks",
+              "webhook_deliveries", "points_rules", "point_accounts", "redemptions")
+# Tables whose ids come from an identity column: new rows go on after the copied ids.
+IDENTITY_TABLES = ("inspections", "cases", "case_history", "webhooks", "webhook_deliveries")
 assert set(COPY_ORDER) | {"event_keys"} == set(pg_migrations.TABLES)
 
 
@@ -72,9 +74,9 @@ def copy_sqlite_to_postgres(source: Path, url: str,
                         conn.execute("INSERT INTO event_keys(event_id, day) SELECT event_id, day FROM events")
                         conn.execute("SELECT setval('events_rowid', coalesce(max(rowid), 0) + 1, false) "
                                      "FROM events")
-                    if table == "inspections":   # new records go on after the copied ids
-                        conn.execute("SELECT setval(pg_get_serial_sequence('inspections', 'id'), "
-                                     "coalesce(max(id), 0) + 1, false) FROM inspections")
+                    if table in IDENTITY_TABLES:
+                        conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"coalesce(max(id), 0) + 1, false) FROM {table}")
                 target = postgres.PgStore(url)
                 target._held = conn     # reads inside this transaction
                 check(SqliteStore(src, None), target)

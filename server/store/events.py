@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 
+from ..cases import utc_iso
 from ..rollups import COUNTERS, RollupDelta, periods_of
 from ..scopes import ancestors, station_scope
 from . import writer
@@ -36,7 +38,7 @@ class EventStore:
 
     _EVENT_COLUMNS = ("event_id", "type", "ts", "day", "hour", "station_id", "community_code",
                       "device_id", "bin", "item", "category", "verdict", "confidence",
-                      "household", "assisted", "staffed", "model", "rules", "received_at")
+                      "household", "assisted", "staffed", "model", "rules", "state", "received_at")
 
     def ingest(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
         """Store the events whose ids are new, with their roll-ups, atomically
@@ -76,6 +78,8 @@ class EventStore:
         self.conn.executemany(
             f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})", rows)
         self._apply_delta(delta)
+        if any(e["type"] != "disposal" for e in events):
+            self._cases_from_events(events, utc_iso(datetime.now(UTC)))
         return events, duplicates
 
     def _apply_delta(self, delta: RollupDelta) -> None:
@@ -161,11 +165,14 @@ class EventStore:
                         (station_id, day))
         return {c: row[c] for c in names}
 
-    def apply_feedback(self, event_id: str, change, who: str, now: str) -> dict:
+    def apply_feedback(self, event_id: str, change, who: str, now: str,
+                       camera_finding=None) -> dict:
         """Apply a volunteer's feedback to a stored disposal and move its
         roll-up counts with it, in one transaction. `change(event) -> dict`
         gives the new values of assisted, item, category and verdict (or
-        raises). Returns the updated event."""
+        raises). `camera_finding(corrected, disposals)` says, from the
+        station's day, whether its camera needs a case (a detail, or None).
+        Returns the updated event."""
         with self.write():
             row = self._one(f"SELECT * FROM events WHERE event_id = ?{self._FOR_UPDATE}", (event_id,))
             if row is None:
@@ -191,6 +198,13 @@ class EventStore:
             delta.add(old, False, sign=-1)
             delta.add(new, False, sign=+1)
             self._apply_delta(delta)
+            if camera_finding is not None and new["corrected_item"] is not None:
+                counts = self.station_day_counts(old["station_id"], old["day"])
+                detail = camera_finding(counts["corrected"], counts["disposals"])
+                if detail:
+                    at = utc_iso(datetime.fromisoformat(now))
+                    self._open_case("camera", old["station_id"], old["community_code"], at, at,
+                                    event_id=event_id, detail=detail, by=(who, "volunteer"))
             return new
 
     def put_evidence(self, event_id: str, jpeg: bytes, now: str) -> bool:
@@ -217,6 +231,9 @@ class EventStore:
             prev = self._one("SELECT last_heartbeat FROM station_status WHERE station_id = ?"
                              + self._FOR_UPDATE, (station["id"],))
             seconds = credit_seconds(prev[0] if prev else None)
+            heard = utc_iso(datetime.fromisoformat(now))
+            self._resolve_unresolved("offline", station["id"], heard, heard,
+                                     note="the station is online again")
             self.conn.execute(
                 "INSERT INTO station_status(station_id, device_id, last_heartbeat, health) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT(station_id) DO UPDATE SET "

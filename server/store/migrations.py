@@ -434,6 +434,71 @@ def m012_inspector_role(db: Database) -> None:
         conn.execute("PRAGMA foreign_keys = ON")
 
 
+CASES_SCHEMA = """
+    CREATE TABLE cases (
+        id {id},
+        kind {text} NOT NULL CHECK (kind IN ('overflow', 'litter', 'offline', 'camera')),
+        station_id {text} NOT NULL REFERENCES stations(id),
+        community_code {text} NOT NULL,
+        bin {text},                      -- the overflowing bin; NULL for the other kinds
+        event_id {text} UNIQUE,          -- the evidence: the event that opened it
+        open_key {text} UNIQUE,          -- station/kind/bin while unresolved, then NULL
+        detail {text} NOT NULL DEFAULT '',
+        opened_at {text} NOT NULL,       -- UTC, ISO-8601
+        state {text} NOT NULL CHECK (state IN ('open', 'dispatched', 'resolved', 'closed', 'false_alarm')),
+        level {counter} NOT NULL DEFAULT 0,
+        assignee {text} NOT NULL DEFAULT '',
+        resolved_at {text},
+        closed_at {text},
+        outcome {text},
+        note {text} NOT NULL DEFAULT '',
+        updated_at {text} NOT NULL
+    );
+    CREATE INDEX cases_scope ON cases(community_code, opened_at);
+    CREATE INDEX cases_station ON cases(station_id, state);
+    CREATE INDEX cases_unresolved ON cases(state, opened_at);
+    CREATE TABLE case_history (
+        id {id},
+        case_id {counter} NOT NULL REFERENCES cases(id),
+        at {text} NOT NULL,
+        action {text} NOT NULL,
+        from_state {text},
+        to_state {text} NOT NULL,
+        level {counter} NOT NULL,
+        by_name {text} NOT NULL,         -- a username, 'station' or 'system'
+        by_role {text} NOT NULL,
+        note {text} NOT NULL DEFAULT '',
+        event_id {text}
+    );
+    CREATE INDEX case_history_case ON case_history(case_id, id);
+    CREATE TABLE webhooks (
+        id {id},
+        scope {text} NOT NULL,
+        url {text} NOT NULL,
+        secret {text} NOT NULL,
+        created_at {text} NOT NULL,
+        UNIQUE (scope, url)
+    );
+    CREATE TABLE webhook_deliveries (
+        id {id},
+        delivery_id {text} NOT NULL UNIQUE,
+        webhook_id {counter} NOT NULL REFERENCES webhooks(id),
+        case_id {counter} NOT NULL REFERENCES cases(id),
+        body {text} NOT NULL,
+        created_at {text} NOT NULL,
+        state {text} NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts {counter} NOT NULL DEFAULT 0,
+        next_attempt_at {text} NOT NULL,
+        last_attempt_at {text},
+        last_status {counter},
+        last_error {text},
+        delivered_at {text}
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_attempt_at);
+    CREATE INDEX webhook_deliveries_order ON webhook_deliveries(webhook_id, case_id, id)
+"""
+
+
 POINTS_SCHEMA = """
     CREATE TABLE points_rules (
         scope {text} PRIMARY KEY,        -- 'city' or a community code
@@ -461,6 +526,15 @@ POINTS_SCHEMA = """
     CREATE INDEX redemptions_household ON redemptions(community_code, household, day);
     CREATE INDEX events_household ON events(community_code, household, day) WHERE household IS NOT NULL
 """
+
+
+@migrations()
+def m013_cases_and_webhooks(db: Database) -> None:
+    # Work orders (工单) opened from station findings, their history, and the
+    # webhooks that carry every change to the city's grid system. Events gain
+    # the start or end state of a bin_full or litter finding.
+    db.executescript("ALTER TABLE events ADD COLUMN state TEXT; "
+                     + CASES_SCHEMA.format(text="TEXT", id="INTEGER PRIMARY KEY", counter="INTEGER"))
 
 
 @migrations()

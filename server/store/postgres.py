@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from . import pg_migrations
 from .base import StoreBase
+from .cases import CaseStore
 from .errors import StoreError, StoreUnavailable
 from .events import EventStore
 from .households import HouseholdStore
@@ -38,6 +39,7 @@ from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
 from .sessions import SessionStore
+from .webhooks import WebhookStore
 
 DEFAULT_READ_TIMEOUT_SECONDS = 30
 DEFAULT_POOL_SIZE = 10
@@ -302,7 +304,8 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, HouseholdStore, PointsStore, StoreBase):
+              InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore,
+              StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"
     _PERIOD_BACKFILL = pg_migrations.PERIOD_BACKFILL

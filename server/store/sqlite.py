@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from . import migrations, writer
 from .base import StoreBase
+from .cases import CaseStore
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
 from .events import EventStore
 from .households import HouseholdStore
@@ -24,6 +25,7 @@ from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
 from .sessions import SessionStore
+from .webhooks import WebhookStore
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -55,7 +57,8 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, HouseholdStore, PointsStore, StoreBase):
+                  InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore,
+                  StoreBase):
     open_connection = staticmethod(_open)
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None = None):

@@ -20,7 +20,7 @@ setup_blueprint(bp)
 LIST_SIZE = 5
 MAX_ROWS = 300  # a city-wide community ranking has ~7,000: the download has them all
 # the figures beside the ranked one: the camera's, the inspectors' and the corrected accuracy, then the rest
-COLUMNS = ("accuracy", "inspected", "accuracy_corrected", "participation", "awareness")
+COLUMNS = ("accuracy", "inspected", "accuracy_corrected", "participation", "awareness", "station_management")
 
 
 @bp.get("/rankings")

@@ -6,12 +6,14 @@ from flask import Blueprint, abort, current_app, g, render_template, request
 
 from .. import get_store, query
 from ..access import readable_region, sees_ranking
+from ..cases import public_case
 from ..insights import daily_trend, insights
 from ..inspections import accuracy_checks
 from ..rankings import METRICS, ranking
 from ..report import scope_report
 from ..scopes import CITY, level_of
 from ..stations import station_health
+from ..timeutil import now_utc
 from . import i18n
 from .chart import trend_svg
 from .common import login_page, setup_blueprint
@@ -21,6 +23,12 @@ setup_blueprint(bp)
 
 PARENT = {"district": CITY}
 HEALTH_ROWS = 50
+CASE_ROWS = 50
+
+
+def age_text(seconds: int) -> str:
+    h, m = divmod(max(seconds, 0) // 60, 60)
+    return i18n.t("age_hm", h=h, m=m) if h else i18n.t("age_m", m=m)
 
 
 def parent_of(code: str) -> str:
@@ -64,8 +72,12 @@ def dashboard(code: str):
     health = station_health(store, code, settings.heartbeat_interval)
     health.sort(key=lambda s: (s["online"], s["station_id"]))
     found = insights(store, code, period, target)
+    now = now_utc()
+    open_cases = [public_case(c, now, settings) for c in store.unresolved_cases(code)]
+    open_cases.sort(key=lambda c: (-c["level"], c["opened_at"]))
     return render_template(
         "dashboard.html", report=report, level=level, code=code, period=period,
         chart=chart, siblings=siblings, standing=standing, health=health[:HEALTH_ROWS],
         health_total=len(health), health_offline=sum(not s["online"] for s in health),
-        insights=found, month=period.label)
+        insights=found, month=period.label, open_cases=open_cases[:CASE_ROWS],
+        open_cases_total=len(open_cases), age_text=age_text)

@@ -127,6 +127,8 @@ def tablet(station_id: str):
         "stream": url_for("web_station.stream", station_id=station["id"]),
         "feedback": "/api/v1/events/{id}/feedback",
         "today": f"/api/v1/stations/{station['id']}/today",
+        "cases": f"/api/v1/cases?within={station['community_code']}&station={station['id']}",
+        "case_transition": "/api/v1/cases/{id}/transition",
         "quiz_questions": f"/api/v1/quiz/questions?station={station['id']}&n=5",
         "quiz": "/api/v1/quiz",
         "me": "/api/v1/me",

@@ -89,3 +89,43 @@ def test_on_a_phone_what_does_not_fit_scrolls_and_says_so(site, browser, width):
         assert not layout["trendScrolls"] and not layout["trendHint"], layout
         assert not layout["wrongScrolls"] and not layout["wrongHint"], layout
         assert not layout["healthHint"], layout
+
+
+@pytest.fixture(scope="module")
+def site_with_cases(tmp_path_factory):
+    """The small city with an overflow left for hours and a fresh litter case at st-a."""
+    import uuid
+    from datetime import datetime, timedelta
+
+    from server.timeutil import BEIJING
+
+    from .browser import post_json
+    with served_city(tmp_path_factory.mktemp("dash-cases"), workers=1, threads=8) as (base, city):
+        now = datetime.now(BEIJING)
+        events = [{"event_id": str(uuid.uuid4()), "type": kind, "station_id": "st-a", "bin": bin_,
+                   "ts": (now - ago).isoformat(timespec="milliseconds")}
+                  for kind, bin_, ago in (("bin_full", "other", timedelta(hours=2, minutes=10)),
+                                          ("litter", "other", timedelta(minutes=5)))]
+        status, body = post_json(base + "/api/v1/events", {"device_id": "dev-st-a", "events": events},
+                                 token=city.tokens["st-a"])
+        assert status == 200 and body["accepted"] == 2, body
+        yield base
+
+
+@pytest.mark.slow
+@browser_only
+@pytest.mark.parametrize("width", ["phone", "desktop"])
+def test_the_open_cases_with_their_age_and_level(site_with_cases, browser, width):
+    context, page, errors = open_dashboard(site_with_cases, browser, width)
+    try:
+        rows = page.locator("#open-cases tbody tr")
+        assert rows.count() == 2
+        text = page.inner_text("#open-cases")
+        assert "满冒" in text and "超级滞留" in text and "2 小时 10 分" in text and "垃圾落地" in text
+        wide = page.evaluate("() => document.documentElement.scrollWidth > window.innerWidth + 1")
+        page.locator("#open-cases").scroll_into_view_if_needed()
+        shoot(page, f"dashboard-cases-{width}")
+    finally:
+        context.close()
+    assert not errors, errors
+    assert not wide, "the page itself never scrolls sideways"

@@ -270,3 +270,27 @@ def test_an_audit_session_asks_about_every_disposal_and_stores_the_answers(site,
     after = page.request.get(base + "/api/v1/stations/st-a/today").json()
     assert (after["correct"] - before["correct"], after["wrong"] - before["wrong"]) == (1, 1)
     shoot(page, "tablet-audit")
+
+
+def test_the_stations_open_cases_and_the_handled_button(site, tablet_page):
+    """A litter finding shows up among the station's cases by itself; the
+    volunteer's 已处理 resolves it."""
+    import uuid
+    from datetime import datetime
+
+    from server.timeutil import BEIJING
+    page = tablet_page("tablet")
+    base, city = site
+    litter = {"event_id": str(uuid.uuid4()), "type": "litter", "station_id": "st-a", "bin": "other",
+              "ts": datetime.now(BEIJING).isoformat(timespec="milliseconds")}
+    status, body = post_json(base + "/api/v1/events", {"device_id": "dev-st-a", "events": [litter]},
+                             token=city.tokens["st-a"])
+    assert status == 200 and body["accepted"] == 1, body
+    page.wait_for_selector("#cases-list li", timeout=5000)
+    assert "垃圾落地" in page.inner_text("#cases-list") and page.is_hidden("#cases-empty")
+    page.locator("#cases-list li .case-handled").scroll_into_view_if_needed()
+    assert uncovered(page, "#cases-list li .case-handled")
+    shoot(page, "tablet-cases")
+    page.click("#cases-list li .case-handled")
+    page.wait_for_selector("#cases-list li", state="detached", timeout=5000)
+    assert page.is_visible("#cases-empty")

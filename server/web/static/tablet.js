@@ -309,6 +309,52 @@
   }
   $("picker-cancel").addEventListener("click", function () { $("picker").hidden = true; });
 
+  /* ---- the station's open cases, with "handled" for its volunteer ---- */
+  function ageText(seconds) {
+    var m = Math.max(0, Math.floor(seconds / 60)), h = Math.floor(m / 60);
+    return h ? fmt(S.age_hm, {h: h, m: m % 60}) : fmt(S.age_m, {m: m});
+  }
+  function renderCases(list) {
+    var ol = $("cases-list");
+    ol.textContent = "";
+    var open = list.filter(function (c) { return c.state === "open" || c.state === "dispatched"; });
+    $("cases-empty").hidden = open.length > 0;
+    open.forEach(function (c) {
+      var li = document.createElement("li");
+      li.dataset.case = c.id;
+      var text = document.createElement("span"); text.className = "casetext";
+      text.textContent = (S["kind_" + c.kind] || c.kind) + (c.bin ? " · " + c.bin : "") + " · "
+        + ageText(c.age_seconds) + " · " + (S["state_" + c.state] || c.state);
+      var level = document.createElement("span"); level.className = "caselevel";
+      level.textContent = S["level_" + c.level_name] || c.level_name;
+      li.appendChild(text); li.appendChild(level);
+      if (cfg.may_correct) {
+        var b = document.createElement("button");
+        b.type = "button"; b.className = "tsmall case-handled"; b.textContent = S.case_handled;
+        b.addEventListener("click", function () { markHandled(c, b); });
+        li.appendChild(b);
+      }
+      ol.appendChild(li);
+    });
+  }
+  function refreshCases() {
+    fetch(cfg.cases, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (body) { if (body) renderCases(body.cases); }).catch(function () {});
+  }
+  function markHandled(c, button) {
+    button.disabled = true;
+    fetch(fmt(cfg.case_transition, {id: c.id}), {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify({to: "resolved", note: S.case_handled_note})
+    }).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      refreshCases();
+    }).catch(function () { button.disabled = false; showStatus(S.save_failed, "bad"); });
+  }
+  setInterval(refreshCases, 30000);
+
   /* ---- the live stream, reconnecting by itself ---- */
   function connect() {
     if (source) { source.close(); source = null; }
@@ -318,8 +364,8 @@
     es.onopen = function () { retryDelay = 1000; lastMessage = Date.now(); setOnline(true); };
     function track(e) { lastMessage = Date.now(); if (e.lastEventId) lastCursor = e.lastEventId; setOnline(true); }
     es.addEventListener("disposal", function (e) { track(e); onDisposal(JSON.parse(e.data)); });
-    es.addEventListener("bin_full", track);
-    es.addEventListener("litter", track);
+    es.addEventListener("bin_full", function (e) { track(e); refreshCases(); });
+    es.addEventListener("litter", function (e) { track(e); refreshCases(); });
     es.addEventListener("counts", function (e) { track(e); showCounts(JSON.parse(e.data)); });
     es.addEventListener("ping", function (e) { track(e); });
     es.onerror = function () {
@@ -425,6 +471,7 @@
   showCounts(cfg.counts);
   recent = cfg.recent.slice(0, 8);
   renderRecent();
+  refreshCases();
   setOnline(true);
   connect();
 })();

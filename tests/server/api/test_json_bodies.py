@@ -31,14 +31,17 @@ def ready(client, city):
 
 
 def route(path, event_id):
-    return path.replace("{event_id}", event_id).replace("{station_id}", "st-a").replace("{household}", "hh-1")
+    # A body is read before the case is looked up: any case id will do.
+    return (path.replace("{event_id}", event_id).replace("{case_id}", "1")
+            .replace("{station_id}", "st-a").replace("{household}", "hh-1"))
 
 
 def test_every_json_route_of_the_document_is_covered():
     assert {p for _, p in JSON_ROUTES} == {
         "/api/v1/events", "/api/v1/heartbeat", "/api/v1/login", "/api/v1/quiz",
         "/api/v1/events/{event_id}/feedback", "/api/v1/events/{event_id}/audit",
-        "/api/v1/inspections", "/api/v1/stations/{station_id}/households/{household}/redemptions"}
+        "/api/v1/inspections", "/api/v1/cases/{case_id}/transition", "/api/v1/cases/{case_id}/escalate",
+        "/api/v1/stations/{station_id}/households/{household}/redemptions"}
 
 
 @pytest.mark.parametrize("method, path", JSON_ROUTES)

@@ -30,11 +30,11 @@ NEAR_MISSES = st.sampled_from([
     "2026-11-29T07:42:13Z", "2026-11-29 07:42:13+08:00", "2026-11-29T07:42:13.1234567+08:00",
     "２０２６-11-29T07:42:13Z", "kitchen", "recyclable", "hazardous", "other", "green",
     "correct", "wrong", "uncertain", "disposal", "bin_full", "litter", "hh_1", "hh 1", "m" * 80,
-    "m" * 81, "张三"])
+    "m" * 81, "张三", "overflow", "full", "ok", "clean"])
 VALUES = st.one_of(NEAR_MISSES, st.none(), st.booleans(), st.integers(-2, 2),
                    st.floats(-1, 2, allow_nan=False), st.text(max_size=6),
                    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=1))
-FIELDS = st.sampled_from(sorted(VALID) + ["colour", "extra"])
+FIELDS = st.sampled_from(sorted(VALID) + ["state", "colour", "extra"])
 
 
 @st.composite
@@ -91,3 +91,24 @@ def test_booleans_are_not_numbers():
 
 def test_every_property_says_what_it_expects():
     assert all(prop.get("x-expected") for prop in SCHEMA["properties"].values())
+
+
+def _finding(kind, **fields):
+    ev = {k: VALID[k] for k in ("event_id", "ts", "station_id", "bin")}
+    return dict(ev, type=kind, **fields)
+
+
+def test_findings_carry_a_state_of_their_own_type():
+    for kind, state in (("bin_full", "overflow"), ("bin_full", "full"), ("bin_full", "ok"),
+                        ("litter", "litter"), ("litter", "clean"), ("bin_full", None)):
+        ev = _finding(kind, **({"state": state} if state else {}))
+        assert event_errors(ev) == [] and VALIDATOR.is_valid(ev), ev
+    assert event_errors(_finding("litter", state="ok")) == [
+        {"field": "state", "message": "must be one of litter, clean on a litter event"}]
+    assert event_errors(_finding("bin_full", state="clean")) == [
+        {"field": "state", "message": "must be one of full, overflow, ok on a bin_full event"}]
+    assert event_errors(_finding("bin_full", state="gone"))[0]["field"] == "state"
+    assert event_errors(dict(VALID, state="overflow")) == [
+        {"field": "state", "message": "is not allowed on a disposal event"}]
+    for ev in (_finding("litter", state="ok"), dict(VALID, state="overflow")):
+        assert not VALIDATOR.is_valid(ev)
