@@ -123,7 +123,9 @@ def tablet(station_id: str):
         "station": station["id"],
         "may_correct": may_correct(g.user, station),
         "may_audit": may_audit(g.user, station),
+        "may_redeem": may_correct(g.user, station),     # the station's own volunteer
         "audit": "/api/v1/events/{id}/audit",
+        "household": f"/api/v1/stations/{station['id']}/households/{{token}}",
         "stream": url_for("web_station.stream", station_id=station["id"]),
         "feedback": "/api/v1/events/{id}/feedback",
         "today": f"/api/v1/stations/{station['id']}/today",

@@ -462,6 +462,73 @@
   });
   $("quiz-close").addEventListener("click", function () { $("quiz").hidden = true; quizState = null; });
 
+  /* ---- a household's card: points, its last disposals, redemptions ---- */
+  var cardToken = null, redemptionId = null;
+  function newRedemptionId() {
+    // One id per redemption the volunteer means: a second press or a resend
+    // after a dropped connection reuses it, so the server records it once.
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "r-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+  function showCard(c) {
+    cardToken = c.household; redemptionId = newRedemptionId();
+    $("card-household").textContent = c.household;
+    $("card-balance").textContent = c.points ? c.points.balance : "—";
+    if (!c.points) $("card-note").textContent = S.card_no_points;
+    var adv = $("card-advice");
+    adv.hidden = !c.advice;
+    if (c.advice) adv.textContent = fmt(S.card_advice, {item: c.advice.item_name, bins: c.advice.bin_names.join("、")});
+    var list = $("card-recent"); list.textContent = "";
+    c.recent.forEach(function (e) {
+      var li = document.createElement("li");
+      li.className = e.assisted ? "assisted" : e.verdict;
+      li.textContent = hhmm(e.ts) + " " + (e.ts || "").slice(0, 10) + " · " + (e.item_name || "—") + " · "
+        + (e.assisted ? S.assisted : (S[e.verdict] || e.verdict));
+      list.appendChild(li);
+    });
+    $("card-result").hidden = false;
+    if ($("redeem-form")) $("redeem-form").hidden = !c.points;
+  }
+  $("card-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var token = $("card-token").value.trim();
+    $("card-note").textContent = "";
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(token)) { $("card-note").textContent = S.card_bad_token; return; }
+    fetch(cfg.household.replace("{token}", encodeURIComponent(token)), {credentials: "same-origin"}).then(function (r) {
+      return r.json().then(function (body) { return {ok: r.ok, status: r.status, body: body}; });
+    }).then(function (res) {
+      if (!res.ok) {
+        $("card-result").hidden = true;
+        $("card-note").textContent = res.status === 400 ? S.card_bad_token : ((res.body.error || {}).message || S.card_not_found);
+        return;
+      }
+      showCard(res.body);
+    }).catch(function () { $("card-note").textContent = S.card_not_found; });
+  });
+  if ($("redeem-form")) $("redeem-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!cardToken) return;
+    var body = {redemption_id: redemptionId, points: parseInt($("redeem-points").value, 10),
+                reward: $("redeem-reward").value.trim()};
+    $("redeem-btn").disabled = true;
+    fetch(cfg.household.replace("{token}", encodeURIComponent(cardToken)) + "/redemptions", {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (b) { return {ok: r.ok, body: b}; });
+    }).then(function (res) {
+      $("redeem-btn").disabled = false;
+      if (!res.ok) { $("card-note").textContent = (res.body.error || {}).message || S.save_failed; return; }
+      $("card-balance").textContent = res.body.balance;
+      $("card-note").textContent = fmt(S.redeemed, {points: res.body.points, reward: res.body.reward, balance: res.body.balance});
+      redemptionId = newRedemptionId();        // the next redemption is a new one
+      $("redeem-points").value = ""; $("redeem-reward").value = "";
+    }).catch(function () {
+      $("redeem-btn").disabled = false;
+      $("card-note").textContent = S.redeem_retry;   // same id on the next press
+    });
+  });
+
   /* ---- start ---- */
   function measureBar() {
     var bar = document.querySelector(".tbar");
