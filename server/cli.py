@@ -372,10 +372,11 @@ def copy_store(target: str):
 
 
 def register_commands(app: Flask) -> None:
+    from .artifacts.commands import COMMANDS as ARTIFACT_COMMANDS
     from .demo import load_demo
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
                     set_password, remove_user, import_surveys, backup, prune_events, migrate_command, load_demo,
-                    copy_store):
+                    copy_store, *ARTIFACT_COMMANDS):
         # A copy per app: wrapping the shared command object itself would nest
         # one more wrapper with every app built in the same process.
         per_app = copy.copy(command)

@@ -101,6 +101,8 @@ class Settings:
     database_pool_size: int = 10
     # The corrected accuracy needs at least this many audits of a model version.
     min_audits: int = 30
+    # The folder of signed models and rule sets (server/artifacts); None: instance/registry.
+    registry: Path | None = None
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90})
 
@@ -147,4 +149,9 @@ class Settings:
             read_timeout_seconds=_int(env, "SORTWATCH_READ_TIMEOUT_SECONDS", 30, 1),
             database_pool_size=_int(env, "SORTWATCH_DATABASE_POOL_SIZE", 10, 1),
             min_audits=_int(env, "SORTWATCH_MIN_AUDITS", 30, 1),
+            registry=Path(env.get("SORTWATCH_REGISTRY") or PROJECT_ROOT / "instance" / "registry"),
         )
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.registry or PROJECT_ROOT / "instance" / "registry"

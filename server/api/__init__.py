@@ -3,8 +3,8 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import events, exports, health, inspections, openapi, quiz, rankings, session, stations, stats
-    for module in (health, events, session, stats, rankings, stations, inspections, quiz, exports,
+    from . import artifacts, events, exports, health, inspections, openapi, quiz, rankings, session, stations, stats
+    for module in (health, events, artifacts, session, stats, rankings, stations, inspections, quiz, exports,
                    openapi):
         app.register_blueprint(module.bp)
     app.register_blueprint(inspections.ledger_bp)
