@@ -25,14 +25,14 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def model_variant(dst: Path, note: str, src: Path = MODEL) -> Path:
     """A copy of `src` with metadata `variant` = `note` (JSON): a valid model with a new version."""
-    entry = _field(1, b"variant") + _field(2, json.dumps(note).encode())
-    dst.write_bytes(src.read_bytes() + _field(14, entry))
+    entry = field(1, b"variant") + field(2, json.dumps(note).encode())
+    dst.write_bytes(src.read_bytes() + field(14, entry))
     return dst
 
 
