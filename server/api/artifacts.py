@@ -3,24 +3,17 @@ an interrupted download resumes) and its manifest and signature. Only usable
 versions (server/artifacts) are served; anything else is a 404."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, send_file
+from flask import Blueprint, send_file
 
 from contract.artifacts import ArtifactError
 
 from .. import get_store
-from ..artifacts import ARTIFACT, SIGNATURE, Registry
+from ..artifacts import ARTIFACT, SIGNATURE
+from ..artifacts import app_registry as registry
 from ..auth import authenticate_device
 from ..errors import ApiError
 
 bp = Blueprint("artifacts", __name__, url_prefix="/api/v1/artifacts")
-
-
-def registry() -> Registry:
-    """One registry per app, so each version's file is hashed once, not per request."""
-    reg = current_app.extensions.get("artifact_registry")
-    if reg is None:
-        reg = current_app.extensions["artifact_registry"] = Registry(current_app.config["SETTINGS"].registry_dir)
-    return reg
 
 
 def _usable(kind: str, version: str) -> dict:

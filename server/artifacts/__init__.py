@@ -37,6 +37,7 @@ from contract.artifacts import (
     sign,
     verify_signature,
 )
+from contract.rules import RuleSet, RuleSetError, load_rules
 
 ARTIFACT, MANIFEST, SIGNATURE = "artifact", "manifest.json", "signature"
 
@@ -54,10 +55,20 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def app_registry() -> Registry:
+    """The app's registry: one per app, so each version's file is hashed once, not per request."""
+    from flask import current_app
+    reg = current_app.extensions.get("artifact_registry")
+    if reg is None:
+        reg = current_app.extensions["artifact_registry"] = Registry(current_app.config["SETTINGS"].registry_dir)
+    return reg
+
+
 class Registry:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._verified: dict[tuple, dict] = {}  # (kind, version, stat of the three files) -> manifest
+        self._rule_sets: dict[tuple[str, str], RuleSet] = {}  # (tag, sha256) -> the loaded rule set
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -114,6 +125,17 @@ class Registry:
             except ArtifactError:
                 continue
         return sorted(out, key=lambda m: (m["created"], m["version"]))
+
+    def rule_set(self, tag: str) -> RuleSet | None:
+        """A published rule set by its tag while it checks out (devices judge by it), else None."""
+        try:
+            manifest = self.verified("rules", tag)
+            key = (tag, manifest["sha256"])
+            if key not in self._rule_sets:
+                self._rule_sets[key] = load_rules(self.folder("rules", tag) / ARTIFACT)
+            return self._rule_sets[key]
+        except (ArtifactError, RuleSetError):
+            return None
 
     def assignments(self) -> dict:
         path = self.root / "assigned.json"

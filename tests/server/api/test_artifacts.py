@@ -146,3 +146,15 @@ def test_a_damaged_version_is_neither_offered_nor_served(client, city, runner, k
     assert "REFUSED" in runner.invoke(args=["list-artifacts"]).output
     shutil.rmtree(folder)
     assert beat(client, city)["assigned"]["model"]["version"] == old
+
+
+def test_events_judged_by_a_published_rule_set_are_accepted_while_it_checks_out(
+        client, city, runner, keys, tmp_path, registry):
+    from tests.server.support import disposal, post_events
+    ev = disposal(rules="beijing@2027.1")
+    refused = post_events(client, city, [ev]).get_json()
+    assert refused["accepted"] == 0 and refused["rejected"][0]["errors"][0]["field"] == "rules"
+    assert publish(runner, "rules", rules_variant(tmp_path / "b.json", "2027.1"), keys).exit_code == 0
+    assert post_events(client, city, [ev]).get_json()["accepted"] == 1
+    (registry / "rules" / "beijing@2027.1" / "signature").write_text("")
+    assert post_events(client, city, [disposal(rules="beijing@2027.1")]).get_json()["accepted"] == 0
