@@ -99,8 +99,9 @@ class Runtime:
         if self.judge:
             health["model"] = self.judge.model
             health["rules"] = self.judge.rules.tag
-        if self.updater:
-            health["update_error"] = self.updater.error
+        if self.updater and self.updater.error:
+            # Only when there is one, so a server without a registry never sees the key.
+            health["update_error"] = self.updater.error[:500]
         if disk_free is not None:
             health["disk_free"] = int(disk_free)
         return health

@@ -90,11 +90,12 @@ class Registry:
     def verified(self, kind: str, version: str) -> dict:
         """The manifest of a usable version; ArtifactError (saying why) for anything else."""
         folder = self.folder(kind, version)
-        paths = [folder / ARTIFACT, folder / MANIFEST, folder / SIGNATURE]
+        paths = [folder / ARTIFACT, folder / MANIFEST, folder / SIGNATURE, self.root / "public.b64"]
         try:
             stats = tuple((s.st_size, s.st_mtime_ns, s.st_ino) for s in (p.stat() for p in paths))
         except FileNotFoundError as e:
             raise ArtifactError(f"{kind} {version}: no {Path(e.filename).name} in the registry") from None
+        # The key is checked again whenever any of the four files changed (the key's file too).
         key = (kind, version, stats)
         if key in self._verified:
             return self._verified[key]

@@ -1,7 +1,9 @@
 """A real server with a registry, a key pair and the device's side of an update."""
+import json
+
 import pytest
 
-from contract.artifacts import load_private_key, public_key_from_text
+from contract.artifacts import file_digest, load_private_key, public_key_from_text, sign
 from contract.rules import load_rules
 from edge.model import load_classifier
 from edge.updates import Slots, Updater
@@ -29,6 +31,18 @@ class Publisher:
 
     def heartbeat_answer(self, client):
         return client.heartbeat({"ts": "2026-12-03T08:00:00+08:00", "camera": "ok"})
+
+    def sign_by_hand(self, kind, version, data: bytes, signature=None):
+        """A version put into the registry without publish's checks (a broken file that is signed)."""
+        folder = self.registry / kind / version
+        folder.mkdir(parents=True)
+        (folder / "artifact").write_bytes(data)
+        digest, size = file_digest(folder / "artifact")
+        manifest = {"kind": kind, "name": version.split("@")[0], "version": version, "sha256": digest,
+                    "size": size, "notes": "", "created": "2099-01-01T00:00:00+00:00"}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        (folder / "signature").write_text(signature if signature is not None else sign(manifest, self.private))
+        return manifest
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def test_a_station_swaps_to_a_newly_published_model_and_its_next_events_carry_it
     cmd = bench_edge.edge_command(first, stack, "--once", "--timeout", "60")
     assert subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300).returncode == 0
     assert {e["model"] for e in stack.events()} == {DEFAULT}
-    assert stack.heartbeat()["model"] == DEFAULT and stack.heartbeat()["update_error"] is None
+    assert stack.heartbeat()["model"] == DEFAULT and "update_error" not in stack.heartbeat()
 
     new = publish(stack, tmp_path, "v2")
     # A station that keeps running (the file ended, it goes on sending heartbeats) swaps when offered.
@@ -84,7 +84,7 @@ def test_a_station_swaps_to_a_newly_published_model_and_its_next_events_carry_it
     assert "now running model " + new in err
     slots = Slots(tmp_path / "updates", public_key_from_text(stack.public))
     assert slots.pointer("model") == {"version": new, "previous": DEFAULT}
-    assert stack.heartbeat()["update_error"] is None
+    assert "update_error" not in stack.heartbeat()
 
     before = {e["event_id"] for e in stack.events()}
     third = clip(stack, tmp_path, "clip3", 3, colour_items)

@@ -9,7 +9,7 @@ from hashlib import sha256
 import numpy as np
 import pytest
 
-from contract.artifacts import ArtifactError, file_digest, new_key_pair, sign
+from contract.artifacts import ArtifactError, file_digest, new_key_pair
 from edge.updates import Slots, Updater
 from tests.artifact_files import MODEL, field, model_variant, rules_variant
 
@@ -84,25 +84,12 @@ def test_a_manifest_other_than_the_offer_is_refused(tmp_path, publisher, client,
     assert not updater.prepare("model", offer) and "not the one offered" in updater.error
 
 
-def signed_by_hand(publisher, kind, version, data: bytes, signature=None):
-    """A version put into the registry without publish's checks (a broken file that is signed)."""
-    folder = publisher.registry / kind / version
-    folder.mkdir(parents=True)
-    (folder / "artifact").write_bytes(data)
-    digest, size = file_digest(folder / "artifact")
-    manifest = {"kind": kind, "name": version.split("@")[0], "version": version, "sha256": digest, "size": size,
-                "notes": "", "created": "2099-01-01T00:00:00+00:00"}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    (folder / "signature").write_text(signature if signature is not None else sign(manifest, publisher.private))
-    return manifest
-
-
 def test_a_signed_model_that_fails_to_load_is_refused_and_the_old_one_keeps_working(
         tmp_path, publisher, client, updater, judge):
     publisher.publish("model", MODEL)                     # the running model, so the registry has a key
     data = MODEL.read_bytes()[:3_000_000]
     version = "waste-effl0-int8@" + sha256(data).hexdigest()[:8]
-    signed_by_hand(publisher, "model", version, data)
+    publisher.sign_by_hand("model", version, data)
     offer = offers(publisher, client)["model"]
     assert offer["version"] == version                      # the newest, and it checks out
     old = judge.model
@@ -130,7 +117,7 @@ def test_an_unsigned_file_is_refused_by_the_device(tmp_path, publisher, client, 
     publisher.publish("model", MODEL)
     variant = model_variant(tmp_path / "v2.onnx", "v2").read_bytes()
     version = "waste-effl0-int8@" + sha256(variant).hexdigest()[:8]
-    m = signed_by_hand(publisher, "model", version, variant, signature=base64.b64encode(b"\0" * 64).decode())
+    m = publisher.sign_by_hand("model", version, variant, signature=base64.b64encode(b"\0" * 64).decode())
     offer = {"version": version, "sha256": m["sha256"], "size": m["size"]}
     # The registry does not serve it (its signature does not verify) ...
     assert offers(publisher, client)["model"]["version"] != version
