@@ -148,6 +148,8 @@ def load_rules(name_or_path: str | Path = "beijing") -> RuleSet:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise RuleSetError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise RuleSetError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     return _validate(data, str(path))
 
 

@@ -25,12 +25,11 @@ def iso(ts: float, tz) -> str:
 
 
 class EventMaker:
-    def __init__(self, config, judge, rules, tokens=None, source_id=None, epoch=0.0,
+    def __init__(self, config, judge, tokens=None, source_id=None, epoch=0.0,
                  wall_clock=time.time):
         self.config = config
         self.wall_clock = wall_clock
         self.judge = judge
-        self.rules = rules
         self.tokens = tokens
         self.source_id = source_id
         self.epoch = epoch
@@ -55,7 +54,7 @@ class EventMaker:
             "confidence": judgement.confidence,
             "assisted": False,
             "model": self.judge.model,
-            "rules": self.rules.tag,
+            "rules": self.judge.rules.tag,
         }
         household = self.tokens.take(at=self._token_time(ep)) if self.tokens else None
         if household:

@@ -41,6 +41,11 @@ class Frames:
             self.fps = 1 / dt if self.fps == 0 else 0.95 * self.fps + 0.05 / dt
         return [ep for ep in ended if ep is not None]
 
+    @property
+    def idle(self) -> bool:
+        """No disposal is open in any zone: the moment an update may be swapped in."""
+        return all(t.episode is None for t in self.trackers)
+
     def flush(self) -> list:
         ended = [tracker.flush(self.last_frame) for tracker in self.trackers]
         return [ep for ep in ended if ep is not None]

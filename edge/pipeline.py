@@ -2,6 +2,7 @@
 outbox, model and rules, capture, household reader, event maker, uploader."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -15,8 +16,11 @@ from edge.events import EventMaker
 from edge.model import load_classifier
 from edge.outbox import Outbox
 from edge.privacy.household import HouseholdTokens, LineReader
+from edge.updates import Slots, Updater, start_versions
 from edge.uploader import Client, Uploader
 from edge.verdict import Judge
+
+log = logging.getLogger(__name__)
 
 
 def source_duration(spec, fps: float) -> float:
@@ -43,18 +47,42 @@ class Pipeline:
     reader: LineReader | None
     events: EventMaker
     uploader: Uploader
+    updater: Updater | None = None
+
+
+def slots_of(config) -> Slots | None:
+    """The updates folder, or None when the station's file names no public key (updates off)."""
+    key = config.public_key()
+    return None if key is None else Slots(config.updates.dir, key)
 
 
 def make_judge(config, classifier=None, rules=None) -> Judge:
-    """The model and the rule set; a bin whose category the rule set lacks is refused here."""
+    """The model and the rule set; a bin whose category the rule set lacks is refused here.
+
+    With updates on, the versions the update pointers name (or their previous
+    ones) come first; a pair that does not judge together falls back to the
+    config's own."""
+    slots = slots_of(config)
+    if slots is not None and (classifier is None or rules is None):
+        categories = [b.category for b in config.bins]
+        updated_classifier, updated_rules = start_versions(slots, config.classifier.threads, categories)
+        try:
+            return make_judge(config, classifier or updated_classifier or _config_classifier(config),
+                              rules or updated_rules or load_rules(config.station.rules))
+        except ValueError as e:
+            log.error("the updated model and rule set do not judge together (%s); using the config's", e)
     if rules is None:
         rules = load_rules(config.station.rules)
     if classifier is None:
-        c = config.classifier
-        classifier = load_classifier(str(c.model) if c.model else None, threads=c.threads)
+        classifier = _config_classifier(config)
     for b in config.bins:
         rules.accepts(rules.items[0], b.category)  # raises for an unknown category
     return Judge(classifier, rules, config.classifier.threshold)
+
+
+def _config_classifier(config):
+    c = config.classifier
+    return load_classifier(str(c.model) if c.model else None, threads=c.threads)
 
 
 def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -> Pipeline:
@@ -85,7 +113,11 @@ def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -
 
     s = config.server
     client = Client(s.url, s.device_id, config.token(), timeout=s.timeout)
+    slots = slots_of(config)
+    updater = None if slots is None else Updater(slots, client, judge, categories=[b.category for b in config.bins],
+                                                 threads=config.classifier.threads)
     uploader = Uploader(outbox, client, batch_size=s.batch_size, backoff_min=s.backoff_min,
-                        backoff_max=s.backoff_max, heartbeat_interval=s.heartbeat_interval, health=health)
-    events = EventMaker(config, judge, judge.rules, tokens, source_id, epoch)
-    return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader)
+                        backoff_max=s.backoff_max, heartbeat_interval=s.heartbeat_interval, health=health,
+                        on_heartbeat=updater.offer if updater else None)
+    events = EventMaker(config, judge, tokens, source_id, epoch)
+    return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader, updater)

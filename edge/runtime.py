@@ -56,7 +56,7 @@ class Runtime:
         self.frames = Frames(config)
         self.recorder = None
         self.capture = self.outbox = self.uploader = self.judge = self.rules = None
-        self.tokens = self.reader = self.events = None
+        self.tokens = self.reader = self.events = self.updater = None
         self.tz = config.tz
         self.started = time.time()
         self.dead_letters_at_start = 0
@@ -66,7 +66,7 @@ class Runtime:
                            classifier=self._classifier, rules=self._rules)
         self.live, self.outbox, self.rules, self.judge = p.live, p.outbox, p.rules, p.judge
         self.capture, self.tokens, self.reader = p.capture, p.tokens, p.reader
-        self.events, self.uploader = p.events, p.uploader
+        self.events, self.uploader, self.updater = p.events, p.uploader, p.updater
         self.recorder = Recorder(self.judge, self.events, self.outbox, self.config.in_window)
         self.dead_letters_at_start = self.outbox.counts()["dead_letter"]
 
@@ -98,7 +98,10 @@ class Runtime:
         }
         if self.judge:
             health["model"] = self.judge.model
-            health["rules"] = self.rules.tag
+            health["rules"] = self.judge.rules.tag
+        if self.updater and self.updater.error:
+            # Only when there is one, so a server without a registry never sees the key.
+            health["update_error"] = self.updater.error[:500]
         if disk_free is not None:
             health["disk_free"] = int(disk_free)
         return health
@@ -117,7 +120,13 @@ class Runtime:
                 return True
             for ep in self.frames.process(item):
                 self.recorder.record_safely(ep)
+            self.swap_updates()
         return False
+
+    def swap_updates(self) -> None:
+        """Swap in a verified, loaded update, but never while a disposal is open."""
+        if self.updater is not None:
+            self.updater.swap_if_idle(self.frames.idle)
 
     # -- run -------------------------------------------------------------------------------
 
@@ -164,6 +173,7 @@ class Runtime:
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline and not self.stop_event.is_set():
                     self.recorder.retry_unsaved()
+                    self.swap_updates()
                     if self.delivered_all():
                         break
                     self.outbox.changed.set()
@@ -179,6 +189,7 @@ class Runtime:
                 log.info("source ended; still delivering and sending heartbeats")
             while not self.stop_event.wait(0.5):
                 self.recorder.retry_unsaved()
+                self.swap_updates()
             return 0
         finally:
             self.shutdown()

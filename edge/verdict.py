@@ -36,10 +36,22 @@ class Judge:
     def __init__(self, classifier, rules, threshold: float | None = None):
         self.classifier = classifier
         self.rules = rules
+        self.configured_threshold = threshold
         self.threshold = classifier.threshold if threshold is None else threshold
         missing = [label for label in classifier.labels if label not in set(rules.items)]
         if missing:
             raise ValueError(f"rule set {rules.tag} has no rule for model labels {missing}")
+
+    def replace(self, classifier=None, rules=None) -> None:
+        """Judge from now on with another model or rule set (an update, between disposals)."""
+        classifier = classifier or self.classifier
+        rules = rules or self.rules
+        missing = [label for label in classifier.labels if label not in set(rules.items)]
+        if missing:
+            raise ValueError(f"rule set {rules.tag} has no rule for model labels {missing}")
+        self.classifier, self.rules = classifier, rules
+        if self.configured_threshold is None:
+            self.threshold = classifier.threshold
 
     @property
     def model(self) -> str:

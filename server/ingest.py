@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from contract.limits import MAX_EVENTS
 from contract.rules import known_rule_sets
 
+from .artifacts import app_registry
 from .contract.validate import event_errors
 from .errors import ApiError
 from .households import household_errors
@@ -69,11 +70,12 @@ def unicode_errors(ev: dict) -> list[dict]:
 
 def judgement_errors(ev: dict) -> list[dict]:
     """A disposal names a rule set the server ships (NAME@VERSION of a file in
-    models/rules/), and its item and category belong to that rule set."""
+    models/rules/) or one published in its registry, and its item and category
+    belong to that rule set."""
     if ev["type"] != "disposal":
         return []
     known = known_rule_sets()
-    rules = known.get(ev["rules"])
+    rules = known.get(ev["rules"]) or app_registry().rule_set(ev["rules"])
     if rules is None:
         return [{"field": "rules", "message": "is not a rule set this server knows; "
                  f"known: {', '.join(sorted(known))}"}]

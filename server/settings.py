@@ -124,6 +124,8 @@ class Settings:
     case_correction_share: float = 0.2
     # Webhook deliveries are retried with growing delays for this long.
     webhook_retry_hours: int = 48
+    # The folder of signed models and rule sets (server/artifacts); None: instance/registry.
+    registry: Path | None = None
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90,
         # 整改率 of the cases (工单) opened in the period: a sortwatch choice, not the plan's.
@@ -180,4 +182,9 @@ class Settings:
             case_corrections=_int(env, "SORTWATCH_CASE_CORRECTIONS", 5, 1),
             case_correction_share=_int(env, "SORTWATCH_CASE_CORRECTION_PERCENT", 20, 0) / 100,
             webhook_retry_hours=_int(env, "SORTWATCH_WEBHOOK_RETRY_HOURS", 48, 24),
+            registry=Path(env.get("SORTWATCH_REGISTRY") or PROJECT_ROOT / "instance" / "registry"),
         )
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.registry or PROJECT_ROOT / "instance" / "registry"

@@ -35,6 +35,7 @@ class Config:
     server: Any
     outbox: Any
     privacy: Any
+    updates: Any
     bins: tuple[Bin, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -50,6 +51,16 @@ class Config:
         if self.server.token:
             return self.server.token
         return read_token(self.server.token_file)
+
+    def public_key(self):
+        """The registry's Ed25519 public key, or None when updates are off."""
+        from contract.artifacts import public_key_from_text
+        u = self.updates
+        if u.public_key:
+            return public_key_from_text(u.public_key)
+        if u.public_key_file:
+            return public_key_from_text(Path(u.public_key_file).read_text(encoding="ascii"))
+        return None
 
     def in_window(self, hour_minute: int) -> bool:
         """Whether minute-of-day `hour_minute` is inside an opening window."""
@@ -150,6 +161,7 @@ def load_config(path, overrides: dict | None = None, *, token_required: bool = T
             checker.problem("server.token_file", str(e))
     if server["backoff_min"] > server["backoff_max"]:
         checker.problem("server.backoff_min", "is larger than backoff_max")
+    _check_public_key(checker, sections["updates"])
     camera = sections["camera"]
     if camera["reconnect_min"] > camera["reconnect_max"]:
         checker.problem("camera.reconnect_min", "is larger than reconnect_max")
@@ -157,3 +169,20 @@ def load_config(path, overrides: dict | None = None, *, token_required: bool = T
         raise ConfigError(path, checker.problems)
     return Config(path=path, bins=tuple(bins), warnings=tuple(warnings),
                   **{name: SECTION_TYPES[name](**values) for name, values in sections.items()})
+
+
+def _check_public_key(checker, updates: dict) -> None:
+    from contract.artifacts import ArtifactError, public_key_from_text
+    if updates.get("public_key") and updates.get("public_key_file"):
+        checker.problem("updates.public_key", "give public_key or public_key_file, not both")
+        return
+    for key in ("public_key", "public_key_file"):
+        if not updates.get(key):
+            continue
+        try:
+            text = updates[key] if key == "public_key" else Path(updates[key]).read_text(encoding="ascii")
+            public_key_from_text(text)
+        except OSError as e:
+            checker.problem(f"updates.{key}", f"cannot read {updates[key]}: {e.strerror}")
+        except (ArtifactError, UnicodeDecodeError) as e:
+            checker.problem(f"updates.{key}", f"not an Ed25519 public key: {e}")

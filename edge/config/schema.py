@@ -108,6 +108,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "household_window": Field("float", "seconds a household token waits for its disposal",
                                   default=15.0, minimum=0.1, maximum=3600),
     },
+    "updates": {
+        "public_key": Field("str", "base64 Ed25519 public key of the registry (public.b64 from keygen); "
+                        "with neither this nor public_key_file, updates are off",
+                        pattern=r"^[A-Za-z0-9+/]{43}=$"),
+        "public_key_file": Field("path", "file holding that public key"),
+        "dir": Field("path", "folder of downloaded, verified models and rule sets and the pointers "
+                     "to the running ones", default="updates"),
+    },
 }
 
 BIN_SCHEMA: dict[str, Field] = {

@@ -11,7 +11,7 @@
   a revoked token must not cost the events waiting behind it.
 - Evidence images are PUT after their event was delivered.
 - A heartbeat is posted every `heartbeat_interval` seconds, whatever the state
-  of the event queue.
+  of the event queue; its answer goes to `on_heartbeat` (edge/updates).
 """
 from __future__ import annotations
 
@@ -122,8 +122,14 @@ class Client:
         self._send("PUT", f"/api/v1/events/{event_id}/evidence", data=jpeg,
                    headers={"Content-Type": "image/jpeg"})
 
-    def heartbeat(self, health: dict):
-        self._send("POST", "/api/v1/heartbeat", json={"device_id": self.device_id, **health})
+    def heartbeat(self, health: dict) -> dict:
+        """Post the device's health; the server's answer ({} when it is not JSON)."""
+        response = self._send("POST", "/api/v1/heartbeat", json={"device_id": self.device_id, **health})
+        try:
+            answer = response.json()
+        except ValueError:
+            return {}
+        return answer if isinstance(answer, dict) else {}
 
 
 class Backoff:
@@ -145,7 +151,8 @@ class Backoff:
 
 class Uploader(threading.Thread):
     def __init__(self, outbox, client: Client, *, batch_size=MAX_BATCH, backoff_min=1.0,
-                 backoff_max=300.0, heartbeat_interval=60.0, health=None, clock=time.monotonic):
+                 backoff_max=300.0, heartbeat_interval=60.0, health=None, on_heartbeat=None,
+                 clock=time.monotonic):
         super().__init__(name="uploader", daemon=True)
         self.outbox = outbox
         self.client = client
@@ -154,6 +161,7 @@ class Uploader(threading.Thread):
         self.backoff = Backoff(backoff_min, backoff_max)
         self.heartbeat_interval = heartbeat_interval
         self.health = health
+        self.on_heartbeat = on_heartbeat  # called with each heartbeat answer (updates)
         self.clock = clock
         self.stop_event = threading.Event()
         self.next_try = 0.0
@@ -234,8 +242,10 @@ class Uploader(threading.Thread):
         if self.health is None:
             return
         try:
-            self.client.heartbeat(self.health())
+            answer = self.client.heartbeat(self.health())
             self.heartbeats += 1
+            if self.on_heartbeat is not None:
+                self.on_heartbeat(answer)
         except UploadError as e:
             log.info("heartbeat not delivered: %s", e)
         except Exception:  # a failing health probe must not stop the uploads

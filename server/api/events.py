@@ -118,4 +118,6 @@ def heartbeat():
 
     seconds = store.record_heartbeat(station, device["id"], now.isoformat(),
                                      beijing(now).date().isoformat(), body, credit)
-    return {"status": "ok", "station_id": station["id"], "online_seconds_credited": seconds}
+    from .artifacts import offer
+    return {"status": "ok", "station_id": station["id"], "online_seconds_credited": seconds,
+            "assigned": {"model": offer("model"), "rules": offer("rules")}}

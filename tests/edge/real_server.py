@@ -99,7 +99,12 @@ class RealServer:
             status.append(int(status_line.split()[0]))
             return start_response(status_line, headers, exc_info)
 
-        answer = b"".join(self.app(environ, recording_start))
+        result = self.app(environ, recording_start)
+        try:
+            answer = b"".join(result)
+        finally:
+            if hasattr(result, "close"):  # WSGI: a file response closes its file here
+                result.close()
         self._record(method, path, status[0])
         if path == "/api/v1/heartbeat" and status[0] == 200:
             with self.lock:

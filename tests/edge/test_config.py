@@ -197,3 +197,27 @@ def test_upload_and_evidence_bounds_are_the_contracts(station):
                        + f"\n[privacy]\nevidence_max_px = {MAX_EVIDENCE_SIDE + 1}\n")
     keys = {key for _, key, _ in problems(station)}
     assert {"server.batch_size", "privacy.evidence_max_px"} <= keys
+
+
+def test_updates_are_off_without_a_public_key_and_a_bad_key_is_refused(tmp_path, station):
+    from contract.artifacts import new_key_pair, public_key_text
+    assert cfg.load_config(station).public_key() is None
+    key = public_key_text(new_key_pair()[1])
+    station.write_text(GOOD + f'\n[updates]\npublic_key = "{key}"\n')
+    config = cfg.load_config(station)
+    assert public_key_text(config.public_key()) == key
+    assert config.updates.dir == tmp_path / "updates"
+    (tmp_path / "public.b64").write_text(key + "\n")
+    station.write_text(GOOD + '\n[updates]\npublic_key_file = "public.b64"\n')
+    assert public_key_text(cfg.load_config(station).public_key()) == key
+    for text, message in ((f'public_key = "{key[:-2]}="', "does not match"),
+                          ('public_key_file = "nothing.b64"', "cannot read"),
+                          (f'public_key = "{key}"\npublic_key_file = "public.b64"', "not both")):
+        station.write_text(GOOD + f"\n[updates]\n{text}\n")
+        with pytest.raises(cfg.ConfigError) as e:
+            cfg.load_config(station)
+        assert "updates.public_key" in str(e.value.lines()) and message in str(e.value.lines()), e.value.lines()
+    (tmp_path / "public.b64").write_text("QUJD\n")
+    station.write_text(GOOD + '\n[updates]\npublic_key_file = "public.b64"\n')
+    with pytest.raises(cfg.ConfigError, match="Ed25519"):
+        cfg.load_config(station)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
@@ -25,8 +26,11 @@ def make_settings(db: Path, **overrides) -> Settings:
     # test_quiz_limits.py and test_session.py turn them on.
     values = {"env": "test", "database": db, "secret_key": "test-secret", "cookie_secure": False,
               "quiz_seconds_per_question": 0, "quiz_interval_seconds": 0,
-              "login_checks_per_second": 0}
+              "login_checks_per_second": 0, "registry": None}
     values.update(overrides)
+    if values["registry"] is None:  # never the project's instance/registry
+        folder = Path(db).parent if isinstance(db, Path) else Path(tempfile.gettempdir())
+        values["registry"] = folder / ("registry" if isinstance(db, Path) else f"sortwatch-registry-{uuid.uuid4().hex}")
     return Settings(**values)
 
 

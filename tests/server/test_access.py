@@ -208,6 +208,9 @@ def test_device_routes_take_a_device_token_not_a_person(client, city, events, us
     assert client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a"}).status_code == 401
     assert client.put(f"/api/v1/events/{events['st-a']}/evidence", data=jpeg(),
                       content_type="image/jpeg").status_code == 401
+    for path in ("/api/v1/artifacts/model/waste-effl0-int8@871d0c72",
+                 "/api/v1/artifacts/model/waste-effl0-int8@871d0c72/manifest"):
+        assert client.get(path).status_code == 401, path
 
 
 def test_a_device_speaks_only_for_its_own_station(client, city, events):
@@ -276,7 +279,9 @@ def test_the_matrix_covers_every_route_and_page(app):
                for method in item if method in ("get", "post", "put", "delete", "patch")}
     covered = {(m, p) for m, p, *_ in api_cases(dict.fromkeys(READS_STATION, "x"))}
     covered |= {("POST", "/api/v1/events"), ("POST", "/api/v1/heartbeat"),
-                ("PUT", "/api/v1/events/{event_id}/evidence")}
+                ("PUT", "/api/v1/events/{event_id}/evidence"),
+                ("GET", "/api/v1/artifacts/{kind}/{version}"),
+                ("GET", "/api/v1/artifacts/{kind}/{version}/manifest")}
     # Logging in and out are open to everyone; tests/server/api/test_session.py has them.
     covered |= {("POST", "/api/v1/login"), ("POST", "/api/v1/logout")}
     assert openapi == covered

@@ -96,7 +96,7 @@ def test_a_token_read_after_a_disposal_ended_waits_for_the_next_even_when_judgin
     wall.now = 1_800_000_000.0
     tokens = HouseholdTokens(window=15, clock=clock)
     maker = EventMaker(SimpleNamespace(station=SimpleNamespace(id="st-a"), tz=None),
-                       SimpleNamespace(model="m@1"), SimpleNamespace(tag="beijing@2020.1"), tokens,
+                       SimpleNamespace(model="m@1", rules=SimpleNamespace(tag="beijing@2020.1")), tokens,
                        wall_clock=wall)
     judged = SimpleNamespace(item="food_waste", category="kitchen", verdict="correct", confidence=0.9)
 
