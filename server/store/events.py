@@ -88,11 +88,14 @@ class EventStore:
             events = [events[i] for i in keep]
             rows = [rows[i] for i in keep]
             delta = delta_for(events)
+        self._insert_events(rows)
+        self._apply_delta(delta)
+        return events, duplicates
+
+    def _insert_events(self, rows: list[tuple]) -> None:
         marks = ",".join("?" * len(self._EVENT_COLUMNS))
         self.conn.executemany(
             f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})", rows)
-        self._apply_delta(delta)
-        return events, duplicates
 
     def _apply_delta(self, delta: RollupDelta) -> None:
         """Add a batch's (or a correction's) deltas to the roll-ups.
