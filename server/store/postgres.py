@@ -273,12 +273,12 @@ def close_pools(url: str | None = None) -> None:
 atexit.register(close_pools)
 
 
-def _connect_direct(url: str) -> psycopg.Connection:
+def _connect_direct(url: str, variable: str = "SORTWATCH_DATABASE") -> psycopg.Connection:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
                                application_name="sortwatch")
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"SORTWATCH_DATABASE={safe_url(url)}: cannot connect to "
+        raise StoreUnavailable(f"{variable}={safe_url(url)}: cannot connect to "
                                f"PostgreSQL: {_one_line(exc)}") from None
     conn.adapters.register_loader("numeric", _NumericLoader)
     return conn
@@ -290,6 +290,22 @@ def migrate(url: str) -> list[str]:
     with _connect_direct(url) as conn:
         pg_migrations.apply(conn)
         return pg_migrations.applied(conn)
+
+
+def check_replica(read_url: str, primary_url: str) -> None:
+    """The read replica answers and holds the primary's schema (the same
+    migrations); else StoreUnavailable naming SORTWATCH_DATABASE_READ."""
+    with _connect_direct(read_url, "SORTWATCH_DATABASE_READ") as conn:
+        try:
+            on_replica = pg_migrations.applied(conn)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"SORTWATCH_DATABASE_READ={safe_url(read_url)} holds no sortwatch "
+                                   f"schema: {_one_line(exc)}") from None
+    if on_replica != applied_migrations(primary_url):
+        raise StoreUnavailable(f"SORTWATCH_DATABASE_READ={safe_url(read_url)} is not a replica of "
+                               f"SORTWATCH_DATABASE: its schema is at "
+                               f"{on_replica[-1] if on_replica else 'nothing'}, the primary's at "
+                               f"{applied_migrations(primary_url)[-1]}")
 
 
 def applied_migrations(url: str) -> list[str]:
