@@ -8,7 +8,9 @@ does at that pace (a station sees a disposal every 6 s: its outbox holds one
 event when it sends), so 4,000 events/s are 4,000 requests/s. The load is
 open-loop: events are due at a fixed rate, spread over --clients processes
 of --connections connections each; a request that cannot start on time is
-counted late. The device's latency is that of its request.
+counted late, and the load stops at --seconds whatever is left unsent (the
+achieved rate is what was acknowledged per second). The device's latency is
+that of its request.
 
     python scripts/bench_city.py [--rate 4000] [--seconds 300] [--days 365]
     python scripts/bench_city.py --database postgresql://root@127.0.0.1:5432/postgres
@@ -82,6 +84,7 @@ def device_load(bases: list[str], me: int, clients: int, connections: int, rate:
     t0 = time.monotonic()
     cpu0 = time.process_time()
     total = int(seconds / interval)
+    end = t0 + seconds
 
     def connection(k: int) -> None:
         host, port = bases[(me + k) % len(bases)].removeprefix("http://").split(":")
@@ -91,8 +94,8 @@ def device_load(bases: list[str], me: int, clients: int, connections: int, rate:
             with lock:
                 n = due[0]
                 due[0] += 1
-            if n >= total:
-                return
+            if n >= total or time.monotonic() >= end:
+                return      # what was not sent by the end is not sent: the load stops on time
             wait = t0 + n * interval - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -131,7 +134,8 @@ def device_load(bases: list[str], me: int, clients: int, connections: int, rate:
     for t in threads:
         t.join()
     out.put({"latencies": latencies, "late": late[0], "failures": failures, "acked": acked[0],
-             "requests": total, "elapsed": time.monotonic() - t0,
+             "requests": total, "sent": len(latencies) + len(failures),
+             "elapsed": time.monotonic() - t0,
              "cpu": time.process_time() - cpu0})
 
 
@@ -307,9 +311,11 @@ def run(db, args, folder: Path) -> int:
     print(f"asked {args.rate:,.0f} events/s for {args.seconds:.0f} s ({asked:,} events, "
           f"{args.batch} per request) from {args.clients} processes x {args.connections} "
           f"connections to {args.hosts} host(s) of {args.workers} workers x {args.threads} threads")
+    sent = sum(r["sent"] for r in loads)
     print(f"achieved {acked / elapsed:,.0f} events/s ({acked / elapsed / args.rate:.0%} of asked): "
-          f"{acked:,} acknowledged in {elapsed:.0f} s; {late:,} requests started >0.1 s late; "
-          f"{len(failures)} failed{' (' + failures[0] + ')' if failures else ''}")
+          f"{acked:,} acknowledged in {elapsed:.0f} s; {sent:,} requests sent, "
+          f"{late:,} of them >0.1 s late; {len(failures)} failed"
+          f"{' (' + failures[0] + ')' if failures else ''}")
     print(summary("device's request", latencies, (50, 99)))
     print(summary("GET /api/v1/stats", reads["stats"], (50, 95)))
     print(summary("community ranking in district", reads["ranking"], (50, 95)))
