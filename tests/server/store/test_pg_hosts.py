@@ -217,7 +217,9 @@ def city_proxy(upstreams: list[str], folder: Path):
                                                      for u in upstreams)),
             ("site", "listen 8080;", f"listen 127.0.0.1:{port};"),
             ("main", "user nginx;", "user root;" if os.geteuid() == 0 else ""),
-            ("main", "worker_processes auto;", "worker_processes 1;"),
+            # In the foreground, so that stopping the process stops nginx (as a
+            # daemon its master outlived the test).
+            ("main", "worker_processes auto;", "daemon off; worker_processes 1;"),
             ("main", "error_log /var/log/nginx/error.log notice;", f"error_log {folder}/error.log notice;"),
             ("main", "pid /var/run/nginx.pid;", f"pid {folder}/nginx.pid;"),
             ("main", "access_log /var/log/nginx/access.log;", f"access_log off; {temp}"),
