@@ -77,6 +77,7 @@ def client(base: str, token: str, bodies: list[bytes], start, out) -> None:
     conn = http.client.HTTPConnection(host, int(port), timeout=60)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     start.wait()
+    cpu0 = time.process_time()
     latencies, accepted = [], 0
     for body in bodies:
         t0 = time.perf_counter()
@@ -87,7 +88,7 @@ def client(base: str, token: str, bodies: list[bytes], start, out) -> None:
         if response.status != 200:
             raise RuntimeError(f"HTTP {response.status}: {payload[:300]!r}")
         accepted += json.loads(payload)["accepted"]
-    out.put((latencies, accepted))
+    out.put((latencies, accepted, time.process_time() - cpu0))
 
 
 def run_load(base: str | list[str], tokens: list[tuple[str, str, str]],
@@ -100,18 +101,22 @@ def run_load(base: str | list[str], tokens: list[tuple[str, str, str]],
     for p in procs:
         p.start()
     time.sleep(0.5)
+    machine0 = benchlib.machine_cpu()
     t0 = time.perf_counter()
     start.set()
     results = [out.get() for _ in procs]
     elapsed = time.perf_counter() - t0
+    machine1 = benchlib.machine_cpu()
     for p in procs:
         p.join()
         if p.exitcode != 0:
             raise RuntimeError("a client failed")
-    latencies = [x for lat, _ in results for x in lat]
-    accepted = sum(a for _, a in results)
+    latencies = [x for lat, _, _ in results for x in lat]
+    accepted = sum(a for _, a, _ in results)
     return {"elapsed": elapsed, "accepted": accepted, "requests": len(latencies),
-            "p50": benchlib.percentile(latencies, 50), "p99": benchlib.percentile(latencies, 99)}
+            "p50": benchlib.percentile(latencies, 50), "p99": benchlib.percentile(latencies, 99),
+            "clients_cpu": sum(c for _, _, c in results) / elapsed,
+            "machine_busy": (machine1[0] - machine0[0]) / (machine1[1] - machine0[1])}
 
 
 def setup_city(db: Path | str, clients: int, folder: Path | None = None) -> list[tuple[str, str, str]]:
@@ -157,7 +162,9 @@ def postgres_phase(server_url: str, hosts: int, args, per_client: list[list[byte
             hosts_pids = [p for b in bases for p in benchlib.host_pids(int(b.rsplit(":", 1)[1]))]
             pg_before = {p: benchlib.cpu_seconds([p]) for p in benchlib.postgres_pids()}
             hosts_before = benchlib.cpu_seconds(hosts_pids)
-            result = run_load(bases, devices, per_client)
+            with benchlib.WaitSampler(url) as waits:
+                result = run_load(bases, devices, per_client)
+            result["waits"] = waits.shares()
             # PostgreSQL backends that started during the load (the pools
             # growing) count whole.
             pg_after = {p: benchlib.cpu_seconds([p]) for p in benchlib.postgres_pids()}
@@ -238,7 +245,10 @@ def main() -> int:
             for h, r, _ in pg:
                 report(f"PostgreSQL {h} host{'s' if h > 1 else ''}", r, args.batch)
                 print(f"{'':28} CPU during the load: hosts {r['cpu'][0]:.2f} cores, "
-                      f"PostgreSQL {r['cpu'][1]:.2f} cores (of {os.cpu_count()})")
+                      f"PostgreSQL {r['cpu'][1]:.2f} cores, clients {r['clients_cpu']:.2f} cores; "
+                      f"machine {r['machine_busy']:.0%} busy (of {os.cpu_count()} cores)")
+                print(f"{'':28} the hosts' PostgreSQL backends while in a statement: "
+                      + ", ".join(f"{k} {v:.0%}" for k, v in r["waits"][:5]))
             print(f"every PostgreSQL phase stored and counted each of its {expected} events once")
     return 0
 

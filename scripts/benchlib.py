@@ -189,3 +189,55 @@ def postgres_pids() -> list[int]:
             except OSError:
                 continue
     return pids
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores
+    (Linux /proc/stat): busy / total over an interval is how loaded it was."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]            # idle + iowait
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+
+
+class WaitSampler:
+    """Samples what the server's PostgreSQL backends of one database are
+    doing (pg_stat_activity, every `interval` s, in a thread) while it runs:
+    counts of 'CPU' (active, no wait), each wait event, and idle."""
+
+    def __init__(self, url: str, interval: float = 0.01):
+        import threading
+        self.url, self.interval = url, interval
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.wait(self.interval):
+                for state, kind, event in conn.execute(
+                        "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = 'sortwatch'"):
+                    if state != "active":
+                        key = "idle (waiting for the host)"
+                    elif kind is None:
+                        key = "running (CPU)"
+                    else:
+                        key = f"{kind}: {event}"
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def shares(self) -> list[tuple[str, float]]:
+        """Each state's share of the samples of active backends (idle apart), largest first."""
+        active = {k: v for k, v in self.counts.items() if not k.startswith("idle")}
+        total = sum(active.values()) or 1
+        return sorted(((k, v / total) for k, v in active.items()), key=lambda kv: -kv[1])

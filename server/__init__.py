@@ -64,6 +64,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     store.configure(settings.database, settings.read_timeout_seconds, settings.database_pool_size)
     try:
         store.migrate(settings.database)
+        if settings.database_read:
+            from .store import postgres
+            store.configure(settings.database_read, settings.read_timeout_seconds,
+                            settings.database_pool_size)
+            postgres.check_replica(settings.database_read, settings.database)
     except store.StoreUnavailable as e:
         # One line naming SORTWATCH_DATABASE, and no half-configured server.
         import click
@@ -74,9 +79,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.teardown_appcontext
     def close_store(exc):
-        s = g.pop("store", None)
-        if s is not None:
-            s.close()
+        for name in ("store", "read_store"):
+            s = g.pop(name, None)
+            if s is not None:
+                s.close()
 
     from .errors import register_error_handlers
     register_error_handlers(app)
@@ -110,3 +116,19 @@ def get_store():
     if "store" not in g:
         g.store = store.connect(current_app.config["SETTINGS"].database)
     return g.store
+
+
+def get_read_store():
+    """The store that dashboards, stats, rankings and exports read: the
+    replica of SORTWATCH_DATABASE_READ when there is one, else the request's
+    store. Writes, and reads that must see the request's own writes
+    (ingest, logins and sessions, feedback, inspections), use get_store()."""
+    from flask import current_app
+
+    from . import store
+    read = current_app.config["SETTINGS"].database_read
+    if not read:
+        return get_store()
+    if "read_store" not in g:
+        g.read_store = store.connect(read)
+    return g.read_store

@@ -77,6 +77,27 @@ def parse_database(raw: str | None) -> Path | str:
     return Path(raw)
 
 
+def parse_database_read(raw: str | None, database: Path | str) -> str | None:
+    """SORTWATCH_DATABASE_READ: an optional PostgreSQL URL (a streaming
+    replica of SORTWATCH_DATABASE) that dashboards, stats, rankings and
+    exports read from."""
+    if not raw:
+        return None
+    if not raw.startswith(POSTGRES_SCHEMES):
+        raise SettingsError("SORTWATCH_DATABASE_READ must be a postgresql://USER@HOST:PORT/DB URL "
+                            f"(a replica of SORTWATCH_DATABASE), got {raw.split('://')[0]}…")
+    if not is_postgres_url(database):
+        raise SettingsError("SORTWATCH_DATABASE_READ is a PostgreSQL replica: it needs "
+                            "SORTWATCH_DATABASE to be PostgreSQL too")
+    from psycopg.conninfo import conninfo_to_dict
+    try:
+        conninfo_to_dict(raw)
+    except Exception as exc:
+        raise SettingsError(f"SORTWATCH_DATABASE_READ is not a usable PostgreSQL URL: "
+                            f"{str(exc).splitlines()[0]}") from None
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -106,6 +127,8 @@ class Settings:
     # and the connections each server process keeps at most.
     read_timeout_seconds: int = 30
     database_pool_size: int = 10
+    # A replica that dashboards, stats, rankings and exports read from (None: the primary).
+    database_read: str | None = None
     # The corrected accuracy needs at least this many audits of a model version.
     min_audits: int = 30
     # Door-to-door guidance (入户指导): a household "needs a visit" when its
@@ -173,6 +196,7 @@ class Settings:
             quiz_interval_seconds=_int(env, "SORTWATCH_QUIZ_INTERVAL_SECONDS", 30, 0),
             read_timeout_seconds=_int(env, "SORTWATCH_READ_TIMEOUT_SECONDS", 30, 1),
             database_pool_size=_int(env, "SORTWATCH_DATABASE_POOL_SIZE", 10, 1),
+            database_read=parse_database_read(env.get("SORTWATCH_DATABASE_READ"), database),
             min_audits=_int(env, "SORTWATCH_MIN_AUDITS", 30, 1),
             visit_accuracy_percent=_percent(env, "SORTWATCH_VISIT_ACCURACY_PERCENT", 80),
             visit_min_disposals=_int(env, "SORTWATCH_VISIT_MIN_DISPOSALS", 5, 1),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
-from .. import get_store, query
+from .. import get_read_store, query
 from ..access import require_downloads
 from ..auth import login_required
 from ..errors import ApiError
@@ -25,7 +25,7 @@ def _request():
         raise ApiError(400, "invalid_request", "lang must be zh or en",
                        [{"field": "lang", "message": "zh or en"}])
     period = query.period(request.args)
-    store = get_store()
+    store = get_read_store()
     require_downloads(store, g.user, within)
     settings = current_app.config["SETTINGS"]
     reports = add_accuracy_checks(store, member_reports(store, level, within, period, settings),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from .. import get_store, query
+from .. import get_read_store, query
 from ..access import require_rankings
 from ..auth import login_required
 from ..errors import ApiError
@@ -26,6 +26,6 @@ def rankings():
         raise ApiError(400, "invalid_request", "n (the size of the red and black lists) is 1-50",
                        [{"field": "n", "message": "from 1 to 50"}])
     period = query.period(request.args)
-    store = get_store()
+    store = get_read_store()
     require_rankings(store, g.user, within)
     return ranking(store, level, within, period, metric, n, current_app.config["SETTINGS"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from .. import get_store, query
+from .. import get_read_store, query
 from ..access import readable_region, require_scope
 from ..auth import login_required
 from ..errors import ApiError
@@ -21,7 +21,7 @@ def stats():
     level, code = query.scope(request.args)
     period = query.period(request.args)
     require_scope(g.user, code)
-    store = get_store()
+    store = get_read_store()
     settings = current_app.config["SETTINGS"]
     report = scope_report(store, code, period, settings)
     if report is None:
@@ -33,7 +33,7 @@ def stats():
 
 def _readable_scope(args) -> tuple[str, str]:
     level, code = query.scope(args)
-    readable_region(get_store(), g.user, code)
+    readable_region(get_read_store(), g.user, code)
     return level, code
 
 
@@ -45,7 +45,7 @@ def _scope_view(build):
         period = query.period(request.args)
         target = current_app.config["SETTINGS"].targets["accuracy"]
         return {"level": level, "code": None if code == CITY else code,
-                "period": period.as_json(), **build(get_store(), code, period, target)}
+                "period": period.as_json(), **build(get_read_store(), code, period, target)}
     view.__name__ = build.__name__
     return login_required(view)
 

@@ -24,6 +24,22 @@ def _add_excluded(table: str, columns) -> str:
     return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
 
 
+def _shared(scope: str) -> bool:
+    """A street's, a district's or the city's row (a community's belongs to
+    few devices)."""
+    return len(scope) < 12
+
+
+def _split_delta(delta: RollupDelta) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The delta's roll-up rows as (local, shared) parts, per table."""
+    local: dict[str, dict] = {"station_hour": dict(delta.station_hour)}
+    shared: dict[str, dict] = {"station_hour": {}}
+    for table, rows in (("day", delta.day), ("period", delta.period), ("camera", delta.camera)):
+        local[table] = {k: c for k, c in rows.items() if not _shared(k[0])}
+        shared[table] = {k: c for k, c in rows.items() if _shared(k[0])}
+    return local, shared
+
+
 class EventStore:
     # --- ingest ------------------------------------------------------------
 
@@ -74,39 +90,30 @@ class EventStore:
             events = [events[i] for i in keep]
             rows = [rows[i] for i in keep]
             delta = delta_for(events)
-        marks = ",".join("?" * len(self._EVENT_COLUMNS))
-        self.conn.executemany(
-            f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})", rows)
+        self._insert_events(rows)
         self._apply_delta(delta)
         if any(e["type"] != "disposal" for e in events):
             self._cases_from_events(events, utc_iso(datetime.now(UTC)))
         return events, duplicates
 
+    def _insert_events(self, rows: list[tuple]) -> None:
+        marks = ",".join("?" * len(self._EVENT_COLUMNS))
+        self.conn.executemany(
+            f"INSERT INTO events({','.join(self._EVENT_COLUMNS)}) VALUES ({marks})", rows)
+
     def _apply_delta(self, delta: RollupDelta) -> None:
-        cols = ",".join(COUNTERS)
-        marks = ",".join("?" * len(COUNTERS))
-        # One upsert per roll-up row of the batch, over the batch's summed
-        # deltas, in key order: concurrent batches (several hosts) then take
-        # the rows' locks in the same order and cannot deadlock on them.
-        self.conn.executemany(
-            f"INSERT INTO rollup_day(scope, day, staffed, {cols}) VALUES (?, ?, ?, {marks}) "
-            f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_add_excluded('rollup_day', COUNTERS)}",
-            sorted((*k, *c) for k, c in delta.day.items()))
-        self.conn.executemany(
-            f"INSERT INTO rollup_period(scope, kind, period, staffed, {cols}) "
-            f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT(scope, kind, period, staffed) "
-            f"DO UPDATE SET {_add_excluded('rollup_period', COUNTERS)}",
-            sorted((*k, *c) for k, c in delta.period.items()))
-        self.conn.executemany(
-            f"INSERT INTO rollup_station_hour(station_id, day, hour, {cols}, bin_full, litter) "
-            f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
-            + _add_excluded("rollup_station_hour", COUNTERS + ("bin_full", "litter")),
-            sorted((*k, *c) for k, c in delta.station_hour.items()))
-        self.conn.executemany(
-            "INSERT INTO rollup_model_period(scope, kind, period, model, correct, wrong, uncertain) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope, kind, period, model) DO UPDATE SET "
-            + _add_excluded("rollup_model_period", ("correct", "wrong", "uncertain")),
-            sorted((*k, *c) for k, c in delta.camera.items()))
+        """Add a batch's (or a correction's) deltas to the roll-ups.
+
+        Every batch of the city adds to the same rows of its street, its
+        district and the city, and holds their row locks until it commits
+        (PostgreSQL; SQLite has one writer anyway). So those shared rows are
+        written last, just before the commit, after the rows of the batch's
+        own community and station: one batch waits for another only for
+        those last statements and the commit, not for the whole batch. Each
+        part takes its rows in key order, the same for every batch, so
+        concurrent batches cannot deadlock on them."""
+        local, shared = _split_delta(delta)
+        self._upsert_rollups(local)
         bumps: dict[tuple, int] = {}
         rows = sorted(delta.households)
         for i in range(0, len(rows), 1000):
@@ -121,6 +128,36 @@ class EventStore:
             for community, kind, period in inserted:
                 for scope in ancestors(community):
                     bumps[(scope, kind, period)] = bumps.get((scope, kind, period), 0) + 1
+        local["participation"] = {k: n for k, n in bumps.items() if not _shared(k[0])}
+        shared["participation"] = {k: n for k, n in bumps.items() if _shared(k[0])}
+        self._upsert_participation(local["participation"])
+        self._upsert_rollups(shared)
+        self._upsert_participation(shared["participation"])
+
+    def _upsert_rollups(self, part: dict[str, dict]) -> None:
+        cols = ",".join(COUNTERS)
+        marks = ",".join("?" * len(COUNTERS))
+        self.conn.executemany(
+            f"INSERT INTO rollup_day(scope, day, staffed, {cols}) VALUES (?, ?, ?, {marks}) "
+            f"ON CONFLICT(scope, day, staffed) DO UPDATE SET {_add_excluded('rollup_day', COUNTERS)}",
+            sorted((*k, *c) for k, c in part["day"].items()))
+        self.conn.executemany(
+            f"INSERT INTO rollup_period(scope, kind, period, staffed, {cols}) "
+            f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT(scope, kind, period, staffed) "
+            f"DO UPDATE SET {_add_excluded('rollup_period', COUNTERS)}",
+            sorted((*k, *c) for k, c in part["period"].items()))
+        self.conn.executemany(
+            f"INSERT INTO rollup_station_hour(station_id, day, hour, {cols}, bin_full, litter) "
+            f"VALUES (?, ?, ?, {marks}, ?, ?) ON CONFLICT(station_id, day, hour) DO UPDATE SET "
+            + _add_excluded("rollup_station_hour", COUNTERS + ("bin_full", "litter")),
+            sorted((*k, *c) for k, c in part["station_hour"].items()))
+        self.conn.executemany(
+            "INSERT INTO rollup_model_period(scope, kind, period, model, correct, wrong, uncertain) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(scope, kind, period, model) DO UPDATE SET "
+            + _add_excluded("rollup_model_period", ("correct", "wrong", "uncertain")),
+            sorted((*k, *c) for k, c in part["camera"].items()))
+
+    def _upsert_participation(self, bumps: dict[tuple, int]) -> None:
         self.conn.executemany(
             "INSERT INTO participation_period(scope, kind, period, households) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(scope, kind, period) DO UPDATE SET "

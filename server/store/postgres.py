@@ -8,6 +8,10 @@ that can be read by position and by name, like sqlite3.Row. What must differ
 beyond that is here (ingest's claim of event ids, pruning by partition, the
 transaction) and in pg_migrations.py (the schema).
 
+Ingest: the batches that requests of one process post meanwhile are
+stored together, in one transaction, by that process's writer thread
+(pg_writer.py).
+
 Connections: one pool per server process and database URL. A store borrows
 a connection for one statement, or for the whole of a write() transaction,
 so that a long-lived store (a tablet's stream) holds no connection while it
@@ -27,7 +31,7 @@ import psycopg
 from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool
 
-from . import pg_migrations
+from . import pg_migrations, pg_writer
 from .base import StoreBase
 from .cases import CaseStore
 from .errors import StoreError, StoreUnavailable
@@ -273,12 +277,12 @@ def close_pools(url: str | None = None) -> None:
 atexit.register(close_pools)
 
 
-def _connect_direct(url: str) -> psycopg.Connection:
+def _connect_direct(url: str, variable: str = "SORTWATCH_DATABASE") -> psycopg.Connection:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS,
                                application_name="sortwatch")
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"SORTWATCH_DATABASE={safe_url(url)}: cannot connect to "
+        raise StoreUnavailable(f"{variable}={safe_url(url)}: cannot connect to "
                                f"PostgreSQL: {_one_line(exc)}") from None
     conn.adapters.register_loader("numeric", _NumericLoader)
     return conn
@@ -290,6 +294,22 @@ def migrate(url: str) -> list[str]:
     with _connect_direct(url) as conn:
         pg_migrations.apply(conn)
         return pg_migrations.applied(conn)
+
+
+def check_replica(read_url: str, primary_url: str) -> None:
+    """The read replica answers and holds the primary's schema (the same
+    migrations); else StoreUnavailable naming SORTWATCH_DATABASE_READ."""
+    with _connect_direct(read_url, "SORTWATCH_DATABASE_READ") as conn:
+        try:
+            on_replica = pg_migrations.applied(conn)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"SORTWATCH_DATABASE_READ={safe_url(read_url)} holds no sortwatch "
+                                   f"schema: {_one_line(exc)}") from None
+    if on_replica != applied_migrations(primary_url):
+        raise StoreUnavailable(f"SORTWATCH_DATABASE_READ={safe_url(read_url)} is not a replica of "
+                               f"SORTWATCH_DATABASE: its schema is at "
+                               f"{on_replica[-1] if on_replica else 'nothing'}, the primary's at "
+                               f"{applied_migrations(primary_url)[-1]}")
 
 
 def applied_migrations(url: str) -> list[str]:
@@ -348,18 +368,37 @@ class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionSto
     # --- ingest: the ids are claimed in event_keys --------------------------------
 
     def ingest(self, events: list[dict], delta_for) -> tuple[list[dict], int]:
-        """As EventStore.ingest, in this connection's own transaction (no
-        group writer: PostgreSQL takes concurrent writers)."""
-        rows = [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in events]
-        delta = delta_for(events)
+        """As EventStore.ingest: the batch goes to this process's group
+        writer (pg_writer.py), which stores it with the batches of the other
+        requests queued meanwhile, in one transaction."""
+        url = self.url
+        return pg_writer.submit((os.getpid(), url), lambda jobs: PgStore(url).ingest_group(jobs),
+                                events, delta_for).result()
+
+    def ingest_group(self, jobs: list[tuple[list[dict], object]]) -> list[tuple[list[dict], int]]:
+        """Store several batches (events, delta_for) as one: their new ids
+        claimed together, one delta over all their new events, one commit;
+        a deadlock or serialization failure with another host's transaction
+        is retried. Returns each batch's (stored events, duplicates)."""
+        events = [e for batch, _ in jobs for e in batch]
+        delta_for = jobs[0][1]
         for attempt in range(INGEST_ATTEMPTS):
             try:
                 with self.write():
-                    return self._ingest_in_transaction(events, rows, delta, delta_for)
+                    keep = self._claim_new_events(events)
+                    new = [events[i] for i in keep]
+                    self._insert_events([tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in new])
+                    self._apply_delta(delta_for(new))
+                break
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == INGEST_ATTEMPTS - 1:
                     raise
-        raise AssertionError("unreachable")
+        kept, results, at = set(keep), [], 0
+        for batch, _ in jobs:
+            stored = [events[i] for i in range(at, at + len(batch)) if i in kept]
+            results.append((stored, len(batch) - len(stored)))
+            at += len(batch)
+        return results
 
     def _claim_new_events(self, events: list[dict]) -> list[int]:
         """Insert the batch's ids into event_keys; those really inserted are

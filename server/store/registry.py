@@ -105,14 +105,20 @@ class RegistryStore:
         return d
 
     def add_device(self, device_id: str, station_id: str, token_hash: str, now: str) -> None:
+        self.add_devices([(device_id, station_id, token_hash)], now)
+
+    def add_devices(self, devices: list[tuple[str, str, str]], now: str) -> None:
+        """Register (device id, station id, token hash) rows in one
+        transaction; all or none."""
         with self.write():
-            if self._one("SELECT 1 FROM devices WHERE id = ?", (device_id,)):
-                raise StoreError(f"device {device_id} already exists; "
-                                 "revoke it and register a new id to rotate its token")
-            if not self._one("SELECT 1 FROM stations WHERE id = ?", (station_id,)):
-                raise StoreError(f"unknown station {station_id}; add it first (add-station)")
-            self.conn.execute("INSERT INTO devices(id, station_id, token_hash, created_at) "
-                              "VALUES (?, ?, ?, ?)", (device_id, station_id, token_hash, now))
+            for device_id, station_id, token_hash in devices:
+                if self._one("SELECT 1 FROM devices WHERE id = ?", (device_id,)):
+                    raise StoreError(f"device {device_id} already exists; "
+                                     "revoke it and register a new id to rotate its token")
+                if not self._one("SELECT 1 FROM stations WHERE id = ?", (station_id,)):
+                    raise StoreError(f"unknown station {station_id}; add it first (add-station)")
+                self.conn.execute("INSERT INTO devices(id, station_id, token_hash, created_at) "
+                                  "VALUES (?, ?, ?, ?)", (device_id, station_id, token_hash, now))
 
     def revoke_device(self, device_id: str, now: str) -> None:
         with self.write():

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 
-from .. import get_store, query
+from .. import get_read_store, query
 from ..access import contains_scope, rankings_home, require_rankings
 from ..rankings import LEVELS_BELOW, RANKING_METRICS, ranking
 from ..scopes import CITY, level_of
@@ -29,7 +29,7 @@ def rankings():
     user = g.user
     within = query.within(request.args, default=rankings_home(user))
     within_level = level_of(within)
-    store = get_store()
+    store = get_read_store()
     require_rankings(store, user, within)
     levels = LEVELS_BELOW[within_level]
     if not levels:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 
-from .. import get_store, query
+from .. import get_read_store, query
 from ..access import readable_region, sees_ranking
 from ..cases import public_case
 from ..insights import daily_trend, insights
@@ -43,7 +43,7 @@ def dashboard(code: str):
         level = level_of(code)
     except ValueError:
         abort(404)
-    store = get_store()
+    store = get_read_store()
     readable_region(store, g.user, code)
     settings = current_app.config["SETTINGS"]
     period = query.period(request.args)

@@ -33,7 +33,7 @@ PG_ADMIN_URL = os.environ.get("SORTWATCH_TEST_POSTGRES", "postgresql://root@127.
 # exercise SQLite itself, each with the reason.
 SQLITE_ONLY = {
     ("test_demo.py", ""): "reads the demo's SQLite file with sqlite3",
-    ("test_gunicorn.py", ""): "starts gunicorn on its own SQLite file",
+    ("test_gunicorn.py", ""): "starts gunicorn on its own SQLite file (its kill -9 test names both)",
     ("test_cli.py", "test_backup"): "SQLite's online backup (PostgreSQL: tests/server/store)",
 }
 

@@ -1,5 +1,6 @@
 """The real thing: gunicorn with gunicorn.conf.py on loopback over a real
-SQLite file, registered through the real operator commands."""
+SQLite file (and, where named, a PostgreSQL database), registered through
+the real operator commands."""
 from __future__ import annotations
 
 import contextlib
@@ -49,9 +50,10 @@ def test_ingest_under_gunicorn_with_concurrent_devices(tmp_path):
         assert status == 400 and body["error"]["details"][0]["field"] == "events"
 
 
-def register(tmp_path):
-    """A small registered city in a fresh file; returns (db, device token)."""
-    db = tmp_path / "g.db"
+def register(tmp_path, db=None):
+    """A small registered city in a fresh file (or in `db`, a SQLite file or
+    an empty PostgreSQL database); returns (db, device token)."""
+    db = db or tmp_path / "g.db"
     regions = tmp_path / "regions.csv"
     regions.write_text(REGIONS_CSV, encoding="utf-8")
     benchlib.flask_cmd(db, "import-regions", str(regions))
@@ -69,11 +71,48 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(tmp_path):
-    """Devices resend whatever was not acknowledged; after kill -9 of every
-    server process mid-ingest, each acknowledged event is stored, and after
-    the resends each event is stored and counted exactly once."""
-    db, token = register(tmp_path)
+def _query(db, sql: str):
+    """The first row of `sql` on the SQLite file or PostgreSQL database `db`."""
+    if isinstance(db, str):
+        import psycopg
+        with psycopg.connect(db) as conn:
+            return conn.execute(sql).fetchone()
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql).fetchone()
+
+
+def _stored_ids(db) -> set[str]:
+    if isinstance(db, str):
+        import psycopg
+        with psycopg.connect(db) as conn:
+            return {row[0] for row in conn.execute("SELECT event_id FROM events")}
+    with closing(sqlite3.connect(db)) as conn:
+        return {row[0] for row in conn.execute("SELECT event_id FROM events")}
+
+
+COUNTS = ("SELECT count(*), count(DISTINCT event_id) FROM events",
+          "SELECT sum(disposals) FROM rollup_day WHERE scope = '110102001001'",
+          "SELECT sum(disposals) FROM rollup_day WHERE scope = 'city'",
+          "SELECT sum(disposals) FROM rollup_station_hour WHERE station_id = 'st-a'")
+
+
+def _counts(db) -> tuple[int, ...]:
+    """Events stored, distinct ids, and what the community's, the city's and
+    the station's roll-ups count (0 for none)."""
+    rows, distinct = _query(db, COUNTS[0])
+    return (rows, distinct, *((_query(db, sql)[0] or 0) for sql in COUNTS[1:]))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(backend, tmp_path, request):
+    """Devices post to one host and resend whatever was not acknowledged;
+    kill -9 of the master and every worker mid-ingest, three times: after
+    each kill every acknowledged event is stored, each stored event once,
+    and the roll-ups count exactly the stored events (a transaction the
+    kill cut short left nothing); after the resends each event is stored
+    and counted exactly once."""
+    target = tmp_path / "g.db" if backend == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    db, token = register(tmp_path, target)
     port = benchlib.free_port()
     env = benchlib.server_env(db, SORTWATCH_BIND=f"127.0.0.1:{port}", SORTWATCH_WORKERS=2,
                               SORTWATCH_THREADS=8)
@@ -116,23 +155,28 @@ def test_kill_9_during_ingest_loses_nothing_and_counts_nothing_twice(tmp_path):
         stop.set()
         for t in devices:
             t.join()
-        with closing(sqlite3.connect(db)) as conn:
-            stored = {row[0] for row in conn.execute("SELECT event_id FROM events")}
+        if backend == "postgresql":
+            # The killed workers' backends end once PostgreSQL notices the
+            # closed sockets; a transaction still open then is rolled back.
+            assert wait_until(lambda: _query(db, "SELECT count(*) FROM pg_stat_activity WHERE "
+                                                 "datname = current_database() AND "
+                                                 "application_name = 'sortwatch'")[0] == 0,
+                              timeout=30)
+        stored = _stored_ids(db)
         assert acknowledged <= stored, f"round {round_}: {len(acknowledged - stored)} acknowledged events lost"
+        rows, distinct, *counted = _counts(db)
+        assert rows == distinct == len(stored)
+        assert counted == [rows] * 3, f"round {round_}: {rows} events stored, roll-ups count {counted}"
     assert 0 < len(acknowledged) < sum(map(len, batches)), "the kills did not land mid-ingest"
 
     # Every device resends everything it has; the server counts each event once.
-    with benchlib.gunicorn("server:create_app()", db) as base2:
+    with benchlib.gunicorn("server:create_app()", db, log_dir=tmp_path) as base2:
         for batch in batches:
             status, body = call("POST", base2 + "/api/v1/events", {"device_id": "dev-a", "events": batch},
                                 token)
             assert status == 200 and not body["rejected"]
     total = sum(map(len, batches))
-    with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == total
-        for sql in ("SELECT sum(disposals) FROM rollup_day WHERE scope = '110102001001'",
-                    "SELECT sum(disposals) FROM rollup_station_hour WHERE station_id = 'st-a'"):
-            assert conn.execute(sql).fetchone()[0] == total, sql
+    assert _counts(db) == (total,) * 5
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (deploy/nginx/sortwatch.conf)")

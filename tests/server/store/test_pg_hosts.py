@@ -213,7 +213,9 @@ def city_proxy(upstreams: list[str], folder: Path):
     temp = temp_paths(folder)
     for old, new in [
             ("user nginx;", "user root;" if os.geteuid() == 0 else ""),
-            ("worker_processes auto;", "worker_processes 1;"),
+            # In the foreground, so that stopping the process stops nginx (as a
+            # daemon its master outlived the test).
+            ("worker_processes auto;", "daemon off; worker_processes 1;"),
             ("error_log /var/log/nginx/error.log notice;", f"error_log {folder}/error.log notice;"),
             ("pid /var/run/nginx.pid;", f"pid {folder}/nginx.pid;"),
             ("access_log /var/log/nginx/access.log;", f"access_log off; {temp}"),

@@ -152,8 +152,23 @@ def _waiting_on_locks(url: str) -> int:
                             "AND wait_event_type = 'Lock'").fetchone()[0]
 
 
+@pytest.fixture
+def other_host(db_path):
+    """other_host(n): an app on the same database with a pool and an ingest
+    writer of its own, as another host has (a different URL string names
+    them: fallback_application_name changes nothing else)."""
+    urls = []
+
+    def make(n: int):
+        urls.append(f"{db_path}?fallback_application_name=host{n}")
+        return create_app({"SETTINGS": make_settings(urls[-1]), "TESTING": True})
+    yield make
+    for url in urls:
+        postgres.close_pools(url)
+
+
 @pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
-def test_the_same_batch_at_two_hosts_at_once_is_stored_once(app, city, db_path):
+def test_the_same_batch_at_two_hosts_at_once_is_stored_once(app, city, db_path, other_host):
     """Host A has claimed the ids and not committed yet when host B gets the
     same batch: B waits for A, then answers every event as a duplicate."""
     litter = {k: v for k, v in disposal().items() if k in ("event_id", "ts", "station_id", "bin")}
@@ -163,8 +178,10 @@ def test_the_same_batch_at_two_hosts_at_once_is_stored_once(app, city, db_path):
         # A stops after claiming its ids: it needs the events table, locked here.
         blocker.execute("LOCK TABLE events IN SHARE MODE")
 
+        hosts = {"A": app, "B": other_host(1)}
+
         def post(host):
-            answers[host] = post_events(app.test_client(), city, events).get_json()
+            answers[host] = post_events(hosts[host].test_client(), city, events).get_json()
         a = threading.Thread(target=post, args=("A",))
         a.start()
         deadline = time.monotonic() + 10
@@ -186,7 +203,7 @@ def test_the_same_batch_at_two_hosts_at_once_is_stored_once(app, city, db_path):
 
 
 @pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
-def test_the_tablet_feed_misses_no_event_committed_out_of_order(app, city, db_path):
+def test_the_tablet_feed_misses_no_event_committed_out_of_order(app, city, db_path, other_host):
     """Batch A of a station is held before its commit (at the daily roll-up)
     when batch B of the same station, which needs no daily roll-up, arrives.
     B must not commit first: a feed that moved past B's cursor would never
@@ -210,7 +227,8 @@ def test_the_tablet_feed_misses_no_event_committed_out_of_order(app, city, db_pa
         deadline = time.monotonic() + 10
         while _waiting_on_locks(db_path) < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
-        b = threading.Thread(target=lambda: answers.update(B=post_events(app.test_client(), city, b_events).get_json()))
+        host_b = other_host(1)
+        b = threading.Thread(target=lambda: answers.update(B=post_events(host_b.test_client(), city, b_events).get_json()))
         b.start()
         b.join(1.0)        # without the station's lock, B commits now
         read_feed()        # the tablet polls meanwhile
@@ -223,15 +241,17 @@ def test_the_tablet_feed_misses_no_event_committed_out_of_order(app, city, db_pa
 
 
 @pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
-def test_many_hosts_racing_on_one_rollup_lose_no_count(app, city, db_path):
-    """Eight connections post overlapping batches at once: every id is
-    stored once, and the shared roll-up rows count each event once."""
+def test_many_hosts_racing_on_one_rollup_lose_no_count(app, city, db_path, other_host):
+    """Eight hosts post overlapping batches at once: every id is stored
+    once, and the shared roll-up rows count each event once."""
     shared = [disposal(verdict="correct") for _ in range(40)]
     own = [[disposal(verdict="wrong") for _ in range(10)] for _ in range(8)]
     barrier, answers = threading.Barrier(8), []
 
+    apps = [other_host(i) for i in range(8)]
+
     def host(i):
-        client = app.test_client()
+        client = apps[i].test_client()
         barrier.wait()
         answers.append(post_events(client, city, shared[i * 5:] + shared[:i * 5] + own[i]).get_json())
     threads = [threading.Thread(target=host, args=(i,)) for i in range(8)]
