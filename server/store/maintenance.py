@@ -5,6 +5,7 @@ import sqlite3
 from pathlib import Path
 
 from .errors import StoreError
+from .migrations import HOUSEHOLD_MONTH_KEEP
 
 
 class MaintenanceStore:
@@ -21,8 +22,10 @@ class MaintenanceStore:
 
     def prune_events(self, before_day: str) -> tuple[int, int]:
         """Delete raw events (and their evidence) of days before `before_day`;
-        roll-ups stay. Returns (events, evidence images) deleted."""
+        roll-ups stay, and each household's months (household_month).
+        Returns (events, evidence images) deleted."""
         with self.write():
+            self.conn.execute(HOUSEHOLD_MONTH_KEEP, (before_day,))
             images = self.conn.execute(
                 "DELETE FROM evidence WHERE event_id IN "
                 "(SELECT event_id FROM events WHERE day < ?)", (before_day,)).rowcount

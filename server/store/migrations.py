@@ -542,3 +542,50 @@ def m014_household_points(db: Database) -> None:
     # Incentive points (积分): the rules as data, redemptions, and an index to
     # read one household's disposals (server/points.py).
     db.executescript(POINTS_SCHEMA.format(text="TEXT", counter="INTEGER") + ";")
+
+
+HOUSEHOLD_MONTH_SCHEMA = """
+    CREATE TABLE household_month (
+        community_code {text} NOT NULL,
+        household {text} NOT NULL,
+        month {text} NOT NULL,           -- YYYY-MM (Beijing)
+        disposals {counter} NOT NULL,
+        assisted {counter} NOT NULL,
+        correct {counter} NOT NULL,
+        wrong {counter} NOT NULL,
+        uncertain {counter} NOT NULL,
+        days_seen {counter} NOT NULL,
+        last_seen {text} NOT NULL,
+        PRIMARY KEY (community_code, month, household)
+    )
+"""
+
+# What prune-events keeps of the raw events it deletes, per household and
+# month; both dialects (`?` is the cutoff day).
+HOUSEHOLD_MONTH_KEEP = """
+    INSERT INTO household_month(community_code, household, month, disposals, assisted, correct, wrong,
+                                uncertain, days_seen, last_seen)
+    SELECT community_code, household, substr(day, 1, 7), count(*), sum(assisted),
+           sum(CASE WHEN assisted = 0 AND verdict = 'correct' THEN 1 ELSE 0 END),
+           sum(CASE WHEN assisted = 0 AND verdict = 'wrong' THEN 1 ELSE 0 END),
+           sum(CASE WHEN assisted = 0 AND verdict = 'uncertain' THEN 1 ELSE 0 END),
+           count(DISTINCT day), max(day)
+    FROM events WHERE day < ? AND type = 'disposal' AND household IS NOT NULL
+    GROUP BY community_code, household, substr(day, 1, 7)
+    ON CONFLICT (community_code, month, household) DO UPDATE SET
+        disposals = household_month.disposals + excluded.disposals,
+        assisted = household_month.assisted + excluded.assisted,
+        correct = household_month.correct + excluded.correct,
+        wrong = household_month.wrong + excluded.wrong,
+        uncertain = household_month.uncertain + excluded.uncertain,
+        days_seen = household_month.days_seen + excluded.days_seen,
+        last_seen = CASE WHEN excluded.last_seen > household_month.last_seen
+                         THEN excluded.last_seen ELSE household_month.last_seen END
+"""
+
+
+@migrations()
+def m015_household_months(db: Database) -> None:
+    # Each household's month, kept when prune-events deletes the raw events
+    # it was counted from (server/households.py reads both).
+    db.executescript(HOUSEHOLD_MONTH_SCHEMA.format(text="TEXT", counter="INTEGER") + ";")

@@ -39,6 +39,7 @@ from .events import EventStore
 from .households import HouseholdStore
 from .inspections import InspectionStore
 from .maintenance import MaintenanceStore
+from .migrations import HOUSEHOLD_MONTH_KEEP
 from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
@@ -435,8 +436,10 @@ class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionSto
     def prune_events(self, before_day: str) -> tuple[int, int]:
         """Delete raw events (and evidence) of days before `before_day`:
         whole monthly partitions are dropped, the rest of the cutoff's month
-        deleted. Returns (events, evidence images) deleted."""
+        deleted; each household's months are kept (household_month).
+        Returns (events, evidence images) deleted."""
         with self._maintenance_write():
+            self.conn.execute(HOUSEHOLD_MONTH_KEEP, (before_day,))
             images = self.conn.execute(
                 "DELETE FROM evidence WHERE event_id IN "
                 "(SELECT event_id FROM event_keys WHERE day < ?)", (before_day,)).rowcount

@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,8 @@ def _pg_reset(url: str) -> None:
             for table in pg_migrations.TABLES:
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("ALTER SEQUENCE events_rowid RESTART")
+            # A test that ran prune-events dropped old months' partitions.
+            pg_migrations.ensure_partitions(conn, date.today(), restore=True)
 
 
 @pytest.fixture

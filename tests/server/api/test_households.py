@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 
 import openpyxl
@@ -166,3 +167,29 @@ def test_a_phone_number_as_household_is_refused_and_the_rest_of_the_batch_stored
     assert "phone number" in rejected["errors"][0]["message"]
     login(client, "sanlihe")
     assert [r["household"] for r in households(client).get_json()["households"]] == ["hh-ok"]
+
+
+def test_a_households_month_survives_prune_events_in_two_steps(app, client, city, month, runner):
+    """prune-events keeps each household's month (household_month) as it
+    deletes the raw events; a month pruned in two steps adds up, and the
+    rows read the same before, in between and after."""
+    from ..support import make_settings
+    login(client, "sanlihe")
+    before = {r["household"]: r for r in households(client).get_json()["households"]}
+    not_seen_before = households(client).get_json()["not_seen"]
+    today = datetime.now(BEIJING).date()
+    # First the days before NOW + 2 days (the middle of the month), then the whole month.
+    for cutoff in (NOW.date() + timedelta(days=2), NOW.date() + timedelta(days=20)):
+        settings = app.config["SETTINGS"]
+        app.config["SETTINGS"] = make_settings(settings.database, event_retention_days=(today - cutoff).days)
+        result = runner.invoke(args=["prune-events"])
+        assert result.exit_code == 0, result.output
+        assert re.search(r"deleted [1-9]\d* raw events", result.output), result.output
+        app.config["SETTINGS"] = settings
+        after = {r["household"]: r for r in households(client).get_json()["households"]}
+        assert sorted(after) == sorted(before)
+        for token, row in before.items():
+            keep = ("disposals", "assisted", "correct", "wrong", "uncertain", "accuracy", "days_seen",
+                    "last_seen", "needs_visit")
+            assert {k: after[token][k] for k in keep} == {k: row[k] for k in keep}, (cutoff, token)
+    assert households(client).get_json()["not_seen"] == not_seen_before
