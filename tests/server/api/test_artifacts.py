@@ -158,3 +158,22 @@ def test_events_judged_by_a_published_rule_set_are_accepted_while_it_checks_out(
     assert post_events(client, city, [ev]).get_json()["accepted"] == 1
     (registry / "rules" / "beijing@2027.1" / "signature").write_text("")
     assert post_events(client, city, [disposal(rules="beijing@2027.1")]).get_json()["accepted"] == 0
+
+
+def test_answers_match_the_openapi_document(client, city, runner, keys):
+    from .test_contract import check
+    check(client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a", "ts": datetime.now(BEIJING).isoformat()},
+                      headers=auth(city)), "/api/v1/heartbeat", "post")
+    assert publish(runner, "model", MODEL, keys).exit_code == 0
+    answer = client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a", "ts": datetime.now(BEIJING).isoformat(),
+                                                    "update_error": "model x@1 refused: it does not load"},
+                         headers=auth(city))
+    check(answer, "/api/v1/heartbeat", "post")
+    version = answer.get_json()["assigned"]["model"]["version"]
+    check(client.get(f"/api/v1/artifacts/model/{version}/manifest", headers=auth(city)),
+          "/api/v1/artifacts/{kind}/{version}/manifest", "get")
+    check(client.get("/api/v1/artifacts/model/x@1/manifest", headers=auth(city)),
+          "/api/v1/artifacts/{kind}/{version}/manifest", "get")
+    too_long = client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a", "update_error": "x" * 501,
+                                                      "ts": datetime.now(BEIJING).isoformat()}, headers=auth(city))
+    assert too_long.status_code == 400
