@@ -1,10 +1,9 @@
 """A volunteer's word on a disposal (docs/design.md §1): "I helped"
 takes it out of self-directed accuracy; "the camera was wrong" replaces the
-item and judges the bin again under the event's rule set. Pure."""
+item and judges the bin again under the event's rule set (shipped, or published in the registry)."""
 from __future__ import annotations
 
-from contract.rules import rule_set_or_default as rules_for
-
+from .artifacts import rules_for
 from .errors import ApiError
 
 FIELDS = {"assisted", "camera_wrong", "item"}

@@ -7,9 +7,9 @@ import re
 from collections import Counter
 
 from contract.limits import HOUSEHOLD_PATTERN, looks_like_phone_number
-from contract.rules import rule_set_or_default
 
 from . import query
+from .artifacts import rules_for
 from .points import household_points
 from .timeutil import beijing, now_utc
 
@@ -34,7 +34,7 @@ def lookup(store, station: dict, household: str, settings, lang: str = "zh") -> 
 
 
 def _public(ev: dict, lang: str) -> dict:
-    rules = rule_set_or_default(ev["rules"])
+    rules = rules_for(ev["rules"])
     name = rules.item_name(ev["item"], lang) if ev["item"] in rules.item_rules else ev["item"]
     return {"ts": ev["ts"], "item": ev["item"], "item_name": name, "category": ev["category"],
             "bin": ev["bin"], "verdict": ev["verdict"], "assisted": bool(ev["assisted"])}
@@ -48,7 +48,7 @@ def advice(recent: list[dict], lang: str) -> dict | None:
     if not wrong:
         return None
     (item, tag), times = max(wrong.items(), key=lambda kv: (kv[1], kv[0][0]))
-    rules = rule_set_or_default(tag)
+    rules = rules_for(tag)
     if item not in rules.item_rules:
         return None
     bins = rules.accepted_bins(item)

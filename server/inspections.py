@@ -2,13 +2,12 @@
 (docs/design.md, "Trusting the numbers"): reading a 查N错M record or an audit
 from a request, and what a scope's accuracy gains beside the camera's value.
 Pure except for the store reads in `accuracy_checks` and
-`add_accuracy_checks`."""
+`add_accuracy_checks`, and the registry's rule sets (`rules_for`)."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
 
-from contract.rules import rule_set_or_default as rules_for
-
+from .artifacts import rules_for
 from .correction import TRUTHS, Audits, corrected_accuracies
 from .errors import ApiError
 from .rates import ratio, wilson_interval

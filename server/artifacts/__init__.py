@@ -37,7 +37,7 @@ from contract.artifacts import (
     sign,
     verify_signature,
 )
-from contract.rules import RuleSet, RuleSetError, load_rules
+from contract.rules import RuleSet, RuleSetError, known_rule_sets, load_rules, rule_set_or_default
 
 ARTIFACT, MANIFEST, SIGNATURE = "artifact", "manifest.json", "signature"
 
@@ -53,6 +53,17 @@ def _write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def rules_for(tag) -> RuleSet:
+    """The rule set an event was judged under: a shipped one, else one published in the
+    registry (while it checks out), else the default one (contract.rules.rule_set_or_default)."""
+    from flask import has_app_context
+    if isinstance(tag, str) and tag not in known_rule_sets() and has_app_context():
+        published = app_registry().rule_set(tag)
+        if published is not None:
+            return published
+    return rule_set_or_default(tag)
 
 
 def app_registry() -> Registry:

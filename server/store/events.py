@@ -90,11 +90,16 @@ class EventStore:
             events = [events[i] for i in keep]
             rows = [rows[i] for i in keep]
             delta = delta_for(events)
+        self._store_new(events, rows, delta)
+        return events, duplicates
+
+    def _store_new(self, events: list[dict], rows: list[tuple], delta: RollupDelta) -> None:
+        """Inside the ingest transaction, for events whose ids were claimed:
+        the rows, their roll-ups, and the cases their findings open or resolve."""
         self._insert_events(rows)
         self._apply_delta(delta)
         if any(e["type"] != "disposal" for e in events):
             self._cases_from_events(events, utc_iso(datetime.now(UTC)))
-        return events, duplicates
 
     def _insert_events(self, rows: list[tuple]) -> None:
         marks = ",".join("?" * len(self._EVENT_COLUMNS))

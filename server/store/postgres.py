@@ -388,8 +388,8 @@ class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionSto
                 with self.write():
                     keep = self._claim_new_events(events)
                     new = [events[i] for i in keep]
-                    self._insert_events([tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in new])
-                    self._apply_delta(delta_for(new))
+                    self._store_new(new, [tuple(e.get(c) for c in self._EVENT_COLUMNS) for e in new],
+                                    delta_for(new))
                 break
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == INGEST_ATTEMPTS - 1:

@@ -8,8 +8,6 @@ from urllib.parse import urlencode
 from flask import Flask, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from contract.rules import rule_set_or_default
-
 from ..access import AccessError, may_rank
 from ..errors import ApiError
 from ..scopes import CITY
@@ -123,8 +121,9 @@ def pct(value, digits: int = 1) -> str:
 
 
 def rules_for(tag: str | None = None):
-    # Only the rule sets the server ships, by tag: a stored tag is never a path.
-    return rule_set_or_default(tag)
+    # The rule sets the server ships or its registry publishes, by tag: a stored tag is never a path.
+    from ..artifacts import rules_for as shipped_or_published
+    return shipped_or_published(tag)
 
 
 def item_name(item: str | None, tag: str | None = None) -> str:

@@ -158,3 +158,43 @@ def test_events_judged_by_a_published_rule_set_are_accepted_while_it_checks_out(
     assert post_events(client, city, [ev]).get_json()["accepted"] == 1
     (registry / "rules" / "beijing@2027.1" / "signature").write_text("")
     assert post_events(client, city, [disposal(rules="beijing@2027.1")]).get_json()["accepted"] == 0
+
+
+def test_answers_match_the_openapi_document(client, city, runner, keys):
+    from .test_contract import check
+    check(client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a", "ts": datetime.now(BEIJING).isoformat()},
+                      headers=auth(city)), "/api/v1/heartbeat", "post")
+    assert publish(runner, "model", MODEL, keys).exit_code == 0
+    answer = client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a", "ts": datetime.now(BEIJING).isoformat(),
+                                                    "update_error": "model x@1 refused: it does not load"},
+                         headers=auth(city))
+    check(answer, "/api/v1/heartbeat", "post")
+    version = answer.get_json()["assigned"]["model"]["version"]
+    check(client.get(f"/api/v1/artifacts/model/{version}/manifest", headers=auth(city)),
+          "/api/v1/artifacts/{kind}/{version}/manifest", "get")
+    check(client.get("/api/v1/artifacts/model/x@1/manifest", headers=auth(city)),
+          "/api/v1/artifacts/{kind}/{version}/manifest", "get")
+    too_long = client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a", "update_error": "x" * 501,
+                                                      "ts": datetime.now(BEIJING).isoformat()}, headers=auth(city))
+    assert too_long.status_code == 400
+
+
+def test_feedback_on_an_event_of_a_published_rule_set_judges_by_that_rule_set(
+        client, city, runner, keys, tmp_path):
+    from tests.server.support import disposal, login, post_events
+    data = json.loads(RULES.read_text(encoding="utf-8"))
+    data["version"] = "2027.1"
+    data["items"]["battery"] = {**data["items"]["battery"], "also_accepted": []}   # dry cells: hazardous only
+    (tmp_path / "b.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert publish(runner, "rules", tmp_path / "b.json", keys).exit_code == 0
+    events = [disposal(rules=tag, bin="other", item="glass", category="recyclable", verdict="wrong")
+              for tag in ("beijing@2020.1", "beijing@2027.1")]
+    assert post_events(client, city, events).get_json()["accepted"] == 2
+    city.add_user("vol-a", "volunteer", "st-a")
+    login(client, "vol-a")
+    verdicts = []
+    for ev in events:   # the volunteer says it was a battery, into the other-waste bin
+        r = client.post(f"/api/v1/events/{ev['event_id']}/feedback", json={"camera_wrong": True, "item": "battery"})
+        assert r.status_code == 200, r.get_json()
+        verdicts.append(r.get_json()["verdict"])
+    assert verdicts == ["correct", "wrong"]
