@@ -20,7 +20,8 @@ def _store():
 
 @click.command("check-stations")
 def check_stations_command():
-    """Open offline cases for silent stations and escalate cases left unresolved.
+    """Open offline cases for silent stations, camera check cases for cameras that
+    disagree with this month's inspectors, and escalate cases left unresolved.
 
     Run it every few minutes from cron or a systemd timer; reads never open cases.
 
@@ -28,7 +29,8 @@ def check_stations_command():
     """
     with _store() as s:
         done = check_stations(s, current_app.config["SETTINGS"], now_utc())
-    click.echo(f"offline cases opened: {done['offline_opened']}, cases escalated: {done['escalated']}")
+    click.echo(f"offline cases opened: {done['offline_opened']}, camera check cases opened: "
+               f"{done['camera_opened']}, cases escalated: {done['escalated']}")
 
 
 @click.command("add-webhook")

@@ -290,9 +290,35 @@ def check_stations(store, settings, now: datetime) -> dict:
         detail = f"no heartbeat since {utc_iso(last)}"
         if store.open_case("offline", s, utc_iso(last + limit), utc_iso(now), detail) is not None:
             opened += 1
+    camera = open_camera_checks(store, now)
     levels = {}
     for c in store.unresolved_cases():
         level = age_level(c["opened_at"], now, settings)
         if level > c["level"]:
             levels[c["id"]] = level
-    return {"offline_opened": opened, "escalated": store.raise_levels(levels, utc_iso(now))}
+    return {"offline_opened": opened, "camera_opened": camera,
+            "escalated": store.raise_levels(levels, utc_iso(now))}
+
+
+def open_camera_checks(store, now: datetime) -> int:
+    """A "camera check" case for every station whose camera this month
+    disagrees with its inspectors beyond both intervals (server/agreement.py,
+    the same test as the dashboards' flag). Returns the cases opened."""
+    from .agreement import window_agreement
+    from .scopes import CITY
+    from .timeutil import beijing, make_period
+    month = make_period(beijing(now).strftime("%Y-%m"))
+    by_station: dict[str, list[dict]] = {}
+    for r in store.inspections(CITY, month.start.isoformat(), month.end.isoformat()):
+        by_station.setdefault(r["station_id"], []).append(r)
+    opened = 0
+    for station_id, records in sorted(by_station.items()):
+        found = window_agreement(store, records)
+        if not found["disagrees"]:
+            continue
+        i, c = found["inspected"], found["camera"]
+        detail = (f"camera {c['value']:.0%} against the inspectors' {i['value']:.0%} over "
+                  f"{found['inspections']} inspections this month (95% intervals apart)")
+        if store.open_case("camera", store.station(station_id), utc_iso(now), utc_iso(now), detail) is not None:
+            opened += 1
+    return opened

@@ -253,8 +253,23 @@ def test_a_camera_that_disagrees_with_its_inspectors_is_flagged(client, city):
     assert health["st-b"]["camera_disagrees"] is False
 
 
-def test_a_camera_that_agrees_within_the_intervals_is_not_flagged(client, city):
+def test_a_camera_that_disagrees_opens_one_camera_check_case(client, city, runner):
+    inspected_today(client, city, ["correct"] * 20, wrong=10)
+    for _ in range(2):                       # cron runs it again: still one case
+        result = runner.invoke(args=["check-stations"])
+        assert result.exit_code == 0, result.output
+    assert "camera check cases opened: 0" in result.output
+    login(client, "sanlihe")
+    cases = client.get("/api/v1/cases?within=110102001001").get_json()["cases"]
+    camera = [c for c in cases if c["kind"] == "camera"]
+    assert [c["station_id"] for c in camera] == ["st-a"]
+    assert "camera 100% against the inspectors' 50%" in camera[0]["detail"]
+
+
+def test_a_camera_that_agrees_within_the_intervals_is_not_flagged(client, city, runner):
     _, now = inspected_today(client, city, ["correct"] * 18 + ["wrong"] * 2, wrong=3)
+    result = runner.invoke(args=["check-stations"])
+    assert result.exit_code == 0 and "camera check cases opened: 0" in result.output, result.output
     login(client, "sanlihe")
     windows = client.get(f"/api/v1/stations/st-a/agreement?month={now:%Y-%m}").get_json()["windows"]
     assert windows["camera"]["value"] == 0.9 and windows["inspected"]["value"] == 0.85
