@@ -237,7 +237,7 @@ def test_a_station_offline_too_long_opens_a_case_and_its_heartbeat_resolves_it(a
     # the litter's, and that of the station's new silence, 2.5 hours old by then.
     opened(client, city, finding("litter"))
     much_later = now_utc() + timedelta(hours=3)
-    assert check_stations(store, settings, much_later) == {"offline_opened": 1, "escalated": 2}
+    assert check_stations(store, settings, much_later) == {"offline_opened": 1, "camera_opened": 0, "escalated": 2}
     litter = [c for c in cases(client) if c["kind"] == "litter"][0]
     history = client.get(f"/api/v1/cases/{litter['id']}").get_json()["history"]
     assert [(h["action"], h["level"]) for h in history] == [("opened", 0), ("escalated", 2)]

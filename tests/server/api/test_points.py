@@ -13,7 +13,8 @@ from server.timeutil import BEIJING
 
 from ..support import disposal, login, post_events
 
-TODAY = datetime.now(BEIJING).replace(hour=12, minute=0, second=0, microsecond=0)
+# Ten minutes ago: every event of these tests is in the past, whatever the hour.
+TODAY = datetime.now(BEIJING).replace(second=0, microsecond=0) - timedelta(minutes=10)
 RULE = '{"correct": 2, "wrong": 0, "uncertain": 1, "assisted": 0, "daily_cap": 7, "expiry_days": 30}'
 CARD = "/api/v1/stations/st-a/households/hh-7"
 
