@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 import gen_city  # noqa: E402
+from bench_stats import login  # noqa: E402
 
 BEIJING = timezone(timedelta(hours=8))
 VERDICTS = ("correct", "correct", "correct", "wrong", "uncertain")
@@ -139,19 +140,6 @@ def device_load(bases: list[str], me: int, clients: int, connections: int, rate:
              "cpu": time.process_time() - cpu0})
 
 
-def login(base: str) -> tuple[http.client.HTTPConnection, dict]:
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=120)
-    conn.request("POST", "/api/v1/login", body=json.dumps(
-        {"username": "city", "password": gen_city.CITY_PASSWORD}),
-        headers={"Content-Type": "application/json"})
-    r = conn.getresponse()
-    r.read()
-    if r.status != 200:
-        raise RuntimeError(f"login failed: HTTP {r.status}")
-    return conn, {"Cookie": r.getheader("Set-Cookie").split(";")[0]}
-
-
 def timed_get(conn, headers, path: str) -> float:
     t0 = time.perf_counter()
     r, body = exchange(conn, "GET", path, None, headers)
@@ -169,7 +157,7 @@ def months_back(n: int) -> list[str]:
 def reader(base: str, communities: list[str], kind: str, per_second: float, seconds: float,
            start, out) -> None:
     """Stats, rankings or exports, at a steady pace, as the city's staff."""
-    conn, headers = login(base)
+    conn, headers = login(base, timeout=120)
     rng = random.Random(kind)
     months = months_back(12)
     districts = sorted({c[:6] for c in communities})

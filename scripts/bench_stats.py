@@ -22,9 +22,10 @@ import benchlib  # noqa: E402
 import gen_city  # noqa: E402
 
 
-def login(base: str) -> tuple[http.client.HTTPConnection, dict]:
+def login(base: str, timeout: float = 30) -> tuple[http.client.HTTPConnection, dict]:
+    """A connection logged in as gen_city's city user, and its cookie header."""
     host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     conn.request("POST", "/api/v1/login", body=json.dumps(
         {"username": "city", "password": gen_city.CITY_PASSWORD}),
         headers={"Content-Type": "application/json"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .exports import Column
+from .exports import column as _col
 from .timeutil import BEIJING
 
 KIND_ZH = {"overflow": "满冒", "litter": "垃圾落地", "offline": "桶站离线", "camera": "摄像头常被纠正"}
@@ -35,10 +35,6 @@ def case_rows(store, cases: list[dict]) -> list[dict]:
                      "closed": _local(c["closed_at"]),
                      "minutes": None if c["resolve_seconds"] is None else round(c["resolve_seconds"] / 60, 1)})
     return rows
-
-
-def _col(key, zh, en, about_zh, about_en, get=None):
-    return Column(key, zh, en, about_zh, about_en, get or (lambda r, k=key: r[k]))
 
 
 def _named(key, names):

@@ -36,6 +36,12 @@ class Column:
         return name + ("（%）" if lang == "zh" else " (%)")
 
 
+def column(key: str, zh: str, en: str, about_zh: str, about_en: str,
+           get: Callable[[dict], object] | None = None, rate: bool = False) -> Column:
+    """A column that shows the row's `key`, unless `get` says otherwise."""
+    return Column(key, zh, en, about_zh, about_en, get or (lambda r: r[key]), rate)
+
+
 def _met(r: dict) -> str:
     return " ".join(m for m in ("accuracy", "participation", "awareness") if r[m]["met"])
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from contract.limits import looks_like_phone_number
 
-from .exports import Column
+from .exports import column as _col
 from .rates import ratio
 from .timeutil import Period
 
@@ -82,10 +82,6 @@ def sort_rows(rows: list[dict], key: str, descending: bool) -> list[dict]:
         return (v is None, v if v is not None else 0, r["household"])
     present = sorted((r for r in rows if r[key] is not None), key=order, reverse=descending)
     return present + [r for r in rows if r[key] is None]
-
-
-def _col(key, zh, en, about_zh, about_en, rate=False, get=None):
-    return Column(key, zh, en, about_zh, about_en, get or (lambda r, k=key: r[k]), rate)
 
 
 HOUSEHOLD_COLUMNS = [

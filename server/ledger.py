@@ -4,7 +4,7 @@ the districts' spreadsheets use (检查日期, 街道, 社区, 桶站, 时段, �
 XLSX writers of server/exports.py."""
 from __future__ import annotations
 
-from .exports import Column
+from .exports import column as _col
 from .rates import ratio
 from .timeutil import BEIJING, Period, parse_ts
 
@@ -41,10 +41,6 @@ def ledger_rows(store, within: str, period: Period) -> list[dict]:
                      "camera_accuracy": ratio(correct, judged), "camera_judged": judged,
                      "note": r["note"], "inspector": r["username"]})
     return rows
-
-
-def _col(key, zh, en, about_zh, about_en, rate=False):
-    return Column(key, zh, en, about_zh, about_en, lambda r, k=key: r[k], rate)
 
 
 LEDGER_COLUMNS = [
