@@ -112,20 +112,22 @@ class LoginThrottled(ApiError):
 class PasswordCheckBudget:
     """A token bucket of password checks for one server process: `per_second`
     a second, up to five seconds' worth at once (a morning's logins arrive
-    together). Thread-safe; `per_second` 0 means no limit."""
+    together). Thread-safe; `per_second` 0 means no limit. `clock` is
+    time.monotonic; a test may stop it."""
 
-    def __init__(self, per_second: int):
+    def __init__(self, per_second: int, clock=time.monotonic):
         self.per_second = per_second
         self.capacity = per_second * 5
         self.tokens = float(self.capacity)
-        self.at = time.monotonic()
+        self.clock = clock
+        self.at = clock()
         self.lock = threading.Lock()
 
     def take(self) -> bool:
         if not self.per_second:
             return True
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.per_second)
             self.at = now
             if self.tokens < 1:
