@@ -205,7 +205,8 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
     item_px = int(min((bins[0]["box"][2] - bins[0]["box"][0]) * 0.7, height * 0.26))
     schedule, total = plan(rows, bins, drops, rng, wrong_share, fps, item_px)
     gains = lighting(total, fps, rng)
-    noise = [nprng.normal(0, 2.0, (height, width, 1)).astype(np.float32) for _ in range(4)]
+    # three channels of the same noise, so one saturating cv2.addWeighted makes each frame
+    noise = [np.repeat(nprng.normal(0, 2.0, (height, width, 1)).astype(np.float32), 3, axis=2) for _ in range(4)]
 
     out.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(out / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
@@ -256,8 +257,7 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
                 paste(canvas, small.astype(np.float32), d["x"], d["y_to"] + img.shape[0] / 2 * (1 - s))
             if hands:
                 draw_hand(canvas, d, k, img.shape[0], fps)
-        frame = canvas * gains[f] + noise[f % 4]
-        writer.write(np.clip(frame, 0, 255).astype(np.uint8))
+        writer.write(cv2.addWeighted(canvas, float(gains[f]), noise[f % 4], 1.0, 0.0, dtype=cv2.CV_8U))
     writer.release()
 
     with open(out / "truth.jsonl", "w", encoding="utf-8") as f:
