@@ -124,14 +124,8 @@ class Demo:
         while not self.stop.is_set() and (self.args.rounds is None or round_ < self.args.rounds):
             round_ += 1
             clip = folder / f"round-{round_ % 2}"
-            seed = int(time.time()) * 10 + index if self.args.rounds is None else 1000 * index + round_
             try:
-                gen = self.spawn([sys.executable, "scripts/make_station_clip.py", "--items", str(items),
-                                  "--drops", str(self.args.drops), "--seed", str(seed),
-                                  "--wrong-share", str(self.args.wrong_share),
-                                  "--station-id", station, "--out", str(clip), "--server", base,
-                                  "--device-id", device, "--evidence", "--live",
-                                  "--households", str(HOUSEHOLDS_PER_STATION)], log)
+                gen = self.spawn(clip_command(self.args, items, station, device, base, clip, index, round_), log)
                 if gen.wait() != 0:
                     raise DemoError(f"{station}: could not make a clip (see {log})")
                 (clip / "token").write_text(token)
@@ -199,6 +193,17 @@ class Demo:
         return 0
 
 
+def clip_command(args, items: Path, station: str, device: str, base: str, clip: Path, index: int,
+                 round_: int) -> list[str]:
+    """The command that makes station `index`'s clip of round `round_` (seeded
+    by both when the demo runs a fixed number of rounds, by the clock if not)."""
+    seed = int(time.time()) * 10 + index if args.rounds is None else 1000 * index + round_
+    return [sys.executable, "scripts/make_station_clip.py", "--items", str(items), "--drops", str(args.drops),
+            "--seed", str(seed), "--wrong-share", str(args.wrong_share), "--station-id", station,
+            "--out", str(clip), "--server", base, "--device-id", device, "--evidence", "--live",
+            "--households", str(HOUSEHOLDS_PER_STATION)]
+
+
 def scan_cards(clip: Path, log: Path, log_start: int, edge: subprocess.Popen,
                stop: threading.Event) -> None:
     """Play the residents' card scans of truth.jsonl into the clip's card
@@ -231,10 +236,7 @@ def watch_flag(flag: Path) -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def main() -> int:
-    if sys.version_info < (3, 11):  # noqa: UP036 - a newcomer may start it with an older python3
-        print(f"sortwatch needs Python 3.11 or newer; this is {sys.version.split()[0]}", file=sys.stderr)
-        return 2
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=Path)
     parser.add_argument("--port", type=int, default=8000)
@@ -248,7 +250,14 @@ def main() -> int:
     parser.add_argument("--instance", type=Path, default=ROOT / "instance")
     parser.add_argument("--while-exists", type=Path, metavar="FLAG",
                         help="stop when this file is deleted (make deletes it when interrupted)")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    if sys.version_info < (3, 11):  # noqa: UP036 - a newcomer may start it with an older python3
+        print(f"sortwatch needs Python 3.11 or newer; this is {sys.version.split()[0]}", file=sys.stderr)
+        return 2
+    args = parse_args()
     demo = Demo(args)
     # SIGTERM (make passes it on to its child, and supervisors send it) stops
     # the demo as Ctrl-C does.
