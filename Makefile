@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 ITEMS ?=
 INSTANCE ?=
 PORT ?= 8000
+# make test runs the suite in this many pytest processes (pytest-xdist)
+TEST_WORKERS ?= 2
 
 .PHONY: demo run test setup FORCE
 
@@ -45,4 +47,4 @@ test: $(STAMP)
 	sh scripts/install_browser.sh
 	sh scripts/start_postgres.sh
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
