@@ -10,6 +10,7 @@ source model (templates/card.md):
     .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --protocol leave-one-source-out --json /tmp/graft/loso.json
     .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --protocol leave-items-out --json /tmp/graft/lio.json
     .venv/bin/python scripts/bench_model.py --baseline /tmp/graft/src-8d3b9cae.onnx --json > /tmp/graft/bench.json
+    .venv/bin/python scripts/modelbuild/compare_rejection.py --json /tmp/graft/compare.json
     .venv/bin/python scripts/modelbuild/card.py --results /tmp/graft
 
 Sections that do not depend on the head (the item table, training data and licences, how the backbone
@@ -139,6 +140,15 @@ def confusions(vc: dict, vd: dict, categories) -> str:
     return "\n\n".join(parts)
 
 
+def comparison_text(compare: dict | None, categories) -> str:
+    """The candidate rejection scores side by side (scripts/modelbuild/compare_rejection.py), or a note."""
+    if not compare:
+        return "No other score was compared for this file (`scripts/modelbuild/compare_rejection.py` was not run)."
+    from modelbuild.compare_rejection import format_table
+
+    return fill("comparison.md", coverage=f"{compare['coverage']:.0%}", table=format_table(compare["result"], categories))
+
+
 def kept_sections(base: str) -> str:
     keep, extra = sections(base), additions()
     parts = []
@@ -163,6 +173,7 @@ def render(model: Path, results: Path, base: str) -> str:
     rules = load_rules(meta["rules"].split("@")[0])
     r = {k: json.loads((results / f"{k}.json").read_text()) for k in ("val_clean", "val_deg", "loso", "lio")}
     bench = json.loads((results / "bench.json").read_text()) if (results / "bench.json").is_file() else None
+    compare = json.loads((results / "compare.json").read_text()) if (results / "compare.json").is_file() else None
     old = source_figures(meta, rules)
     rej, head = meta["rejection"], meta["head"]
     what = base.split("## What it does", 1)[1].split("## ", 1)[0] if "## What it does" in base else ""
@@ -193,7 +204,7 @@ def render(model: Path, results: Path, base: str) -> str:
         method=rej["method"], threshold_choice=rej["threshold_choice"], cf_coverage=f"{cf['coverage_known']:.3f}",
         cf_wrong=f"{cf['wrong_known']:.3f}", cf_rejected=f"{cf['unknown_rejected']:.3f}",
         cf_unknown_wrong=", ".join(f"{k} {v:.3f}" for k, v in cf["unknown_wrong"].items()),
-        protocols=protocols, temperature_choice=head["temperature"], calibration_note=cal["note"],
+        comparison=comparison_text(compare, CATEGORIES), protocols=protocols, temperature_choice=head["temperature"], calibration_note=cal["note"],
         half_temperatures=cal.get("half_temperatures"),
         ece_table=table(["set", "ECE before (T = 1)", "ECE after"],
                         [["clean", f3(cal["ece_clean_before"]), f3(cal["ece_clean_after"])],
