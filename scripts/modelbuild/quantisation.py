@@ -62,8 +62,10 @@ def quantize(float_path: Path, int8_path: Path, calib: list[np.ndarray]):
     # The classifier head (embedding -> logits / temperature -> softmax) stays float: it costs nothing and
     # keeps the calibrated probabilities exact instead of rounded to 1/256; so do the first FLOAT_CONVS
     # convolutions. Percentile calibration (99.99) ignores the rare extreme activations that noisy,
-    # degraded calibration images produce.
+    # degraded calibration images produce. reduce_range: 7-bit weights, so that a CPU without VNNI does not
+    # saturate int16 sums and give other figures than the build machine (scripts/modelbuild/weights7.py).
     quantize_static(str(pre), str(int8_path), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                    reduce_range=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     nodes_to_exclude=head_nodes(pre) + first_convs(pre, FLOAT_CONVS),
                     calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": 99.99})
