@@ -13,8 +13,9 @@ from datetime import timedelta
 from contract.limits import looks_like_phone_number
 
 from .exports import column as _col
+from .points import community_balances
 from .rates import ratio
-from .timeutil import Period
+from .timeutil import Period, beijing, now_utc
 
 # How far back "not seen this period" looks for households the community knows.
 SEEN_BEFORE_PERIODS = 3
@@ -31,9 +32,11 @@ def household_rows(store, community: str, period: Period, settings) -> list[dict
     """One row per household seen at the community's stations in the period:
     disposals, assisted, correct, wrong, uncertain, accuracy (correct over
     correct + wrong, unassisted, as the community's accuracy), days seen,
-    last seen, the categories it gets wrong most (most first) and whether it
-    needs a visit."""
+    last seen, the categories it gets wrong most (most first), whether it
+    needs a visit, and its points: its balance today, whatever the period,
+    as its card shows it at the station (None without a points rule)."""
     first, last = period.start.isoformat(), period.end.isoformat()
+    balances = community_balances(store, community, beijing(now_utc()).date(), settings.event_retention_days)
     wrong_by = {}
     for r in store.household_wrong_categories(community, first, last):
         wrong_by.setdefault(r["household"], []).append((r["wrong"], r["category"]))
@@ -43,6 +46,7 @@ def household_rows(store, community: str, period: Period, settings) -> list[dict
         row = {**r, "accuracy": ratio(r["correct"], judged),
                "most_wrong": [c for _, c in sorted(wrong_by.get(r["household"], []), key=lambda x: (-x[0], x[1]))]}
         row["needs_visit"] = needs_visit(row, settings)
+        row["points"] = None if balances is None else balances.get(r["household"], 0)
         rows.append(row)
     return rows
 
@@ -68,11 +72,11 @@ def not_seen(store, community: str, period: Period, seen: set[str]) -> list[dict
 
 def public_row(row: dict) -> dict:
     keep = ("household", "disposals", "assisted", "correct", "wrong", "uncertain", "accuracy",
-            "days_seen", "last_seen", "most_wrong", "needs_visit")
+            "days_seen", "last_seen", "most_wrong", "needs_visit", "points")
     return {k: row[k] for k in keep}
 
 
-SORT_KEYS = ("household", "disposals", "accuracy", "wrong", "last_seen")
+SORT_KEYS = ("household", "disposals", "accuracy", "wrong", "last_seen", "points")
 
 
 def sort_rows(rows: list[dict], key: str, descending: bool) -> list[dict]:
@@ -99,6 +103,8 @@ HOUSEHOLD_COLUMNS = [
     _col("last_seen", "最近投放日期", "last seen", "本期最后一次投放的日期", "the last day with a disposal"),
     _col("most_wrong", "常错类别", "most often wrong", "错投最多的垃圾类别，多者在前",
          "the categories it got wrong most, most first", get=lambda r: r["most_wrong_names"] or None),
+    _col("points", "积分余额", "points", "今天的积分余额（与桶站平板上户卡显示的相同）；无积分规则时为空",
+         "the points balance today (as the household's card shows it at the station); empty without a points rule"),
     _col("needs_visit", "需入户指导", "needs a visit", "✓：准确率低于设定值且判定次数达到下限",
          "✓: accuracy under the configured level over at least the minimum of judged disposals",
          get=lambda r: "✓" if r["needs_visit"] else None),

@@ -205,6 +205,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "households_token": ("户卡编号", "household"),
     "households_wrong": ("错误", "wrong"),
     "households_days": ("投放天数", "days seen"),
+    "households_points": ("积分", "points"),
     "save_failed": ("保存失败，请重试", "Could not save; try again"),
     "quiz": ("居民答题", "Resident quiz"),
     "audit_start": ("抽检", "Audit"),

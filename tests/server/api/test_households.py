@@ -193,3 +193,42 @@ def test_a_households_month_survives_prune_events_in_two_steps(app, client, city
                     "last_seen", "needs_visit")
             assert {k: after[token][k] for k in keep} == {k: row[k] for k in keep}, (cutoff, token)
     assert households(client).get_json()["not_seen"] == not_seen_before
+
+
+@pytest.fixture
+def points_rule(runner, city, tmp_path):
+    path = tmp_path / "rule.json"
+    path.write_text('{"correct": 1, "uncertain": 0, "daily_cap": 5, "expiry_days": 365}', encoding="utf-8")
+    result = runner.invoke(args=["set-points-rule", "city", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_without_a_points_rule_every_row_has_points_null(client, city, month):
+    login(client, "sanlihe")
+    rows = households(client).get_json()["households"]
+    assert rows and all("points" in r and r["points"] is None for r in rows)
+
+
+def test_each_row_has_the_households_balance_as_its_card_shows_it(client, city, month, points_rule):
+    """hh-good: 6 correct this month (2 a day) and 1 the month before: 7;
+    hh-poor: 2 correct, the rest earns nothing: 2; hh-few: only a wrong one: 0."""
+    login(client, "sanlihe")
+    body = households(client).get_json()
+    points = {r["household"]: r["points"] for r in body["households"]}
+    assert points == {"hh-good": 7, "hh-poor": 2, "hh-few": 0}
+    for token, value in points.items():
+        card = client.get(f"/api/v1/stations/st-a/households/{token}").get_json()
+        assert card["points"]["balance"] == value
+    by_points = [r["household"] for r in households(client, sort="points").get_json()["households"]]
+    assert by_points == ["hh-good", "hh-poor", "hh-few"]
+    # A redemption at the station lowers the listed points at once.
+    login(client, "vol")
+    r = client.post("/api/v1/stations/st-a/households/hh-good/redemptions",
+                    json={"redemption_id": "r-list-0001", "points": 3, "reward": "环保袋"})
+    assert r.status_code == 201, r.get_json()
+    login(client, "sanlihe")
+    assert {r["household"]: r["points"] for r in households(client).get_json()["households"]}["hh-good"] == 4
+    csv_text = client.get(f"/exports/households.csv?community=110102001001&month={MONTH}").get_data(as_text=True)
+    table = list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
+    column = table[0].index("积分余额")
+    assert {row[0]: row[column] for row in table[1:]} == {"hh-good": "4", "hh-poor": "2", "hh-few": "0"}
