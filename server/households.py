@@ -14,7 +14,9 @@ from contract.limits import looks_like_phone_number
 
 from .exports import column as _col
 from .points import community_balances
+from .rankings import LEVELS_BELOW
 from .rates import ratio
+from .scopes import LEVEL_LENGTHS, level_of
 from .timeutil import Period, beijing, now_utc
 
 # How far back "not seen this period" looks for households the community knows.
@@ -49,6 +51,33 @@ def household_rows(store, community: str, period: Period, settings) -> list[dict
         row["points"] = None if balances is None else balances.get(r["household"], 0)
         rows.append(row)
     return rows
+
+
+def visit_summary(store, scope: str, period: Period, settings) -> dict:
+    """Above a household list: for a scope, the households seen in the
+    period, how many need a visit and their share, in all and for each
+    member one level down (the districts of the city, the streets of a
+    district, the communities of a street). Counts only: no household token
+    is read out of the database."""
+    per_community = store.household_visit_counts(
+        scope, period.start.isoformat(), period.end.isoformat(), settings.visit_min_disposals,
+        settings.visit_accuracy_percent)
+    below = LEVELS_BELOW[level_of(scope)]
+    members = {}
+    if below:
+        length = 12 if below[0] == "community" else LEVEL_LENGTHS[below[0]]
+        members = {code: {"code": code, "name": name, "households": 0, "needs_visit": 0}
+                   for code, name in store.members(below[0], scope)}
+        for r in per_community:
+            member = members.get(r["community_code"][:length])
+            if member is not None:
+                member["households"] += r["households"]
+                member["needs_visit"] += r["needs_visit"]
+    seen = sum(r["households"] for r in per_community)
+    visits = sum(r["needs_visit"] for r in per_community)
+    return {"households": seen, "needs_visit": visits, "share": ratio(visits, seen),
+            "members": [{**m, "share": ratio(m["needs_visit"], m["households"])} for m in members.values()],
+            "member_level": below[0] if below else None}
 
 
 def needs_visit(row: dict, settings) -> bool:

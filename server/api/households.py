@@ -7,12 +7,12 @@ from flask import Blueprint, Response, current_app, g, request
 from contract.rules import load_rules
 
 from .. import get_store, query
-from ..access import household_desk, readable_households
+from ..access import household_desk, readable_households, readable_region
 from ..auth import login_required
 from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
 from ..household_lookup import checked_token, lookup
-from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, household_rows, not_seen, public_row, sort_rows
+from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, household_rows, not_seen, public_row, sort_rows, visit_summary
 from ..points import household_points
 from ..store.points import RedemptionConflict
 from ..timeutil import beijing, now_utc
@@ -60,6 +60,23 @@ def households():
             "households": [public_row(r) for r in rows],
             "needs_visit": [r["household"] for r in rows if r["needs_visit"]],
             "not_seen": not_seen(store, community, period, {r["household"] for r in rows})}
+
+
+@bp.get("/households/summary")
+@login_required
+def households_summary():
+    """Street, district and city staff (and a community's manager for its
+    own): how many households were seen and the share needing a visit, for
+    the scope and each member one level down; never a household."""
+    level, code = query.scope(request.args)
+    period = query.period(request.args)
+    store = get_store()
+    readable_region(store, g.user, code)
+    settings = current_app.config["SETTINGS"]
+    return {"level": level, "code": code, "period": period.as_json(),
+            "visit_rule": {"accuracy_under": settings.visit_accuracy_percent / 100,
+                           "min_judged": settings.visit_min_disposals},
+            **visit_summary(store, code, period, settings)}
 
 
 def _download():

@@ -104,6 +104,8 @@ def api_cases(events, case_ids=None):
         vol = {"vol"} if "110102001001".startswith(code) or code == "city" else set()
         cases.append(("GET", "/api/v1/cases", f"/api/v1/cases?x=1{within}", None, readers | inspects | vol))
         cases.append(("GET", "/api/v1/cases/summary", f"/api/v1/cases/summary?x=1{within}", None, readers))
+        # Households needing a visit, as counts: whoever reads the scope.
+        cases.append(("GET", "/api/v1/households/summary", f"/api/v1/households/summary?{query}", None, readers))
         for path in ("/exports/cases.csv", "/exports/cases.xlsx"):
             cases.append(("GET", path, f"{path}?x=1{within}", None, readers & RANKS))
         if code in BELOW:
