@@ -8,12 +8,13 @@ from contract.rules import load_rules
 
 from .. import get_store, query
 from ..access import household_desk, readable_households, readable_region
-from ..auth import login_required
+from ..auth import authenticate_device, login_required
 from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
 from ..household_lookup import checked_token, lookup
 from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, household_rows, not_seen, public_row, sort_rows, visit_summary
 from ..points import household_points
+from ..scans import parse_scan, record_scan
 from ..store.points import RedemptionConflict
 from ..timeutil import beijing, now_utc
 from .events import json_body
@@ -171,3 +172,13 @@ def redeem(station_id: str, household: str):
     points = household_points(store, community, household, today, settings.event_retention_days)
     public = {k: stored[k] for k in ("redemption_id", "household", "points", "reward", "station_id", "at")}
     return {**public, "replayed": not new, "balance": points["balance"]}, 201 if new else 200
+
+
+@bp.post("/scans")
+def post_scan():
+    """A device: the household card its station's reader just read, for the
+    station's tablet (server/scans.py). 202: on its way, for SCAN_SECONDS."""
+    store = get_store()
+    device = authenticate_device(store)
+    household = parse_scan(json_body(), device)
+    return record_scan(store, device, household, now_utc()), 202

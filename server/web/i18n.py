@@ -184,6 +184,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "card_no_points": ("本社区尚未设置积分规则", "This community has no points rule yet"),
     "card_bad_token": ("户卡编号只含字母、数字、_ 或 -，且不能是电话号码", "A card token has letters, digits, _ or - and is never a phone number"),
     "card_not_found": ("查询失败", "Look-up failed"),
+    "card_from_reader": ("站点读卡器刚读到这张户卡", "The station's reader just read this card"),
     "redeem_points": ("兑换积分", "Points"),
     "redeem_reward": ("兑换物品", "Reward"),
     "redeem": ("兑换", "Redeem"),

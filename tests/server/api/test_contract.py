@@ -93,3 +93,8 @@ def test_household_answers_match_the_document(client, city):
     for query in ({"level": "street", "code": "110102001"}, {"level": "community", "code": "110102001001"},
                   {"level": "district", "code": "110102"}, {"level": "street"}):
         check(client.get("/api/v1/households/summary", query_string=query), "/api/v1/households/summary", "get")
+    response = client.post("/api/v1/scans", json={"device_id": "dev-st-a", "household": "hh-1"},
+                           headers={"Authorization": f"Bearer {city.tokens['st-a']}"})
+    check(response, "/api/v1/scans", "post")
+    check(client.post("/api/v1/scans", json={"device_id": "dev-st-a", "household": "13812345678"},
+                      headers={"Authorization": f"Bearer {city.tokens['st-a']}"}), "/api/v1/scans", "post")
