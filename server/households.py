@@ -8,6 +8,7 @@ phone number or an address). Linking a token to a door stays with the
 community, outside the system."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from contract.limits import looks_like_phone_number
@@ -21,6 +22,16 @@ from .timeutil import Period, beijing, now_utc
 
 # How far back "not seen this period" looks for households the community knows.
 SEEN_BEFORE_PERIODS = 3
+
+# A phone number anywhere inside a free text (a reward's name): a mainland
+# mobile, optionally after 86, or a landline with its area code, its digits
+# possibly split by spaces, dots or dashes.
+_PHONE_INSIDE = re.compile(r"(?<!\d)(?:(?:86)?1[3-9]\d{9}|0\d{2,3}\d{7,8})(?!\d)")
+
+
+def contains_phone_number(text: str) -> bool:
+    return _PHONE_INSIDE.search(re.sub(r"(?<=\d)[\s.\-_]+(?=\d)", "", text)) is not None
+
 
 def household_errors(ev: dict) -> list[dict]:
     token = ev.get("household")

@@ -12,7 +12,7 @@ from ..auth import authenticate_device, login_required
 from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
 from ..household_lookup import checked_token, lookup
-from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, household_rows, not_seen, public_row, sort_rows, visit_summary
+from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, contains_phone_number, household_rows, not_seen, public_row, sort_rows, visit_summary
 from ..points import household_points
 from ..scans import parse_scan, record_scan
 from ..store.points import RedemptionConflict
@@ -136,6 +136,8 @@ def parse_redemption(body) -> dict:
         raise query.invalid("points", "points must be a whole number from 1 to 100000")
     if not isinstance(reward, str) or not reward.strip() or len(reward) > 100:
         raise query.invalid("reward", "reward names what the household receives (1-100 characters)")
+    if contains_phone_number(reward):
+        raise query.invalid("reward", "reward names the reward only: no phone number or other personal data")
     return {"redemption_id": rid.lower(), "points": points, "reward": reward.strip()}
 
 
