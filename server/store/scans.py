@@ -16,6 +16,11 @@ class ScanStore:
                             (station_id, household, at))
         return int(row[0])
 
+    def forget_scans(self, before: str) -> int:
+        """Delete the scans made before `before` (prune-events); how many."""
+        with self.write():
+            return self.conn.execute("DELETE FROM card_scans WHERE at < ?", (before,)).rowcount
+
     def scans_after(self, station_id: str, after: int, since: str) -> list[dict]:
         """The station's scans with an id above `after`, made at `since` or later, oldest first."""
         return [dict(r) for r in self._all(

@@ -150,3 +150,23 @@ def test_a_scan_needs_a_device_token(app, client, city):
     assert client.post("/api/v1/scans", data="hh-7",
                        headers={"Authorization": f"Bearer {city.tokens['st-a']}"}).status_code == 415
     assert stored_scans(app) == []
+
+
+def test_prune_events_forgets_the_scans_past_their_minute(app, client, city, runner):
+    from server.store import connect
+    store = connect(app.config["SETTINGS"].database)
+    try:
+        old = (now_utc() - timedelta(seconds=SCAN_SECONDS + 1)).isoformat()
+        store.add_scan("st-a", "hh-left", old, old)
+    finally:
+        store.close()
+    assert scan(client, city, "hh-now").status_code == 202    # deletes hh-left itself: put it back
+    store = connect(app.config["SETTINGS"].database)
+    try:
+        store.add_scan("st-b", "hh-left", old, old)
+    finally:
+        store.close()
+    assert stored_scans(app) == [("st-a", "hh-now"), ("st-b", "hh-left")]
+    result = runner.invoke(args=["prune-events"])
+    assert result.exit_code == 0, result.output
+    assert stored_scans(app) == [("st-a", "hh-now")]
