@@ -115,6 +115,7 @@ def test_a_card_read_by_the_stations_reader_opens_on_the_tablet(tmp_path, browse
             assert page.input_value("#card-token") == "hh-42"
             assert "读卡器" in page.inner_text("#card-note")
             assert len(page.query_selector_all("#card-recent li")) == 3
+            shoot(page, "tablet-card-scan")
         finally:
             reader.stop()
             sender.stop()
