@@ -18,6 +18,7 @@ from edge.outbox import Outbox
 from edge.privacy.household import HouseholdTokens, LineReader
 from edge.updates import Slots, Updater, start_versions
 from edge.uploader import Client, Uploader
+from edge.uploader.scans import ScanSender
 from edge.verdict import Judge
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Pipeline:
     events: EventMaker
     uploader: Uploader
     updater: Updater | None = None
+    scans: ScanSender | None = None
 
 
 def slots_of(config) -> Slots | None:
@@ -119,5 +121,11 @@ def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -
     uploader = Uploader(outbox, client, batch_size=s.batch_size, backoff_min=s.backoff_min,
                         backoff_max=s.backoff_max, heartbeat_interval=s.heartbeat_interval, health=health,
                         on_heartbeat=updater.offer if updater else None)
+    # Each card read also goes to the station's tablet, at once, on its own
+    # thread and connection (a requests session is not shared across threads).
+    scans = (ScanSender(Client(s.url, s.device_id, config.token(), timeout=min(s.timeout, 5.0)))
+             if tokens and p.household_to_tablet else None)
+    if scans:
+        tokens.on_read = scans.offer
     events = EventMaker(config, judge, tokens, source_id, epoch)
-    return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader, updater)
+    return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader, updater, scans)

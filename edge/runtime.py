@@ -16,7 +16,9 @@ rejected; 1 otherwise; 2 for a config, model or usage error. Without
 on delivering and sending heartbeats (camera "ended").
 
 Privacy: no frame is stored or sent. A household token from the reader is
-attached to the next disposal within `privacy.household_window` seconds and
+attached to the next disposal within `privacy.household_window` seconds,
+passed to the station's tablet (`privacy.household_to_tablet`,
+edge/uploader/scans.py: the token only, never written to disk) and
 logged only as a hash; with `privacy.evidence`, a wrong verdict gets one
 small JPEG in which only the item is sharp (edge/privacy/evidence.py).
 
@@ -56,7 +58,7 @@ class Runtime:
         self.frames = Frames(config)
         self.recorder = None
         self.capture = self.outbox = self.uploader = self.judge = self.rules = None
-        self.tokens = self.reader = self.events = self.updater = None
+        self.tokens = self.reader = self.events = self.updater = self.scans = None
         self.tz = config.tz
         self.started = time.time()
         self.dead_letters_at_start = 0
@@ -66,7 +68,7 @@ class Runtime:
                            classifier=self._classifier, rules=self._rules)
         self.live, self.outbox, self.rules, self.judge = p.live, p.outbox, p.rules, p.judge
         self.capture, self.tokens, self.reader = p.capture, p.tokens, p.reader
-        self.events, self.uploader, self.updater = p.events, p.uploader, p.updater
+        self.events, self.uploader, self.updater, self.scans = p.events, p.uploader, p.updater, p.scans
         self.recorder = Recorder(self.judge, self.events, self.outbox, self.config.in_window)
         self.dead_letters_at_start = self.outbox.counts()["dead_letter"]
 
@@ -138,6 +140,8 @@ class Runtime:
         if self.outbox is None:
             self.setup()
         self.uploader.start()
+        if self.scans:
+            self.scans.start()
         if self.reader:
             self.reader.start()
         self.capture.start()
@@ -151,6 +155,8 @@ class Runtime:
         self.stop()
         if self.reader:
             self.reader.stop()
+        if self.scans:
+            self.scans.stop()
         if self.uploader:
             self.uploader.stop()
             self.uploader.join(10)

@@ -213,12 +213,18 @@ def household_desk(store, user: dict, station_id: str, redeeming: bool = False) 
     if station is None:
         raise NotFound(f"no station {station_id}")
     volunteer = user["role"] == "volunteer" and user["scope"] == station["id"]
-    manager = user["role"] == "community" and user["scope"] == station["community_code"]
     if redeeming and not volunteer:
         raise Forbidden("points are redeemed at the station, by its volunteer")
-    if not (volunteer or manager):
+    if not may_look_up_households(user, station):
         raise Forbidden("households are looked up at their station, by its volunteer or the community's manager")
     return station
+
+
+def may_look_up_households(user: dict, station: dict) -> bool:
+    """A household's card at a station (and the station's card scans on its
+    tablet's stream): its volunteer or its community's manager."""
+    return ((user["role"] == "volunteer" and user["scope"] == station["id"])
+            or (user["role"] == "community" and user["scope"] == station["community_code"]))
 
 
 def readable_case(store, user: dict, case_id: int) -> tuple[dict, dict]:

@@ -280,11 +280,13 @@ def prune_events():
     """
     from datetime import timedelta
 
+    from .scans import fresh_since
     from .timeutil import beijing
     days = current_app.config["SETTINGS"].event_retention_days
     cutoff = (beijing(now_utc()) - timedelta(days=days)).date().isoformat()
     with _store() as s:
         events, images = s.prune_events(cutoff)
+        s.forget_scans(fresh_since(now_utc()))    # cards read for a tablet, past their minute
     click.echo(f"deleted {events} raw events and {images} evidence images from before {cutoff}")
 
 

@@ -8,16 +8,30 @@ phone number or an address). Linking a token to a door stays with the
 community, outside the system."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from contract.limits import looks_like_phone_number
 
 from .exports import column as _col
+from .points import community_balances
+from .rankings import LEVELS_BELOW
 from .rates import ratio
-from .timeutil import Period
+from .scopes import LEVEL_LENGTHS, level_of
+from .timeutil import Period, beijing, now_utc
 
 # How far back "not seen this period" looks for households the community knows.
 SEEN_BEFORE_PERIODS = 3
+
+# A phone number anywhere inside a free text (a reward's name): a mainland
+# mobile, optionally after 86, or a landline with its area code, its digits
+# possibly split by spaces, dots or dashes.
+_PHONE_INSIDE = re.compile(r"(?<!\d)(?:(?:86)?1[3-9]\d{9}|0\d{2,3}\d{7,8})(?!\d)")
+
+
+def contains_phone_number(text: str) -> bool:
+    return _PHONE_INSIDE.search(re.sub(r"(?<=\d)[\s.\-_]+(?=\d)", "", text)) is not None
+
 
 def household_errors(ev: dict) -> list[dict]:
     token = ev.get("household")
@@ -31,9 +45,11 @@ def household_rows(store, community: str, period: Period, settings) -> list[dict
     """One row per household seen at the community's stations in the period:
     disposals, assisted, correct, wrong, uncertain, accuracy (correct over
     correct + wrong, unassisted, as the community's accuracy), days seen,
-    last seen, the categories it gets wrong most (most first) and whether it
-    needs a visit."""
+    last seen, the categories it gets wrong most (most first), whether it
+    needs a visit, and its points: its balance today, whatever the period,
+    as its card shows it at the station (None without a points rule)."""
     first, last = period.start.isoformat(), period.end.isoformat()
+    balances = community_balances(store, community, beijing(now_utc()).date(), settings.event_retention_days)
     wrong_by = {}
     for r in store.household_wrong_categories(community, first, last):
         wrong_by.setdefault(r["household"], []).append((r["wrong"], r["category"]))
@@ -43,8 +59,36 @@ def household_rows(store, community: str, period: Period, settings) -> list[dict
         row = {**r, "accuracy": ratio(r["correct"], judged),
                "most_wrong": [c for _, c in sorted(wrong_by.get(r["household"], []), key=lambda x: (-x[0], x[1]))]}
         row["needs_visit"] = needs_visit(row, settings)
+        row["points"] = None if balances is None else balances.get(r["household"], 0)
         rows.append(row)
     return rows
+
+
+def visit_summary(store, scope: str, period: Period, settings) -> dict:
+    """Above a household list: for a scope, the households seen in the
+    period, how many need a visit and their share, in all and for each
+    member one level down (the districts of the city, the streets of a
+    district, the communities of a street). Counts only: no household token
+    is read out of the database."""
+    per_community = store.household_visit_counts(
+        scope, period.start.isoformat(), period.end.isoformat(), settings.visit_min_disposals,
+        settings.visit_accuracy_percent)
+    below = LEVELS_BELOW[level_of(scope)]
+    members = {}
+    if below:
+        length = 12 if below[0] == "community" else LEVEL_LENGTHS[below[0]]
+        members = {code: {"code": code, "name": name, "households": 0, "needs_visit": 0}
+                   for code, name in store.members(below[0], scope)}
+        for r in per_community:
+            member = members.get(r["community_code"][:length])
+            if member is not None:
+                member["households"] += r["households"]
+                member["needs_visit"] += r["needs_visit"]
+    seen = sum(r["households"] for r in per_community)
+    visits = sum(r["needs_visit"] for r in per_community)
+    return {"households": seen, "needs_visit": visits, "share": ratio(visits, seen),
+            "members": [{**m, "share": ratio(m["needs_visit"], m["households"])} for m in members.values()],
+            "member_level": below[0] if below else None}
 
 
 def needs_visit(row: dict, settings) -> bool:
@@ -68,11 +112,11 @@ def not_seen(store, community: str, period: Period, seen: set[str]) -> list[dict
 
 def public_row(row: dict) -> dict:
     keep = ("household", "disposals", "assisted", "correct", "wrong", "uncertain", "accuracy",
-            "days_seen", "last_seen", "most_wrong", "needs_visit")
+            "days_seen", "last_seen", "most_wrong", "needs_visit", "points")
     return {k: row[k] for k in keep}
 
 
-SORT_KEYS = ("household", "disposals", "accuracy", "wrong", "last_seen")
+SORT_KEYS = ("household", "disposals", "accuracy", "wrong", "last_seen", "points")
 
 
 def sort_rows(rows: list[dict], key: str, descending: bool) -> list[dict]:
@@ -99,6 +143,8 @@ HOUSEHOLD_COLUMNS = [
     _col("last_seen", "最近投放日期", "last seen", "本期最后一次投放的日期", "the last day with a disposal"),
     _col("most_wrong", "常错类别", "most often wrong", "错投最多的垃圾类别，多者在前",
          "the categories it got wrong most, most first", get=lambda r: r["most_wrong_names"] or None),
+    _col("points", "积分余额", "points", "今天的积分余额（与桶站平板上户卡显示的相同）；无积分规则时为空",
+         "the points balance today (as the household's card shows it at the station); empty without a points rule"),
     _col("needs_visit", "需入户指导", "needs a visit", "✓：准确率低于设定值且判定次数达到下限",
          "✓: accuracy under the configured level over at least the minimum of judged disposals",
          get=lambda r: "✓" if r["needs_visit"] else None),

@@ -124,3 +124,18 @@ def household_points(store, community: str, household: str, today: date, retenti
     days = store.household_days(community, household, first)
     spent = [r for r in store.redemptions_of(community, household) if r["day"] >= first]
     return {**balance(rule, days, spent, today), "rule": rule.as_json()}
+
+
+def community_balances(store, community: str, today: date, retention_days: int) -> dict[str, int] | None:
+    """Every household's balance in the community as of `today`, worked out
+    as household_points does for one (None without a rule; a household
+    without points is missing, i.e. 0)."""
+    text = store.points_rule(community)
+    if text is None:
+        return None
+    rule = parse_rule(text, retention_days)
+    first = (today - timedelta(days=retention_days)).isoformat()
+    days = store.community_household_days(community, first)
+    spent = store.community_redemptions(community, first)
+    return {h: balance(rule, days.get(h, {}), spent.get(h, []), today)["balance"]
+            for h in sorted(set(days) | set(spent))}

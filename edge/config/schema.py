@@ -107,6 +107,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                   "(serial device, FIFO or file)"),
         "household_window": Field("float", "seconds a household token waits for its disposal",
                                   default=15.0, minimum=0.1, maximum=3600),
+        "household_to_tablet": Field("bool", "also pass each card read to the station's tablet, which "
+                                     "shows that household's points for a minute (the token only)",
+                                     default=True),
     },
     "updates": {
         "public_key": Field("str", "base64 Ed25519 public key of the registry (public.b64 from keygen); "

@@ -29,9 +29,10 @@ def token_hash(token: str) -> str:
 class HouseholdTokens:
     """The latest token read and when; `take()` gives it to a disposal at most once."""
 
-    def __init__(self, window: float, clock=time.monotonic):
+    def __init__(self, window: float, clock=time.monotonic, on_read=None):
         self.window = window
         self.clock = clock
+        self.on_read = on_read      # also told of every token accepted (the tablet's scan)
         self.lock = threading.Lock()
         self.token: str | None = None
         self.read_at = 0.0
@@ -53,6 +54,8 @@ class HouseholdTokens:
             self.token, self.read_at = token, self.clock()
             self.read += 1
         log.info("household token %s read", token_hash(token))
+        if self.on_read is not None:
+            self.on_read(token)
 
     def take(self, at: float | None = None) -> str | None:
         """The waiting token if it was read at most `window` seconds before `at` (default now)."""

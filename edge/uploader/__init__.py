@@ -122,6 +122,10 @@ class Client:
         self._send("PUT", f"/api/v1/events/{event_id}/evidence", data=jpeg,
                    headers={"Content-Type": "image/jpeg"})
 
+    def post_scan(self, household: str) -> None:
+        """A household card just read at the station, for its tablet (the token only)."""
+        self._send("POST", "/api/v1/scans", json={"device_id": self.device_id, "household": household})
+
     def heartbeat(self, health: dict) -> dict:
         """Post the device's health; the server's answer ({} when it is not JSON)."""
         response = self._send("POST", "/api/v1/heartbeat", json={"device_id": self.device_id, **health})

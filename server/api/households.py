@@ -7,13 +7,14 @@ from flask import Blueprint, Response, current_app, g, request
 from contract.rules import load_rules
 
 from .. import get_store, query
-from ..access import household_desk, readable_households
-from ..auth import login_required
+from ..access import household_desk, readable_households, readable_region
+from ..auth import authenticate_device, login_required
 from ..errors import ApiError
 from ..exports import csv_rows, xlsx_bytes
 from ..household_lookup import checked_token, lookup
-from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, household_rows, not_seen, public_row, sort_rows
+from ..households import HOUSEHOLD_COLUMNS, SORT_KEYS, contains_phone_number, household_rows, not_seen, public_row, sort_rows, visit_summary
 from ..points import household_points
+from ..scans import parse_scan, record_scan
 from ..store.points import RedemptionConflict
 from ..timeutil import beijing, now_utc
 from .events import json_body
@@ -60,6 +61,23 @@ def households():
             "households": [public_row(r) for r in rows],
             "needs_visit": [r["household"] for r in rows if r["needs_visit"]],
             "not_seen": not_seen(store, community, period, {r["household"] for r in rows})}
+
+
+@bp.get("/households/summary")
+@login_required
+def households_summary():
+    """Street, district and city staff (and a community's manager for its
+    own): how many households were seen and the share needing a visit, for
+    the scope and each member one level down; never a household."""
+    level, code = query.scope(request.args)
+    period = query.period(request.args)
+    store = get_store()
+    readable_region(store, g.user, code)
+    settings = current_app.config["SETTINGS"]
+    return {"level": level, "code": code, "period": period.as_json(),
+            "visit_rule": {"accuracy_under": settings.visit_accuracy_percent / 100,
+                           "min_judged": settings.visit_min_disposals},
+            **visit_summary(store, code, period, settings)}
 
 
 def _download():
@@ -118,6 +136,8 @@ def parse_redemption(body) -> dict:
         raise query.invalid("points", "points must be a whole number from 1 to 100000")
     if not isinstance(reward, str) or not reward.strip() or len(reward) > 100:
         raise query.invalid("reward", "reward names what the household receives (1-100 characters)")
+    if contains_phone_number(reward):
+        raise query.invalid("reward", "reward names the reward only: no phone number or other personal data")
     return {"redemption_id": rid.lower(), "points": points, "reward": reward.strip()}
 
 
@@ -154,3 +174,13 @@ def redeem(station_id: str, household: str):
     points = household_points(store, community, household, today, settings.event_retention_days)
     public = {k: stored[k] for k in ("redemption_id", "household", "points", "reward", "station_id", "at")}
     return {**public, "replayed": not new, "balance": points["balance"]}, 201 if new else 200
+
+
+@bp.post("/scans")
+def post_scan():
+    """A device: the household card its station's reader just read, for the
+    station's tablet (server/scans.py). 202: on its way, for SCAN_SECONDS."""
+    store = get_store()
+    device = authenticate_device(store)
+    household = parse_scan(json_body(), device)
+    return record_scan(store, device, household, now_utc()), 202

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, g, request
 
-from contract.limits import HOUSEHOLD_PATTERN
+from contract.limits import HOUSEHOLD_PATTERN, looks_like_phone_number
 
 from .. import get_store
 from ..auth import login_required
@@ -44,9 +44,10 @@ def take_quiz():
         raise ApiError(400, "invalid_request", "unknown fields",
                        [{"field": k, "message": "unknown field"} for k in unknown])
     household = body.get("household")
-    if household is not None and (not isinstance(household, str) or not HOUSEHOLD.fullmatch(household)):
-        raise ApiError(400, "invalid_request", "household must be an opaque token",
-                       [{"field": "household", "message": "1-64 letters, digits, _ or -"}])
+    if household is not None and (not isinstance(household, str) or not HOUSEHOLD.fullmatch(household)
+                                  or looks_like_phone_number(household)):
+        raise ApiError(400, "invalid_request", "household must be an opaque token, never a phone number",
+                       [{"field": "household", "message": "1-64 letters, digits, _ or -, not a phone number"}])
     store = get_store()
     station = visible_station(store, str(body.get("station_id", "")))
     settings = current_app.config["SETTINGS"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from ..scopes import CITY
+
 
 class HouseholdStore:
     def household_totals(self, community: str, first_day: str, last_day: str) -> list[dict]:
@@ -37,6 +39,35 @@ class HouseholdStore:
                 mine[k] += r[k]
             mine["last_seen"] = max(mine["last_seen"], r["last_seen"])
         return [out[k] for k in sorted(out)]
+
+    def household_visit_counts(self, scope: str, first_day: str, last_day: str, min_judged: int,
+                               accuracy_percent: int) -> list[dict]:
+        """Per community inside `scope` (a division code or 'city'): the
+        households seen between the two days and how many of them need a
+        visit (at least `min_judged` judged disposals, correct under
+        `accuracy_percent` of them), counted as household_totals counts them
+        (raw events plus the whole months prune-events kept), in the
+        database: no household leaves it."""
+        if scope == CITY:
+            lo, hi = "0" * 12, "9" * 12
+        else:
+            lo, hi = scope.ljust(12, "0"), scope.ljust(12, "9")
+        first_month, last_month = _whole_months(first_day, last_day)
+        return [dict(r) for r in self._all(
+            "SELECT community_code, count(*) AS households, "
+            "sum(CASE WHEN correct + wrong >= ? AND correct * 100 < ? * (correct + wrong) "
+            "THEN 1 ELSE 0 END) AS needs_visit FROM ("
+            " SELECT community_code, household, sum(correct) AS correct, sum(wrong) AS wrong FROM ("
+            "  SELECT community_code, household, "
+            "  CASE WHEN assisted = 0 AND verdict = 'correct' THEN 1 ELSE 0 END AS correct, "
+            "  CASE WHEN assisted = 0 AND verdict = 'wrong' THEN 1 ELSE 0 END AS wrong "
+            "  FROM events WHERE community_code BETWEEN ? AND ? AND household IS NOT NULL "
+            "  AND day BETWEEN ? AND ? AND type = 'disposal' "
+            "  UNION ALL SELECT community_code, household, correct, wrong FROM household_month "
+            "  WHERE community_code BETWEEN ? AND ? AND month >= ? AND month <= ?"
+            " ) AS seen GROUP BY community_code, household"
+            ") AS per_household GROUP BY community_code ORDER BY community_code",
+            (min_judged, accuracy_percent, lo, hi, first_day, last_day, lo, hi, first_month, last_month))]
 
     def household_wrong_categories(self, community: str, first_day: str, last_day: str) -> list[dict]:
         """Per household and item category: its unassisted wrong disposals."""

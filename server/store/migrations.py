@@ -589,3 +589,23 @@ def m015_household_months(db: Database) -> None:
     # Each household's month, kept when prune-events deletes the raw events
     # it was counted from (server/households.py reads both).
     db.executescript(HOUSEHOLD_MONTH_SCHEMA.format(text="TEXT", counter="INTEGER") + ";")
+
+
+CARD_SCANS_SCHEMA = """
+    -- A household card read at a station, on its way to the station's
+    -- tablet: the token only, kept about a minute (server/scans.py).
+    CREATE TABLE card_scans (
+        id {id},
+        station_id {text} NOT NULL REFERENCES stations(id),
+        household {text} NOT NULL,
+        at {text} NOT NULL               -- when the server got it (UTC)
+    );
+    CREATE INDEX card_scans_station ON card_scans(station_id, id);
+    CREATE INDEX card_scans_at ON card_scans(at)
+"""
+
+
+@migrations()
+def m016_card_scans_to_tablet(db: Database) -> None:
+    # The station's own card reader passes a scanned household to its tablet.
+    db.executescript(CARD_SCANS_SCHEMA.format(text="TEXT", id="INTEGER PRIMARY KEY") + ";")

@@ -37,6 +37,31 @@ class PointsStore:
             (community, household, first_day))
         return {r["day"]: {k: r[k] for k in ("correct", "wrong", "uncertain", "assisted")} for r in rows}
 
+    def community_household_days(self, community: str, first_day: str) -> dict[str, dict[str, dict]]:
+        """household_days for every household of the community at once:
+        {household: {day: counts}}, in one statement."""
+        rows = self._all(
+            "SELECT household, day, "
+            "sum(CASE WHEN assisted = 0 AND verdict = 'correct' THEN 1 ELSE 0 END) AS correct, "
+            "sum(CASE WHEN assisted = 0 AND verdict = 'wrong' THEN 1 ELSE 0 END) AS wrong, "
+            "sum(CASE WHEN assisted = 0 AND verdict = 'uncertain' THEN 1 ELSE 0 END) AS uncertain, "
+            "sum(assisted) AS assisted FROM events "
+            "WHERE community_code = ? AND household IS NOT NULL AND day >= ? AND type = 'disposal' "
+            "GROUP BY household, day", (community, first_day))
+        out: dict[str, dict[str, dict]] = {}
+        for r in rows:
+            out.setdefault(r["household"], {})[r["day"]] = {
+                k: r[k] for k in ("correct", "wrong", "uncertain", "assisted")}
+        return out
+
+    def community_redemptions(self, community: str, first_day: str) -> dict[str, list[dict]]:
+        """Every redemption of the community's households from `first_day`, by household."""
+        out: dict[str, list[dict]] = {}
+        for r in self._all("SELECT household, day, points FROM redemptions "
+                           "WHERE community_code = ? AND day >= ? ORDER BY at", (community, first_day)):
+            out.setdefault(r["household"], []).append({"day": r["day"], "points": r["points"]})
+        return out
+
     def household_recent(self, community: str, household: str, limit: int) -> list[dict]:
         return [dict(r) for r in self._all(
             "SELECT event_id, ts, day, bin, item, category, verdict, assisted, rules FROM events "

@@ -25,7 +25,7 @@ def households_page(community: str):
         raise query.invalid("sort", f"sort must be one of {', '.join(SORT_KEYS)}")
     settings = current_app.config["SETTINGS"]
     rows = sort_rows(household_rows(store, community, period, settings), key,
-                     descending=key in ("disposals", "wrong", "last_seen"))
+                     descending=key in ("disposals", "wrong", "last_seen", "points"))
     return render_template(
         "households.html", community=community, name=scope_name(store, community), period=period,
         month=period.label, rows=rows, sort=key, sort_keys=SORT_KEYS,

@@ -31,7 +31,8 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 
 from .. import get_store
 from .. import store as store_pkg
-from ..access import may_audit, may_correct, readable_station
+from ..access import may_audit, may_correct, may_look_up_households, readable_station
+from ..scans import fresh_since
 from ..store.events import CURSOR_MAX
 from ..timeutil import beijing, now_utc
 from . import i18n
@@ -166,6 +167,16 @@ def stream(station_id: str):
             raise ValueError
     except ValueError:
         abort(400, description="Last-Event-ID must be an integer cursor")
+    # Cards read by the station's own reader: only for those who may look a
+    # household up there, from the scan the tablet last saw (else from now on).
+    cards = may_look_up_households(g.user, station)
+    try:
+        scan_after = (int(request.args["scan"]) if request.args.get("scan") else store.latest_scan(station["id"])) \
+            if cards else 0
+        if not 0 <= scan_after <= CURSOR_MAX:
+            raise ValueError
+    except ValueError:
+        abort(400, description="scan must be an integer")
     slots = _slot_pool()
     if not slots.acquire(blocking=False):
         return Response("too many live streams in this process; retry\n", status=503,
@@ -182,7 +193,7 @@ def stream(station_id: str):
     def generate():
         s = store_pkg.connect(database)
         wake = watcher.watch(station["id"])
-        cursor, started = after, time.monotonic()
+        cursor, started, seen_scan = after, time.monotonic(), scan_after
         last_beat, last_counts_check, counts = started, started, first_counts
         fetch = True   # at the start: events after a Last-Event-ID
         try:
@@ -202,6 +213,14 @@ def stream(station_id: str):
                     # a disposal older than yesterday is no prompt for anyone.
                     events = s.events_after(station["id"], cursor, 100, since_day=_yesterday())
                     fetch = len(events) == 100   # more to read: read on at once
+                    if cards:
+                        scans = s.scans_after(station["id"], seen_scan, fresh_since(now_utc()))
+                        if scans:
+                            seen_scan = scans[-1]["id"]
+                            # No SSE id: Last-Event-ID stays the events' cursor.
+                            yield "".join(_sse("card", {"scan": c["id"], "household": c["household"],
+                                                        "at": c["at"]}) for c in scans)
+                            last_beat = time.monotonic()
                 now = time.monotonic()
                 if events:
                     chunk = []
@@ -316,12 +335,14 @@ class _Watcher:
                     continue
                 with self._lock:
                     self._answered = time.monotonic()
-                    for station_id, cursor in latest.items():
+                    for station_id, marks in latest.items():
                         # A station seen for the first time wakes its streams
                         # too: an event may have come between a stream's first
-                        # read and this look.
-                        if cursor > self._latest.get(station_id, -1):
-                            self._latest[station_id] = cursor
+                        # read and this look. Marks are (latest event cursor,
+                        # latest card scan): a newer scan wakes them as well.
+                        old = self._latest.get(station_id)
+                        if old is None or marks[0] > old[0] or marks[1] != old[1]:
+                            self._latest[station_id] = marks
                             for wake in self._streams.get(station_id, ()):
                                 wake.set()
         finally:
@@ -332,17 +353,19 @@ class _Watcher:
                 s.close()
 
 
-def _latest_cursors(s, stations: list[str]) -> dict[str, int]:
+def _latest_cursors(s, stations: list[str]) -> dict[str, tuple[int, int]]:
     """The latest cursor of each of these stations' events since yesterday
-    (0 without), in one statement that both stores run: an index probe per
-    station (events(station_id, rowid)), in the partitions of the last two
-    days only (PostgreSQL), as the streams read no older events."""
+    and its latest card scan (0 without), in one statement that both stores
+    run: an index probe per station (events(station_id, rowid)), in the
+    partitions of the last two days only (PostgreSQL), as the streams read
+    no older events; card_scans holds a minute of scans."""
     marks = ", ".join("?" * len(stations))
     rows = s.conn.execute(
         "SELECT st.id, (SELECT max(e.rowid) FROM events e "
-        "WHERE e.station_id = st.id AND e.day >= ?) "
+        "WHERE e.station_id = st.id AND e.day >= ?), "
+        "(SELECT max(c.id) FROM card_scans c WHERE c.station_id = st.id) "
         f"FROM stations st WHERE st.id IN ({marks})", (_yesterday(), *stations)).fetchall()
-    return {row[0]: row[1] or 0 for row in rows}
+    return {row[0]: (row[1] or 0, row[2] or 0) for row in rows}
 
 
 def _client_gone(sock) -> bool:

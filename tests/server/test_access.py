@@ -104,6 +104,8 @@ def api_cases(events, case_ids=None):
         vol = {"vol"} if "110102001001".startswith(code) or code == "city" else set()
         cases.append(("GET", "/api/v1/cases", f"/api/v1/cases?x=1{within}", None, readers | inspects | vol))
         cases.append(("GET", "/api/v1/cases/summary", f"/api/v1/cases/summary?x=1{within}", None, readers))
+        # Households needing a visit, as counts: whoever reads the scope.
+        cases.append(("GET", "/api/v1/households/summary", f"/api/v1/households/summary?{query}", None, readers))
         for path in ("/exports/cases.csv", "/exports/cases.xlsx"):
             cases.append(("GET", path, f"{path}?x=1{within}", None, readers & RANKS))
         if code in BELOW:
@@ -206,6 +208,7 @@ def test_device_routes_take_a_device_token_not_a_person(client, city, events, us
     assert client.post("/api/v1/events", json={"device_id": "dev-st-a", "events": []}
                        ).status_code == 401
     assert client.post("/api/v1/heartbeat", json={"device_id": "dev-st-a"}).status_code == 401
+    assert client.post("/api/v1/scans", json={"device_id": "dev-st-a", "household": "hh-1"}).status_code == 401
     assert client.put(f"/api/v1/events/{events['st-a']}/evidence", data=jpeg(),
                       content_type="image/jpeg").status_code == 401
     for path in ("/api/v1/artifacts/model/waste-effl0-int8@871d0c72",
@@ -222,6 +225,8 @@ def test_a_device_speaks_only_for_its_own_station(client, city, events):
         "device_id": "dev-st-b", "ts": "2026-11-29T07:42:13+08:00", "fps": 5.0, "dead_letters": 0,
         "pending_events": 0, "model": "waste-effl0-int8@3fa2c1d0", "rules": "beijing@2020.1",
         "camera": "ok"})
+    assert r.status_code == 403
+    r = client.post("/api/v1/scans", headers=token, json={"device_id": "dev-st-b", "household": "hh-1"})
     assert r.status_code == 403
     body = post_events(client, city, [disposal(station="st-b")], station="st-a").get_json()
     assert body["accepted"] == 0 and len(body["rejected"]) == 1
@@ -279,7 +284,7 @@ def test_the_matrix_covers_every_route_and_page(app):
                for method in item if method in ("get", "post", "put", "delete", "patch")}
     covered = {(m, p) for m, p, *_ in api_cases(dict.fromkeys(READS_STATION, "x"))}
     covered |= {("POST", "/api/v1/events"), ("POST", "/api/v1/heartbeat"),
-                ("PUT", "/api/v1/events/{event_id}/evidence")}
+                ("PUT", "/api/v1/events/{event_id}/evidence"), ("POST", "/api/v1/scans")}
     # Devices fetch updates with their token; tests/server/api/test_artifacts.py has them.
     covered |= {("GET", "/api/v1/artifacts/{kind}/{version}"), ("GET", "/api/v1/artifacts/{kind}/{version}/manifest")}
     # Logging in and out are open to everyone; tests/server/api/test_session.py has them.

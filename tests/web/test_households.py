@@ -3,6 +3,7 @@ seen, every household of the month; the community's manager only. Rendered
 through HTTP on both stores, and in a real browser against the real server."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -45,6 +46,20 @@ def test_the_page_lists_who_to_visit_and_who_was_not_seen(client, city, login_as
     assert table.index("hh-careless") < table.index("hh-careful")     # worst accuracy first
     assert "/exports/households.csv?community=110102001001" in html
     assert "系统不保存姓名、电话或门牌" in html
+    assert [c.strip() for c in re.findall(r'<td class="points">([^<]*)</td>', table)] == ["—", "—"]  # no rule
+
+
+def test_the_page_shows_each_households_points(client, city, login_as, runner, tmp_path):
+    rule = tmp_path / "rule.json"
+    rule.write_text('{"correct": 1, "expiry_days": 365}', encoding="utf-8")
+    assert runner.invoke(args=["set-points-rule", "city", str(rule)]).exit_code == 0
+    assert post_events(client, city, month_of_disposals()).get_json()["accepted"] == 15
+    login_as("sanlihe")
+    html = client.get(f"/households/110102001001?month={MONTH}&sort=points").get_data(as_text=True)
+    table = html.split('id="households"')[1]
+    assert "积分 ▾" in table
+    rows = re.findall(r'<tr class="household[^"]*"><td>([^<]+)</td>.*?<td class="points">([^<]*)</td>', table, re.S)
+    assert rows == [("hh-careful", "8"), ("hh-careless", "1")]
 
 
 @pytest.mark.parametrize("user", ["xichangan", "xicheng", "city", "vol"])
@@ -63,6 +78,9 @@ def test_the_households_page_in_a_browser(tmp_path, browser):
                                                            "events": month_of_disposals()},
                                  city.tokens["st-a"])
         assert status == 200 and body["accepted"] == 15
+        rule = tmp_path / "rule.json"
+        rule.write_text('{"correct": 1, "expiry_days": 365}', encoding="utf-8")
+        assert city.runner.invoke(args=["set-points-rule", "city", str(rule)]).exit_code == 0
         w, h = WIDTHS["desktop"]
         context = browser.new_context(viewport={"width": w, "height": h}, locale="zh-CN",
                                       timezone_id="Asia/Shanghai")
@@ -84,6 +102,8 @@ def test_the_households_page_in_a_browser(tmp_path, browser):
             page.wait_for_load_state()
             rows = page.eval_on_selector_all("#households tbody tr", "rs => rs.map(r => r.cells[0].innerText)")
             assert rows == ["hh-careful", "hh-careless"]                  # 8 disposals, then 6
+            points = page.eval_on_selector_all("#households tbody td.points", "cs => cs.map(c => c.innerText)")
+            assert points == ["8", "1"]
             with page.expect_download() as download:
                 page.click("text=CSV")
             assert download.value.suggested_filename == f"sortwatch-households-110102001001-{MONTH}.csv"

@@ -73,3 +73,53 @@ def test_a_card_shows_points_and_a_lost_answer_redeems_once(tmp_path, browser):
         with sqlite3.connect(tmp_path / "web.db") as conn:
             rows = conn.execute("SELECT household, points, reward, station_id FROM redemptions").fetchall()
         assert rows == [("hh-7", 4, "环保袋", "st-a")]
+
+
+def test_a_card_read_by_the_stations_reader_opens_on_the_tablet(tmp_path, browser):
+    """The whole way of a card: a line from the station's reader (a file the
+    reader follows), the edge's scan sender posting it with the device token,
+    the tablet's stream, the household's card on screen, nothing typed."""
+    from edge.privacy.household import HouseholdTokens, LineReader
+    from edge.uploader import Client
+    from edge.uploader.scans import ScanSender
+    with served_city(tmp_path, workers=1, threads=16) as (base, city):
+        rule = tmp_path / "rule.json"
+        rule.write_text('{"correct": 1, "expiry_days": 365}', encoding="utf-8")
+        assert city.runner.invoke(args=["set-points-rule", "city", str(rule)]).exit_code == 0
+        events = [disposal(household="hh-42", verdict="correct", item="food_waste", category="kitchen",
+                           bin="kitchen") for _ in range(3)]
+        status, body = post_json(base + "/api/v1/events", {"device_id": "dev-st-a", "events": events},
+                                 city.tokens["st-a"])
+        assert status == 200 and body["accepted"] == 3
+        reader_file = tmp_path / "reader.txt"
+        reader_file.write_text("")
+        sender = ScanSender(Client(base, "dev-st-a", city.tokens["st-a"], timeout=5.0))
+        tokens = HouseholdTokens(window=15, on_read=sender.offer)
+        reader = LineReader(reader_file, tokens, poll=0.05)
+        w, h = WIDTHS["tablet"]
+        context = browser.new_context(viewport={"width": w, "height": h}, locale="zh-CN")
+        problems = []
+        page = context.new_page()
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.set_default_timeout(10_000)
+        sender.start()
+        reader.start()
+        try:
+            log_in(page, base, "vol")
+            start(page)
+            assert page.is_hidden("#card-result")
+            with reader_file.open("a") as f:
+                f.write("hh-42\r\n")                          # a scanner ends its line with CR
+            page.wait_for_selector("#card-household:has-text('hh-42')")
+            assert page.inner_text("#card-balance") == "3"
+            assert page.input_value("#card-token") == "hh-42"
+            assert "读卡器" in page.inner_text("#card-note")
+            assert len(page.query_selector_all("#card-recent li")) == 3
+            shoot(page, "tablet-card-scan")
+        finally:
+            reader.stop()
+            sender.stop()
+            context.close()
+        assert not problems, problems
+        assert sender.sent == 1
+        assert tokens.take() == "hh-42"              # the next disposal still carries it

@@ -5,7 +5,7 @@
   var cfg = JSON.parse(document.getElementById("tablet-config").textContent);
   var S = cfg.strings;
   var $ = function (id) { return document.getElementById(id); };
-  var lastCursor = null, source = null, retryDelay = 1000, lastMessage = Date.now();
+  var lastCursor = null, lastScan = null, source = null, retryDelay = 1000, lastMessage = Date.now();
   var current = null, audio = null, alertTimer = null, quizState = null;
   var csrf = (document.querySelector("input[name=csrf_token]") || {}).value || "";
 
@@ -358,7 +358,10 @@
   /* ---- the live stream, reconnecting by itself ---- */
   function connect() {
     if (source) { source.close(); source = null; }
-    var url = cfg.stream + (lastCursor != null ? "?after=" + encodeURIComponent(lastCursor) : "");
+    var params = [];
+    if (lastCursor != null) params.push("after=" + encodeURIComponent(lastCursor));
+    if (lastScan != null) params.push("scan=" + encodeURIComponent(lastScan));   // cards read while away
+    var url = cfg.stream + (params.length ? "?" + params.join("&") : "");
     var es = new EventSource(url);
     source = es;
     es.onopen = function () { retryDelay = 1000; lastMessage = Date.now(); setOnline(true); };
@@ -368,6 +371,13 @@
     es.addEventListener("litter", function (e) { track(e); refreshCases(); });
     es.addEventListener("counts", function (e) { track(e); showCounts(JSON.parse(e.data)); });
     es.addEventListener("ping", function (e) { track(e); });
+    // A card read by the station's own reader: show that household at once.
+    es.addEventListener("card", function (e) {
+      lastMessage = Date.now(); setOnline(true);
+      var c = JSON.parse(e.data);
+      lastScan = c.scan;
+      lookupCard(c.household, true);
+    });
     es.onerror = function () {
       // The browser retries by itself after a dropped connection, but not
       // after a refusal (401, 403, 503): take over in both cases.
@@ -491,9 +501,12 @@
   }
   $("card-form").addEventListener("submit", function (e) {
     e.preventDefault();
-    var token = $("card-token").value.trim();
+    lookupCard($("card-token").value.trim(), false);
+  });
+  function lookupCard(token, fromReader) {
     $("card-note").textContent = "";
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(token)) { $("card-note").textContent = S.card_bad_token; return; }
+    if (fromReader) $("card-token").value = token;
     fetch(cfg.household.replace("{token}", encodeURIComponent(token)), {credentials: "same-origin"}).then(function (r) {
       return r.json().then(function (body) { return {ok: r.ok, status: r.status, body: body}; });
     }).then(function (res) {
@@ -503,8 +516,12 @@
         return;
       }
       showCard(res.body);
+      if (fromReader) {
+        if (res.body.points) $("card-note").textContent = S.card_from_reader;
+        $("card").scrollIntoView({block: "nearest"});
+      }
     }).catch(function () { $("card-note").textContent = S.card_not_found; });
-  });
+  }
   if ($("redeem-form")) $("redeem-form").addEventListener("submit", function (e) {
     e.preventDefault();
     if (!cardToken) return;

@@ -111,3 +111,11 @@ def test_a_token_read_after_a_disposal_ended_waits_for_the_next_even_when_judgin
     wall.now += 5
     event = maker.event(disposal(ended_ago=0.5), judged)
     assert event["household"] == "hh-next-resident"
+
+
+def test_every_accepted_token_is_passed_on_and_nothing_else():
+    passed = []
+    tokens = HouseholdTokens(window=10, on_read=passed.append)
+    for line in ("hh-1\n", "", "13812345678", "a b", "hh-2\r"):
+        tokens.offer(line)
+    assert passed == ["hh-1", "hh-2"]

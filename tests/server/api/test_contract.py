@@ -83,3 +83,18 @@ def test_request_examples_match_the_document():
 @pytest.mark.parametrize("path", ["/up", "/up/db"])
 def test_health(client, path):
     assert client.get(path).get_json()["status"] == "ok"
+
+
+def test_household_answers_match_the_document(client, city):
+    post_events(client, city, [disposal(household="hh-1", verdict="correct", bin="hazardous")])
+    login(client, "sanlihe")
+    check(client.get("/api/v1/households", query_string={"community": "110102001001"}), "/api/v1/households", "get")
+    login(client, "xichangan")
+    for query in ({"level": "street", "code": "110102001"}, {"level": "community", "code": "110102001001"},
+                  {"level": "district", "code": "110102"}, {"level": "street"}):
+        check(client.get("/api/v1/households/summary", query_string=query), "/api/v1/households/summary", "get")
+    response = client.post("/api/v1/scans", json={"device_id": "dev-st-a", "household": "hh-1"},
+                           headers={"Authorization": f"Bearer {city.tokens['st-a']}"})
+    check(response, "/api/v1/scans", "post")
+    check(client.post("/api/v1/scans", json={"device_id": "dev-st-a", "household": "13812345678"},
+                      headers={"Authorization": f"Bearer {city.tokens['st-a']}"}), "/api/v1/scans", "post")

@@ -177,6 +177,8 @@ def test_a_households_month_survives_prune_events_in_two_steps(app, client, city
     login(client, "sanlihe")
     before = {r["household"]: r for r in households(client).get_json()["households"]}
     not_seen_before = households(client).get_json()["not_seen"]
+    summary_before = summary(client, "community", "110102001001").get_json()
+    assert summary_before["needs_visit"] == 1
     today = datetime.now(BEIJING).date()
     # First the days before NOW + 2 days (the middle of the month), then the whole month.
     for cutoff in (NOW.date() + timedelta(days=2), NOW.date() + timedelta(days=20)):
@@ -192,4 +194,101 @@ def test_a_households_month_survives_prune_events_in_two_steps(app, client, city
             keep = ("disposals", "assisted", "correct", "wrong", "uncertain", "accuracy", "days_seen",
                     "last_seen", "needs_visit")
             assert {k: after[token][k] for k in keep} == {k: row[k] for k in keep}, (cutoff, token)
+        assert summary(client, "community", "110102001001").get_json() == summary_before, cutoff
     assert households(client).get_json()["not_seen"] == not_seen_before
+
+
+@pytest.fixture
+def points_rule(runner, city, tmp_path):
+    path = tmp_path / "rule.json"
+    path.write_text('{"correct": 1, "uncertain": 0, "daily_cap": 5, "expiry_days": 365}', encoding="utf-8")
+    result = runner.invoke(args=["set-points-rule", "city", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_without_a_points_rule_every_row_has_points_null(client, city, month):
+    login(client, "sanlihe")
+    rows = households(client).get_json()["households"]
+    assert rows and all("points" in r and r["points"] is None for r in rows)
+
+
+def test_each_row_has_the_households_balance_as_its_card_shows_it(client, city, month, points_rule):
+    """hh-good: 6 correct this month (2 a day) and 1 the month before: 7;
+    hh-poor: 2 correct, the rest earns nothing: 2; hh-few: only a wrong one: 0."""
+    login(client, "sanlihe")
+    body = households(client).get_json()
+    points = {r["household"]: r["points"] for r in body["households"]}
+    assert points == {"hh-good": 7, "hh-poor": 2, "hh-few": 0}
+    for token, value in points.items():
+        card = client.get(f"/api/v1/stations/st-a/households/{token}").get_json()
+        assert card["points"]["balance"] == value
+    by_points = [r["household"] for r in households(client, sort="points").get_json()["households"]]
+    assert by_points == ["hh-good", "hh-poor", "hh-few"]
+    # A redemption at the station lowers the listed points at once.
+    login(client, "vol")
+    r = client.post("/api/v1/stations/st-a/households/hh-good/redemptions",
+                    json={"redemption_id": "r-list-0001", "points": 3, "reward": "环保袋"})
+    assert r.status_code == 201, r.get_json()
+    login(client, "sanlihe")
+    assert {r["household"]: r["points"] for r in households(client).get_json()["households"]}["hh-good"] == 4
+    csv_text = client.get(f"/exports/households.csv?community=110102001001&month={MONTH}").get_data(as_text=True)
+    table = list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
+    column = table[0].index("积分余额")
+    assert {row[0]: row[column] for row in table[1:]} == {"hh-good": "4", "hh-poor": "2", "hh-few": "0"}
+
+
+def summary(client, level, code=None, **params):
+    query = {"level": level, "month": MONTH, **({"code": code} if code else {}), **params}
+    return client.get("/api/v1/households/summary", query_string=query)
+
+
+def test_street_district_and_city_staff_see_the_share_needing_a_visit(client, city, month):
+    """Of the street's four households this month, hh-poor (of 三里河, with
+    hh-good and hh-few) needs a visit; hh-next-door (of the other community) does not."""
+    login(client, "xichangan")
+    body = summary(client, "street", "110102001").get_json()
+    assert (body["households"], body["needs_visit"], body["share"]) == (4, 1, 0.25)
+    assert body["member_level"] == "community"
+    assert [(m["code"], m["households"], m["needs_visit"], m["share"]) for m in body["members"]] == [
+        ("110102001001", 3, 1, pytest.approx(1 / 3)), ("110102001002", 1, 0, 0.0)]
+    assert "hh-" not in summary(client, "street", "110102001").get_data(as_text=True)
+    login(client, "xicheng")
+    body = summary(client, "district", "110102").get_json()
+    assert (body["households"], body["needs_visit"]) == (4, 1)
+    assert [(m["code"], m["households"], m["needs_visit"]) for m in body["members"]] == [
+        ("110102001", 4, 1), ("110102003", 0, 0)]
+    login(client, "city")
+    body = summary(client, "city").get_json()
+    assert (body["households"], body["needs_visit"], body["share"]) == (4, 1, 0.25)
+    assert {m["code"]: (m["households"], m["share"]) for m in body["members"]} == {
+        "110102": (4, 0.25), "110105": (0, None)}
+    # ... and never the list itself.
+    assert households(client).status_code == 403
+
+
+def test_the_summary_of_a_community_agrees_with_its_list(client, city, month):
+    login(client, "sanlihe")
+    body = summary(client, "community", "110102001001").get_json()
+    rows = households(client).get_json()
+    assert body["households"] == len(rows["households"]) and body["needs_visit"] == len(rows["needs_visit"])
+    assert body["members"] == [] and body["member_level"] is None
+
+
+@pytest.mark.parametrize("user, level, code", [
+    ("vol", "community", "110102001001"), ("insp", "street", "110102001"),
+    ("xichangan", "district", "110102"), ("chaoyang", "district", "110102"),
+    ("sanlihe", "street", "110102001"), ("xicheng", "city", None)])
+def test_the_summary_outside_ones_scope_is_refused(client, city, month, user, level, code):
+    login(client, user)
+    response = summary(client, level, code)
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"level": "street", "code": "1101"}, "code"), ({"level": "town", "code": "110102001"}, "level"),
+    ({"level": "street", "code": "110102001", "month": "2026-1"}, "month")])
+def test_a_bad_summary_request_answers_400(client, city, month, params, field):
+    login(client, "city")
+    response = client.get("/api/v1/households/summary", query_string=params)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"][0]["field"] == field

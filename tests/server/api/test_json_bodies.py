@@ -38,7 +38,7 @@ def route(path, event_id):
 
 def test_every_json_route_of_the_document_is_covered():
     assert {p for _, p in JSON_ROUTES} == {
-        "/api/v1/events", "/api/v1/heartbeat", "/api/v1/login", "/api/v1/quiz",
+        "/api/v1/events", "/api/v1/heartbeat", "/api/v1/scans", "/api/v1/login", "/api/v1/quiz",
         "/api/v1/events/{event_id}/feedback", "/api/v1/events/{event_id}/audit",
         "/api/v1/inspections", "/api/v1/cases/{case_id}/transition", "/api/v1/cases/{case_id}/escalate",
         "/api/v1/stations/{station_id}/households/{household}/redemptions"}

@@ -113,6 +113,8 @@ def test_a_redemption_is_recorded_once_and_never_overdraws(client, city, history
     ({"redemption_id": str(uuid.uuid4()), "points": 1.5, "reward": "x"}, "points"),
     ({"redemption_id": str(uuid.uuid4()), "points": 1, "reward": ""}, "reward"),
     ({"redemption_id": str(uuid.uuid4()), "points": 1, "reward": "x", "household": "hh-8"}, "household"),
+    ({"redemption_id": str(uuid.uuid4()), "points": 1, "reward": "环保袋 138 1234 5678"}, "reward"),
+    ({"redemption_id": str(uuid.uuid4()), "points": 1, "reward": "王阿姨 010-62345678"}, "reward"),
 ])
 def test_a_bad_redemption_answers_400_and_stores_nothing(client, city, history, body, field):
     login(client, "vol")

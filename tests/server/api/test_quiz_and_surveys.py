@@ -66,6 +66,11 @@ def test_quiz_refusals(client, city):
     r = client.post("/api/v1/quiz", json={"station_id": "st-a", "token": body["token"],
                                           "answers": right_answers(body), "score": 5})
     assert r.status_code == 400 and r.get_json()["error"]["details"][0]["field"] == "score"
+    # A household that reads as a phone number is personal data: refused, the sheet still unused.
+    r = client.post("/api/v1/quiz", json={"station_id": "st-a", "token": body["token"],
+                                          "answers": right_answers(body), "household": "138-1234-5678"})
+    assert r.status_code == 400 and r.get_json()["error"]["details"][0]["field"] == "household"
+    assert answer(client, body, right_answers(body)).get_json()["recorded"] is True
     login(client, "city")
     other = sheet(client, "st-c")
     r = client.post("/api/v1/quiz", json={"station_id": "st-a", "token": other["token"],
