@@ -16,9 +16,11 @@ COPY_ORDER = ("districts", "streets", "communities", "stations", "devices", "use
               "rollup_station_hour", "household_period", "participation_period", "awareness_day",
               "online_day", "rollup_period", "awareness_period", "online_period", "login_failures",
               "inspections", "audits", "rollup_model_period", "cases", "case_history", "webhooks",
-              "webhook_deliveries", "points_rules", "point_accounts", "redemptions", "household_month")
+              "webhook_deliveries", "points_rules", "point_accounts", "redemptions", "household_month",
+              "samples", "sample_labels")
 # Tables whose ids come from an identity column: new rows go on after the copied ids.
-IDENTITY_TABLES = ("inspections", "cases", "case_history", "webhooks", "webhook_deliveries")
+IDENTITY_TABLES = ("inspections", "cases", "case_history", "webhooks", "webhook_deliveries",
+                   "sample_labels")
 assert set(COPY_ORDER) | {"event_keys"} == set(pg_migrations.TABLES)
 
 

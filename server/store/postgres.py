@@ -43,6 +43,7 @@ from .migrations import HOUSEHOLD_MONTH_KEEP
 from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
+from .samples import SampleStore
 from .sessions import SessionStore
 from .webhooks import WebhookStore
 
@@ -325,7 +326,7 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore,
+              InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore, SampleStore,
               StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"

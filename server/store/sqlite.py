@@ -24,6 +24,7 @@ from .maintenance import MaintenanceStore
 from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
+from .samples import SampleStore
 from .sessions import SessionStore
 from .webhooks import WebhookStore
 
@@ -57,7 +58,7 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore,
+                  InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore, SampleStore,
                   StoreBase):
     open_connection = staticmethod(_open)
 
