@@ -411,12 +411,14 @@ def set_points_rule(scope, rule_file: Path):
 
 def register_commands(app: Flask) -> None:
     from .artifacts.commands import COMMANDS as ARTIFACT_COMMANDS
+    from .canary import COMMANDS as CANARY_COMMANDS
     from .case_cli import COMMANDS as CASE_COMMANDS
     from .demo import load_demo
     from .learning import train_head
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
                     set_password, remove_user, import_surveys, backup, prune_events, migrate_command, load_demo,
-                    copy_store, set_points_rule, train_head, *CASE_COMMANDS, *ARTIFACT_COMMANDS):
+                    copy_store, set_points_rule, train_head, *CASE_COMMANDS, *ARTIFACT_COMMANDS,
+                    *CANARY_COMMANDS):
         # A copy per app: wrapping the shared command object itself would nest
         # one more wrapper with every app built in the same process.
         per_app = copy.copy(command)

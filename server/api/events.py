@@ -118,9 +118,9 @@ def heartbeat():
 
     seconds = store.record_heartbeat(station, device["id"], now.isoformat(),
                                      beijing(now).date().isoformat(), body, credit)
-    from .artifacts import offer
+    from ..canary import offer_for
     return {"status": "ok", "station_id": station["id"], "online_seconds_credited": seconds,
-            "assigned": {"model": offer("model"), "rules": offer("rules")},
+            "assigned": {"model": offer_for(store, "model", station), "rules": offer_for(store, "rules", station)},
             "corrected": _corrected(store, station["id"], now)}
 
 

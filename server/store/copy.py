@@ -17,7 +17,7 @@ COPY_ORDER = ("districts", "streets", "communities", "stations", "devices", "use
               "online_day", "rollup_period", "awareness_period", "online_period", "login_failures",
               "inspections", "audits", "rollup_model_period", "cases", "case_history", "webhooks",
               "webhook_deliveries", "points_rules", "point_accounts", "redemptions", "household_month",
-              "samples", "sample_labels")
+              "samples", "sample_labels", "assignments")
 # Tables whose ids come from an identity column: new rows go on after the copied ids.
 IDENTITY_TABLES = ("inspections", "cases", "case_history", "webhooks", "webhook_deliveries",
                    "sample_labels")

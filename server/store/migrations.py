@@ -630,7 +630,18 @@ SAMPLES_SCHEMA = """
         username {text} NOT NULL,
         at {text} NOT NULL
     );
-    CREATE INDEX sample_labels_event ON sample_labels(event_id, at)
+    CREATE INDEX sample_labels_event ON sample_labels(event_id, at);
+    -- Canaries (server/canary.py): the version of a kind that a scope (a
+    -- station id, a division code or 'city') runs, over the registry's
+    -- default. `previous` is what the scope ran before, for rollback.
+    CREATE TABLE assignments (
+        kind {text} NOT NULL CHECK (kind IN ('model', 'rules')),
+        scope {text} NOT NULL,
+        version {text} NOT NULL,
+        previous {text},
+        assigned_at {text} NOT NULL,
+        PRIMARY KEY (kind, scope)
+    )
 """
 
 ROLES_CHECK_16 = ("role IN ('city','district','street','community','volunteer','inspector',"
@@ -638,9 +649,9 @@ ROLES_CHECK_16 = ("role IN ('city','district','street','community','volunteer','
 
 
 @migrations(transactional=False)
-def m016_learning_samples(db: Database) -> None:
-    # The samples and their labels, and the labeller role: the users table is
-    # rebuilt for its CHECK as in m012.
+def m016_learning_and_canaries(db: Database) -> None:
+    # The samples and their labels, the assignments of versions per scope,
+    # and the labeller role: the users table is rebuilt for its CHECK as in m012.
     conn = db.conn
     conn.execute("PRAGMA foreign_keys = OFF")
     try:

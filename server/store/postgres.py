@@ -32,6 +32,7 @@ from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool
 
 from . import pg_migrations, pg_writer
+from .assignments import AssignmentStore
 from .base import StoreBase
 from .cases import CaseStore
 from .errors import StoreError, StoreUnavailable
@@ -326,7 +327,7 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore, SampleStore,
+              InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore, SampleStore, AssignmentStore,
               StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from . import migrations, writer
+from .assignments import AssignmentStore
 from .base import StoreBase
 from .cases import CaseStore
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
@@ -58,7 +59,7 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore, SampleStore,
+                  InspectionStore, HouseholdStore, PointsStore, CaseStore, WebhookStore, SampleStore, AssignmentStore,
                   StoreBase):
     open_connection = staticmethod(_open)
 
