@@ -155,6 +155,10 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
               "samples_not_waste_in_training_part": sum(1 for i, lb in enumerate(samples.labels)
                                                         if not test[i] and lb == NOT_WASTE),
               "new_items": new_items}
+    if not test.any():
+        # Nothing to check a new head on: refuse before the fitting (minutes on the whole shared set).
+        return Result(False, [f"no held-out labelled samples to check it on ({len(samples.ids)} labelled; "
+                              "label more samples)"], {"shared": {}, "labelled": {}}, counts)
     log(f"fitting on {len(x_shared)} shared training crops ({reps} views of {counts['shared_training_images']} "
         f"images) and {len(train_rows)} labelled samples (x{reps}); {counts['samples_held_out']} samples held out; "
         f"current {src.version}")

@@ -132,3 +132,12 @@ def test_train_head_writes_checks_and_publishes_an_accepted_head(app, client, ci
     assert new.has_rejection and new.rejection_threshold == new.metadata["rejection"]["threshold"]
     listed = runner.invoke(args=["list-artifacts"]).output
     assert new.version in listed and "test head" in listed and "REFUSED" not in listed
+
+
+def test_train_head_without_labelled_samples_refuses_before_fitting(app, runner, tiny, tmp_path):
+    folder, _, cache = tiny
+    r = runner.invoke(args=["train-head", "--data", str(folder), "--cache", str(cache), "--views", "1",
+                            "--out", str(tmp_path / "new.onnx")])
+    assert r.exit_code == 1 and "0 labelled samples" in r.output, r.output
+    assert "refused: no held-out labelled samples" in r.output and "fitting on" not in r.output
+    assert not (tmp_path / "new.onnx").exists()
