@@ -47,3 +47,7 @@ _PHONE = re.compile(r"(?:86)?1[3-9]\d{9}|0\d{2,3}\d{7,8}")
 
 def looks_like_phone_number(token: str) -> bool:
     return _PHONE.fullmatch(token.replace("-", "").replace("_", "")) is not None
+
+# PUT /api/v1/events/<id>/sample: a learning sample (a crop under the
+# evidence limits, an embedding and scores) as one JSON body.
+MAX_SAMPLE_BYTES: int = _PATHS["/api/v1/events/{event_id}/sample"]["put"]["requestBody"]["x-max-bytes"]

@@ -8,12 +8,13 @@ random ids and wall-clock times.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import time
 import uuid
 from datetime import datetime
 
-from edge.privacy.evidence import make_evidence
+from edge.privacy.evidence import make_evidence, make_sample_crop
 
 log = logging.getLogger("edge.events")
 
@@ -77,3 +78,30 @@ class EventMaker:
             log.info("no evidence for %s: someone reached into the drop zone", event["event_id"][:8])
             return None
         return make_evidence(ep.context, ep.context_box, p.evidence_max_px, p.evidence_quality)
+
+    def sample(self, ep, event, judgement) -> tuple[dict, bool] | None:
+        """A learning sample of an uncertain or wrong verdict ([learning] samples):
+        (the upload's body, whether it is wanted now). An uncertain one is sent;
+        a wrong one waits for its volunteer's correction (the heartbeat's
+        `corrected`). None when off, for a correct verdict, or when a person or
+        arm touched the item (the evidence rules)."""
+        if not self.config.learning.samples or event["verdict"] not in ("uncertain", "wrong"):
+            return None
+        p = judgement.prediction
+        if p is None or ep.crop is None or ep.crop.size == 0:
+            return None
+        if ep.reaching:
+            log.info("no learning sample for %s: someone reached into the drop zone", event["event_id"][:8])
+            return None
+        learning = self.config.learning
+        embedding = p.embedding.astype("<f4").ravel()
+        body = {
+            "station_id": event["station_id"],
+            "crop": base64.b64encode(make_sample_crop(ep.crop, learning.max_px, learning.quality)).decode(),
+            "embedding": base64.b64encode(embedding.tobytes()).decode(),
+            "dims": int(embedding.size),
+            "probs": [round(min(1.0, max(0.0, float(x))), 6) for x in p.probs],
+            "confidence": event["confidence"],
+            "rejection_score": None if p.rejection_score is None else round(float(p.rejection_score), 4),
+        }
+        return body, event["verdict"] == "uncertain"

@@ -87,6 +87,26 @@ def _config_classifier(config):
     return load_classifier(str(c.model) if c.model else None, threads=c.threads)
 
 
+def heartbeat_answer(config, outbox: Outbox, updater: Updater | None):
+    """What the station does with the server's answer to a heartbeat: offer
+    the assigned versions to the updater; with learning samples on, send
+    the samples of the disposals the server names corrected and forget
+    those nobody corrected within the hold time."""
+    learning = config.learning.samples
+
+    def on_answer(answer: dict) -> None:
+        if learning:
+            corrected = answer.get("corrected")
+            if isinstance(corrected, list) and outbox.want_samples(corrected):
+                log.info("the volunteer corrected %d disposal(s): sending their learning samples",
+                         len(corrected))
+            outbox.drop_unwanted_samples(config.learning.hold_minutes * 60)
+        if updater is not None:
+            updater.offer(answer)
+
+    return on_answer if learning or updater is not None else None
+
+
 def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -> Pipeline:
     spec = config.camera.source
     live = is_live(spec)
@@ -120,7 +140,7 @@ def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -
                                                  threads=config.classifier.threads)
     uploader = Uploader(outbox, client, batch_size=s.batch_size, backoff_min=s.backoff_min,
                         backoff_max=s.backoff_max, heartbeat_interval=s.heartbeat_interval, health=health,
-                        on_heartbeat=updater.offer if updater else None)
+                        on_heartbeat=heartbeat_answer(config, outbox, updater))
     # Each card read also goes to the station's tablet, at once, on its own
     # thread and connection (a requests session is not shared across threads).
     scans = (ScanSender(Client(s.url, s.device_id, config.token(), timeout=min(s.timeout, 5.0)))

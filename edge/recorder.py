@@ -40,20 +40,21 @@ class Recorder:
         model_ms = (time.perf_counter() - t0) * 1000
         event = self.events.event(ep, judgement)
         evidence = self.events.evidence(ep, event)
+        sample = self.events.sample(ep, event, judgement)
         minute = datetime.fromisoformat(event["ts"])
         if not self.in_window(minute.hour * 60 + minute.minute):
             log.info("disposal outside the station's opening windows")
         try:
-            stored = self.outbox.put(event, evidence)
+            stored = self.outbox.put(event, evidence, sample)
         except OutboxFull as e:
             log.error("%s; holding the event in memory", e)
             self.unsaved.append((event, None))
             return
         if stored:
             self.stored += 1
-        log.info("disposal %s bin=%s item=%s verdict=%s conf=%.2f model=%.0fms%s%s",
+        log.info("disposal %s bin=%s item=%s verdict=%s conf=%.2f model=%.0fms%s%s%s",
                  event["event_id"][:8], ep.bin, judgement.item, judgement.verdict, judgement.confidence,
-                 model_ms, " evidence" if evidence else "",
+                 model_ms, " evidence" if evidence else "", " sample" if sample else "",
                  "" if stored else " (already known)")
 
     def retry_unsaved(self) -> None:

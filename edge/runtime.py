@@ -134,7 +134,8 @@ class Runtime:
 
     def delivered_all(self) -> bool:
         c = self.outbox.counts()
-        return c["pending"] == 0 and c["evidence"] == 0 and not self.recorder.unsaved
+        return (c["pending"] == 0 and c["evidence"] == 0 and self.outbox.sample_counts()["wanted"] == 0
+                and not self.recorder.unsaved)
 
     def start(self):
         if self.outbox is None:

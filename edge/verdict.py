@@ -28,6 +28,7 @@ class Judgement:
     category: str
     verdict: str
     confidence: float
+    prediction: object = None  # the classifier's Prediction (embedding, probabilities, rejection score)
 
 
 class Judge:
@@ -62,4 +63,4 @@ class Judge:
         confidence = float(min(1.0, max(0.0, p.confidence)))
         accepted = self.rules.accepts(p.item, bin_category)
         verdict = UNCERTAIN if p.rejected else decide(accepted, confidence, self.threshold)
-        return Judgement(p.item, self.rules.category(p.item), verdict, round(confidence, 4))
+        return Judgement(p.item, self.rules.category(p.item), verdict, round(confidence, 4), p)

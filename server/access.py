@@ -11,6 +11,8 @@ and turn the errors raised here into their own answer: a JSON error body
     volunteer   its own station only                    feedback, quiz, audits
     inspector   the stations of its street, district    inspections, audits
                 or the city, and their inspections
+    labeller    the learning samples of its district    labels
+                or of the city (crops, no events)
 
 Household records (each household token's disposals) are for the
 community's own manager only; nobody above the community sees a list of
@@ -269,3 +271,21 @@ def readable_cases(store, user: dict, within: str | None, station_id: str | None
     if station_id is not None:
         readable_station(store, user, station_id)
     return station_id
+
+
+def labelling_scope(user: dict) -> str:
+    """The scope whose learning samples a labeller labels ('city' for the whole city)."""
+    if user["role"] != "labeller":
+        raise Forbidden("learning samples are labelled by labellers")
+    return CITY if user["scope"] in ("", CITY) else user["scope"]
+
+
+def labellable_sample(store, user: dict, event_id: str) -> dict:
+    """The sample, if the user labels its station's scope."""
+    scope = labelling_scope(user)
+    sample = store.sample(event_id.lower())
+    if sample is None:
+        raise NotFound(f"no sample {event_id}")
+    if scope != CITY and not contains(scope, sample["community_code"]):
+        raise Forbidden("this sample's station is outside your scope")
+    return sample

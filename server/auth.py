@@ -20,7 +20,7 @@ from .timeutil import now_utc
 SESSION_KEY = "sid"  # the cookie holds a random session id; the store its hash
 MAX_USERNAME = 64
 
-ROLES = ("city", "district", "street", "community", "volunteer", "inspector")
+ROLES = ("city", "district", "street", "community", "volunteer", "inspector", "labeller")
 ROLE_SCOPE_LENGTH = {"district": 6, "street": 9, "community": 12}
 INSPECTOR_SCOPE_LENGTHS = (6, 9)   # an inspector's scope: the city (none), a district or a street
 
@@ -76,6 +76,10 @@ def validate_role_scope(role: str, scope: str) -> str | None:
         return None if scope in ("", CITY) else "a city user has no scope"
     if role == "volunteer":
         return None if scope else "a volunteer's scope is a station id"
+    if role == "labeller":
+        if scope in ("", CITY) or (len(scope) == 6 and scope.isdigit()):
+            return None
+        return "a labeller's scope is the city (no scope) or a 6-digit district code"
     if role == "inspector":
         if scope in ("", CITY) or (len(scope) in INSPECTOR_SCOPE_LENGTHS and scope.isdigit()):
             return None

@@ -169,7 +169,7 @@ def add_user(username, role, scope):
                 _fail(f"unknown station {scope}")
             if role in ("district", "street", "community") and s.region(scope) is None:
                 _fail(f"unknown {role} {scope}; import the hierarchy first")
-            if role == "inspector" and scope not in ("", "city") and s.region(scope) is None:
+            if role in ("inspector", "labeller") and scope not in ("", "city") and s.region(scope) is None:
                 _fail(f"unknown district or street {scope}; import the hierarchy first")
             s.add_user({"username": username, "password_hash": hash_password(password),
                         "role": role, "scope": "" if role == "city" or scope == "city" else scope,
@@ -269,7 +269,10 @@ def backup(destination: Path):
 def prune_events():
     """Delete raw events older than the retention period; roll-ups are kept.
 
-    The retention is SORTWATCH_EVENT_RETENTION_DAYS (default 400). Ingest
+    The retention is SORTWATCH_EVENT_RETENTION_DAYS (default 400). Learning
+    samples received more than SORTWATCH_SAMPLE_RETENTION_DAYS (default 180)
+    ago are deleted too, except that a labelled one keeps its embedding and
+    label (for train-head) and loses only its image. Ingest
     already refuses events that old, so a late resend can never be counted
     again after its original was pruned. Run it daily, e.g. from cron.
     On PostgreSQL, whole monthly partitions of raw events before the cutoff
@@ -284,10 +287,15 @@ def prune_events():
     from .timeutil import beijing
     days = current_app.config["SETTINGS"].event_retention_days
     cutoff = (beijing(now_utc()) - timedelta(days=days)).date().isoformat()
+    sample_days = current_app.config["SETTINGS"].sample_retention_days
+    sample_cutoff = (now_utc() - timedelta(days=sample_days)).isoformat()
     with _store() as s:
         events, images = s.prune_events(cutoff)
         s.forget_scans(fresh_since(now_utc()))    # cards read for a tablet, past their minute
+        samples, crops = s.prune_samples(sample_cutoff)
     click.echo(f"deleted {events} raw events and {images} evidence images from before {cutoff}")
+    click.echo(f"deleted {samples} unlabelled learning samples and the images of {crops} labelled ones "
+               f"received before {sample_cutoff[:10]} (SORTWATCH_SAMPLE_RETENTION_DAYS={sample_days})")
 
 
 @click.command("migrate")
@@ -405,11 +413,14 @@ def set_points_rule(scope, rule_file: Path):
 
 def register_commands(app: Flask) -> None:
     from .artifacts.commands import COMMANDS as ARTIFACT_COMMANDS
+    from .canary import COMMANDS as CANARY_COMMANDS
     from .case_cli import COMMANDS as CASE_COMMANDS
     from .demo import load_demo
+    from .learning import train_head
     for command in (import_regions, add_station, add_device, revoke_device, add_user,
                     set_password, remove_user, import_surveys, backup, prune_events, migrate_command, load_demo,
-                    copy_store, set_points_rule, *CASE_COMMANDS, *ARTIFACT_COMMANDS):
+                    copy_store, set_points_rule, train_head, *CASE_COMMANDS, *ARTIFACT_COMMANDS,
+                    *CANARY_COMMANDS):
         # A copy per app: wrapping the shared command object itself would nest
         # one more wrapper with every app built in the same process.
         per_app = copy.copy(command)

@@ -149,6 +149,9 @@ class Settings:
     webhook_retry_hours: int = 48
     # The folder of signed models and rule sets (server/artifacts); None: instance/registry.
     registry: Path | None = None
+    # Learning samples (crops, embeddings) are kept this long; prune-events
+    # then deletes the unlabelled ones and the images of the labelled ones.
+    sample_retention_days: int = 180
     targets: dict = field(default_factory=lambda: {
         "awareness": 0.98, "participation": 0.95, "accuracy": 0.90,
         # 整改率 of the cases (工单) opened in the period: a sortwatch choice, not the plan's.
@@ -207,6 +210,7 @@ class Settings:
             case_correction_share=_int(env, "SORTWATCH_CASE_CORRECTION_PERCENT", 20, 0) / 100,
             webhook_retry_hours=_int(env, "SORTWATCH_WEBHOOK_RETRY_HOURS", 48, 24),
             registry=Path(env.get("SORTWATCH_REGISTRY") or PROJECT_ROOT / "instance" / "registry"),
+            sample_retention_days=_int(env, "SORTWATCH_SAMPLE_RETENTION_DAYS", 180, 1),
         )
 
     @property

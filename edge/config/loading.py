@@ -35,6 +35,7 @@ class Config:
     server: Any
     outbox: Any
     privacy: Any
+    learning: Any
     updates: Any
     bins: tuple[Bin, ...] = ()
     warnings: tuple[str, ...] = ()

@@ -111,6 +111,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                      "shows that household's points for a minute (the token only)",
                                      default=True),
     },
+    "learning": {
+        "samples": Field("bool", "send learning samples: for each uncertain disposal, and each one the "
+                         "station's volunteer corrects, the item's crop (a small JPEG under the evidence "
+                         "rules), the model's embedding and scores", default=False),
+        "max_px": Field("int", "longest side of a sample's crop", default=224, minimum=32,
+                        maximum=MAX_EVIDENCE_SIDE),
+        "quality": Field("int", "JPEG quality of a sample's crop", default=80, minimum=20, maximum=95),
+        "hold_minutes": Field("float", "how long a wrong verdict's sample waits on the station for its "
+                              "volunteer's correction before it is deleted unsent", default=120.0,
+                              minimum=1, maximum=1440),
+    },
     "updates": {
         "public_key": Field("str", "base64 Ed25519 public key of the registry (public.b64 from keygen); "
                         "with neither this nor public_key_file, updates are off",

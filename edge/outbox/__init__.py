@@ -11,7 +11,10 @@ stored (the order disposals ended). Evidence images wait until their event has
 been delivered.
 
 Disk: `max_bytes` bounds the database. When a write would pass it, or SQLite
-reports a full disk, the oldest evidence is deleted first; events are kept.
+reports a full disk, the oldest evidence and learning samples are deleted
+first; events are kept. Learning samples wait like evidence, and a wrong
+verdict's sample waits until the server names it corrected (`want_samples`)
+or its hold time passes (`drop_unwanted_samples`).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from contract.limits import MAX_BODY_BYTES, MAX_EVENTS
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS = {
     1: [
         """CREATE TABLE events (
@@ -53,6 +56,19 @@ MIGRATIONS = {
                at REAL NOT NULL)""",
         "CREATE INDEX delivered_at ON delivered (at)",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+    # Learning samples ([learning] samples): sent once their event was
+    # delivered (`delivered`) and they are wanted (`wanted`: at once for an
+    # uncertain verdict, for a wrong one when the server says its volunteer
+    # corrected it); a wrong one not wanted within the hold time is deleted.
+    2: [
+        """CREATE TABLE samples (
+               event_id TEXT PRIMARY KEY,
+               body TEXT NOT NULL,
+               created REAL NOT NULL,
+               delivered INTEGER NOT NULL DEFAULT 0,
+               wanted INTEGER NOT NULL DEFAULT 0)""",
+        "CREATE INDEX samples_ready ON samples (delivered, wanted, created)",
     ],
 }
 
@@ -120,9 +136,13 @@ class Outbox:
 
     # -- writing -----------------------------------------------------------------
 
-    def put(self, event: dict, evidence: bytes | None = None) -> bool:
-        """Store one event (and optional evidence) durably; False if already known."""
+    def put(self, event: dict, evidence: bytes | None = None, sample: tuple[dict, bool] | None = None) -> bool:
+        """Store one event (and optional evidence, and an optional learning
+        sample: its body and whether it is wanted now) durably; False if already known."""
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        sample_row = None if sample is None else (json.dumps(sample[0], separators=(",", ":")), sample[1])
+        if sample_row is not None:
+            self._make_room(len(sample_row[0]) + 4096)
         now = self.clock()
         if evidence is not None and len(evidence) > self.max_bytes // 8:
             log.warning("evidence of %d bytes exceeds the outbox budget; not kept", len(evidence))
@@ -132,21 +152,21 @@ class Outbox:
         while True:
             try:
                 with self.lock:
-                    return self._insert(event, body, evidence, now)
+                    return self._insert(event, body, evidence, now, sample_row)
             except sqlite3.OperationalError as e:
                 if not _is_full(e):
                     raise
             log.warning("outbox: disk full while storing an event; dropping the oldest evidence")
             if self.drop_oldest_evidence(count=16):
                 continue
-            if evidence is not None:
-                evidence = None  # keep the event even without its own evidence
+            if evidence is not None or sample_row is not None:
+                evidence = sample_row = None  # keep the event even without its own evidence
                 self.dropped_evidence += 1
                 continue
             break
         raise OutboxFull(f"cannot store event {event['event_id']}: disk full")
 
-    def _insert(self, event, body, evidence, now) -> bool:
+    def _insert(self, event, body, evidence, now, sample_row=None) -> bool:
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
@@ -161,6 +181,9 @@ class Outbox:
             if cur.rowcount and evidence is not None:
                 c.execute("INSERT OR REPLACE INTO evidence(event_id, jpeg, created) VALUES (?,?,?)",
                           (event["event_id"], evidence, now))
+            if cur.rowcount and sample_row is not None:
+                c.execute("INSERT OR REPLACE INTO samples(event_id, body, created, wanted) VALUES (?,?,?,?)",
+                          (event["event_id"], sample_row[0], now, int(sample_row[1])))
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
@@ -198,6 +221,10 @@ class Outbox:
                 cur = self.conn.execute(
                     "DELETE FROM evidence WHERE event_id IN "
                     "(SELECT event_id FROM evidence ORDER BY created, rowid LIMIT ?)", (limit,))
+                if not cur.rowcount:
+                    cur = self.conn.execute(
+                        "DELETE FROM samples WHERE event_id IN "
+                        "(SELECT event_id FROM samples ORDER BY created, rowid LIMIT ?)", (limit,))
             except sqlite3.OperationalError as e:
                 if not _is_full(e):
                     raise
@@ -235,6 +262,7 @@ class Outbox:
                 c.execute("DELETE FROM events WHERE event_id=?", (eid,))
                 c.execute("INSERT OR IGNORE INTO delivered(event_id, at) VALUES (?, ?)", (eid, now))
                 c.execute("UPDATE evidence SET ready=1 WHERE event_id=?", (eid,))
+                c.execute("UPDATE samples SET delivered=1 WHERE event_id=?", (eid,))
             c.execute("DELETE FROM delivered WHERE event_id IN (SELECT event_id FROM delivered "
                       "ORDER BY at DESC LIMIT -1 OFFSET ?)", (DELIVERED_KEEP,))
             c.execute("COMMIT")
@@ -249,6 +277,7 @@ class Outbox:
                           (event_id, row[0], reason, self.clock()))
                 c.execute("DELETE FROM events WHERE event_id=?", (event_id,))
                 c.execute("DELETE FROM evidence WHERE event_id=?", (event_id,))
+                c.execute("DELETE FROM samples WHERE event_id=?", (event_id,))
             c.execute("COMMIT")
         log.error("event %s rejected by the server, kept in dead_letter: %s", event_id, reason)
 
@@ -266,6 +295,38 @@ class Outbox:
         with self.lock:
             self.conn.execute("DELETE FROM evidence WHERE event_id=?", (event_id,))
 
+    # -- learning samples ----------------------------------------------------------------
+
+    def ready_samples(self, limit: int = 1) -> list[tuple[str, dict]]:
+        with self.lock:
+            rows = self.conn.execute("SELECT event_id, body FROM samples WHERE delivered=1 AND wanted=1 "
+                                     "ORDER BY created, rowid LIMIT ?", (limit,)).fetchall()
+        return [(eid, json.loads(body)) for eid, body in rows]
+
+    def sample_done(self, event_id: str):
+        with self.lock:
+            self.conn.execute("DELETE FROM samples WHERE event_id=?", (event_id,))
+
+    def want_samples(self, event_ids) -> int:
+        """The server named these disposals corrected: their samples are to be sent."""
+        ids = [e for e in event_ids if isinstance(e, str)]
+        if not ids:
+            return 0
+        with self.lock:
+            changed = 0
+            for eid in ids:
+                changed += self.conn.execute("UPDATE samples SET wanted=1 WHERE event_id=? AND wanted=0",
+                                             (eid,)).rowcount
+        if changed:
+            self.changed.set()
+        return changed
+
+    def drop_unwanted_samples(self, hold_seconds: float) -> int:
+        """Delete the samples nobody asked for within `hold_seconds` (wrong verdicts not corrected)."""
+        with self.lock:
+            return self.conn.execute("DELETE FROM samples WHERE wanted=0 AND created < ?",
+                                     (self.clock() - hold_seconds,)).rowcount
+
     # -- health ----------------------------------------------------------------------
 
     def counts(self) -> dict:
@@ -278,6 +339,13 @@ class Outbox:
                 "dead_letter": c.execute("SELECT count(*) FROM dead_letter").fetchone()[0],
                 "delivered": c.execute("SELECT count(*) FROM delivered").fetchone()[0],
             }
+
+    def sample_counts(self) -> dict:
+        """Learning samples to send (wanted) and waiting for a correction (held)."""
+        with self.lock:
+            c = self.conn
+            return {"wanted": c.execute("SELECT count(*) FROM samples WHERE wanted=1").fetchone()[0],
+                    "held": c.execute("SELECT count(*) FROM samples WHERE wanted=0").fetchone()[0]}
 
     def oldest_pending_ts(self) -> str | None:
         with self.lock:

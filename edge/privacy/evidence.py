@@ -57,8 +57,25 @@ def make_evidence(context: np.ndarray, item_box, max_px: int = 320, quality: int
     x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + bw), min(h, y + bh)
     if x1 > x0 and y1 > y0:
         out[y0:y1, x0:x1] = context[y0:y1, x0:x1]
+    return encode_jpeg(out, quality)
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """JPEG bytes within the evidence limit, lowering the quality if need be."""
     for q in (quality, 50, 30):
-        ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
         if ok and len(data) <= MAX_BYTES:
             return data.tobytes()
     raise ValueError("evidence image does not fit in 256 KiB")
+
+
+def make_sample_crop(crop: np.ndarray, max_px: int = 224, quality: int = 80) -> bytes:
+    """A learning sample's image: the crop the model judged (the item's box
+    with a small margin, nothing around it), shrunk to `max_px`. The caller
+    makes none when a person or arm touched the item (`Episode.reaching`)."""
+    h, w = crop.shape[:2]
+    scale = min(1.0, max_px / max(h, w))
+    if scale < 1.0:
+        crop = cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return encode_jpeg(crop, quality)

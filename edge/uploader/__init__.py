@@ -9,7 +9,8 @@
 - Connection errors, timeouts, 5xx and 429 are retried with exponential
   backoff and jitter (429 honours Retry-After). 401/403 are retried too, slowly:
   a revoked token must not cost the events waiting behind it.
-- Evidence images are PUT after their event was delivered.
+- Evidence images are PUT after their event was delivered, and so are
+  learning samples once wanted (edge/events.py `sample`).
 - A heartbeat is posted every `heartbeat_interval` seconds, whatever the state
   of the event queue; its answer goes to `on_heartbeat` (edge/updates).
 """
@@ -126,6 +127,9 @@ class Client:
         """A household card just read at the station, for its tablet (the token only)."""
         self._send("POST", "/api/v1/scans", json={"device_id": self.device_id, "household": household})
 
+    def put_sample(self, event_id: str, body: dict):
+        self._send("PUT", f"/api/v1/events/{event_id}/sample", json=body)
+
     def heartbeat(self, health: dict) -> dict:
         """Post the device's health; the server's answer ({} when it is not JSON)."""
         response = self._send("POST", "/api/v1/heartbeat", json={"device_id": self.device_id, **health})
@@ -197,6 +201,18 @@ class Uploader(threading.Thread):
                     raise
                 log.warning("evidence for %s refused (%s); dropped", event_id, e)
                 self.outbox.evidence_done(event_id)
+            return True
+        samples = self.outbox.ready_samples(1)
+        if samples:
+            event_id, body = samples[0]
+            try:
+                self.client.put_sample(event_id, body)
+                log.info("learning sample of %s sent", event_id[:8])
+            except UploadError as e:
+                if isinstance(e, Transient) and e.status != 403:
+                    raise
+                log.warning("learning sample of %s refused (%s); dropped", event_id, e)
+            self.outbox.sample_done(event_id)
             return True
         return False
 

@@ -3,9 +3,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import artifacts, cases, events, exports, health, households, inspections, openapi, quiz, rankings, session, stations, stats
+    from . import artifacts, cases, events, exports, health, households, inspections, openapi, quiz, rankings, samples, session, stations, stats
     for module in (health, events, artifacts, session, stats, rankings, stations, inspections, households, cases,
-                   quiz, exports, openapi):
+                   quiz, exports, openapi, samples):
         app.register_blueprint(module.bp)
     app.register_blueprint(inspections.ledger_bp)
     app.register_blueprint(households.exports_bp)

@@ -24,12 +24,6 @@ def _usable(kind: str, version: str) -> dict:
         raise ApiError(404, "not_found", f"no usable {kind} {version}: {e}") from None
 
 
-def offer(kind: str) -> dict | None:
-    """What the heartbeat answer says a device should run of one kind."""
-    m = registry().target(kind)
-    return None if m is None else {"version": m["version"], "sha256": m["sha256"], "size": m["size"]}
-
-
 @bp.get("/<kind>/<version>")
 def artifact(kind: str, version: str):
     manifest = _usable(kind, version)

@@ -118,6 +118,19 @@ def heartbeat():
 
     seconds = store.record_heartbeat(station, device["id"], now.isoformat(),
                                      beijing(now).date().isoformat(), body, credit)
-    from .artifacts import offer
+    from ..canary import offer_for
     return {"status": "ok", "station_id": station["id"], "online_seconds_credited": seconds,
-            "assigned": {"model": offer("model"), "rules": offer("rules")}}
+            "assigned": {"model": offer_for(store, "model", station), "rules": offer_for(store, "rules", station)},
+            "corrected": _corrected(store, station["id"], now)}
+
+
+CORRECTED_HOURS = 6
+
+
+def _corrected(store, station_id: str, now) -> list[str]:
+    """The station's disposals corrected by its volunteer in the last hours: a
+    station that keeps learning samples sends theirs (edge/learning)."""
+    from datetime import timedelta
+    since = now - timedelta(hours=CORRECTED_HOURS)
+    return store.corrected_since(station_id, (beijing(since) - timedelta(days=1)).date().isoformat(),
+                                 since.isoformat())

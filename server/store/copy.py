@@ -17,9 +17,10 @@ COPY_ORDER = ("districts", "streets", "communities", "stations", "devices", "use
               "online_day", "rollup_period", "awareness_period", "online_period", "login_failures",
               "inspections", "audits", "rollup_model_period", "cases", "case_history", "webhooks",
               "webhook_deliveries", "points_rules", "point_accounts", "redemptions", "household_month",
-              "card_scans")
+              "card_scans", "samples", "sample_labels", "assignments")
 # Tables whose ids come from an identity column: new rows go on after the copied ids.
-IDENTITY_TABLES = ("inspections", "cases", "case_history", "webhooks", "webhook_deliveries", "card_scans")
+IDENTITY_TABLES = ("inspections", "cases", "case_history", "webhooks", "webhook_deliveries", "card_scans",
+                   "sample_labels")
 assert set(COPY_ORDER) | {"event_keys"} == set(pg_migrations.TABLES)
 
 

@@ -222,7 +222,8 @@ class EventStore:
             old = dict(row)
             if old["type"] != "disposal":
                 raise StoreError("feedback applies to disposals only")
-            new = dict(old, **change(old))
+            changes = change(old)
+            new = dict(old, **changes)
             if old["original_item"] is None and new["item"] != old["item"]:
                 new["original_item"], new["original_verdict"] = old["item"], old["verdict"]
             original = new["original_item"]
@@ -240,6 +241,9 @@ class EventStore:
             delta.add(old, False, sign=-1)
             delta.add(new, False, sign=+1)
             self._apply_delta(delta)
+            if "item" in changes:
+                # The volunteer named the item: its learning sample (if any) is labelled by it.
+                self._label_if_sampled(event_id, new["item"], "volunteer", who, now)
             if camera_finding is not None and new["corrected_item"] is not None:
                 counts = self.station_day_counts(old["station_id"], old["day"])
                 detail = camera_finding(counts["corrected"], counts["disposals"])

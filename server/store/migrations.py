@@ -609,3 +609,95 @@ CARD_SCANS_SCHEMA = """
 def m016_card_scans_to_tablet(db: Database) -> None:
     # The station's own card reader passes a scanned household to its tablet.
     db.executescript(CARD_SCANS_SCHEMA.format(text="TEXT", id="INTEGER PRIMARY KEY") + ";")
+
+
+# Learning samples (docs/design.md §12): the item crop, the model's embedding
+# and scores of an uncertain or volunteer-corrected disposal, and every label
+# given to it (who, as which role, when). A sample outlives its event's raw
+# row on its own retention (prune-events); a labelled one then keeps its
+# embedding and label but loses its image.
+SAMPLES_SCHEMA = """
+    CREATE TABLE samples (
+        event_id {text} PRIMARY KEY,
+        station_id {text} NOT NULL REFERENCES stations(id),
+        community_code {text} NOT NULL,
+        device_id {text} NOT NULL,
+        ts {text} NOT NULL,              -- the disposal's time, as sent
+        model {text} NOT NULL,           -- the version that judged it (name@sha8)
+        rules {text} NOT NULL,
+        item {text} NOT NULL,            -- the model's item
+        verdict {text} NOT NULL,         -- the verdict at the station
+        confidence {real} NOT NULL,
+        rejection_score {real},
+        uncertainty {real} NOT NULL,     -- the queue's order: 1 - confidence
+        probs {text} NOT NULL,           -- JSON: the model's probabilities, in its label order
+        embedding {blob} NOT NULL,       -- float32, little-endian
+        dims {counter} NOT NULL,
+        jpeg {blob},                     -- NULL after the retention (labelled samples only)
+        received_at {text} NOT NULL,
+        label {text},                    -- an item of the rule set, or 'not_waste'
+        label_role {text},
+        label_by {text},
+        label_at {text}
+    );
+    CREATE INDEX samples_queue ON samples(uncertainty) WHERE label IS NULL;
+    CREATE INDEX samples_received ON samples(received_at);
+    CREATE TABLE sample_labels (
+        id {id},
+        event_id {text} NOT NULL REFERENCES samples(event_id) ON DELETE CASCADE,
+        label {text} NOT NULL,
+        role {text} NOT NULL,
+        username {text} NOT NULL,
+        at {text} NOT NULL
+    );
+    CREATE INDEX sample_labels_event ON sample_labels(event_id, at);
+    -- Canaries (server/canary.py): the version of a kind that a scope (a
+    -- station id, a division code or 'city') runs, over the registry's
+    -- default. `previous` is what the scope ran before, for rollback.
+    CREATE TABLE assignments (
+        kind {text} NOT NULL CHECK (kind IN ('model', 'rules')),
+        scope {text} NOT NULL,
+        version {text} NOT NULL,
+        previous {text},
+        assigned_at {text} NOT NULL,
+        PRIMARY KEY (kind, scope)
+    )
+"""
+
+ROLES_CHECK_17 = ("role IN ('city','district','street','community','volunteer','inspector',"
+                  "'labeller')")
+
+
+@migrations(transactional=False)
+def m017_learning_and_canaries(db: Database) -> None:
+    # The samples and their labels, the assignments of versions per scope,
+    # and the labeller role: the users table is rebuilt for its CHECK as in m012.
+    conn = db.conn
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            statements = [s for s in SAMPLES_SCHEMA.format(
+                text="TEXT", real="REAL", blob="BLOB", counter="INTEGER",
+                id="INTEGER PRIMARY KEY AUTOINCREMENT").split(";") if s.strip()]
+            statements += [
+                f"""CREATE TABLE users_new (
+                    username TEXT PRIMARY KEY,
+                    password_hash TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK ({ROLES_CHECK_17}),
+                    scope TEXT NOT NULL DEFAULT '',
+                    created_at TEXT NOT NULL)""",
+                "INSERT INTO users_new SELECT username, password_hash, role, scope, created_at FROM users",
+                "DROP TABLE users",
+                "ALTER TABLE users_new RENAME TO users"]
+            for statement in statements:
+                conn.execute(statement)
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise RuntimeError(f"m016 would break foreign keys: {problems[:3]}")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")

@@ -32,6 +32,7 @@ from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool
 
 from . import pg_migrations, pg_writer
+from .assignments import AssignmentStore
 from .base import StoreBase
 from .cases import CaseStore
 from .errors import StoreError, StoreUnavailable
@@ -43,6 +44,7 @@ from .migrations import HOUSEHOLD_MONTH_KEEP
 from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
+from .samples import SampleStore
 from .scans import ScanStore
 from .sessions import SessionStore
 from .webhooks import WebhookStore
@@ -326,7 +328,7 @@ def connect(url: str) -> PgStore:
 # --- the store -------------------------------------------------------------------
 
 class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-              InspectionStore, HouseholdStore, PointsStore, ScanStore, CaseStore, WebhookStore,
+              InspectionStore, HouseholdStore, PointsStore, ScanStore, CaseStore, WebhookStore, SampleStore, AssignmentStore,
               StoreBase):
     _WRONG_INDEX = ""
     _FOR_UPDATE = " FOR UPDATE"

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from . import migrations, writer
+from .assignments import AssignmentStore
 from .base import StoreBase
 from .cases import CaseStore
 from .errors import StoreError  # noqa: F401 (part of this module's interface)
@@ -24,6 +25,7 @@ from .maintenance import MaintenanceStore
 from .points import PointsStore
 from .reads import ReadStore
 from .registry import RegistryStore
+from .samples import SampleStore
 from .scans import ScanStore
 from .sessions import SessionStore
 from .webhooks import WebhookStore
@@ -58,7 +60,7 @@ def connect(path: Path) -> SqliteStore:
 
 
 class SqliteStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionStore,
-                  InspectionStore, HouseholdStore, PointsStore, ScanStore, CaseStore, WebhookStore,
+                  InspectionStore, HouseholdStore, PointsStore, ScanStore, CaseStore, WebhookStore, SampleStore, AssignmentStore,
                   StoreBase):
     open_connection = staticmethod(_open)
 

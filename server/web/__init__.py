@@ -7,6 +7,7 @@
                lists, downloads)
     inspect    /inspect (inspectors: spot checks, 查N错M)
     households /households/<community> (the community's manager: each household token)
+    label      /label (labellers: the learning samples' queue, labels and their review)
 
 Chinese first; `?lang=en` switches to English and is remembered in the
 session. Every form carries a CSRF token (csrf.py).
@@ -17,7 +18,7 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from . import auth_pages, city, common, dashboard, households, inspect, station
+    from . import auth_pages, city, common, dashboard, households, inspect, label, station
     common.init_app(app)
-    for module in (auth_pages, station, dashboard, city, inspect, households):
+    for module in (auth_pages, station, dashboard, city, inspect, households, label):
         app.register_blueprint(module.bp)

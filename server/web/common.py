@@ -92,6 +92,8 @@ def home_url(user: dict | None) -> str:
         return url_for("web_city.rankings")
     if role == "inspector":
         return url_for("web_inspect.inspect_page")
+    if role == "labeller":
+        return url_for("web_label.label_page")
     return url_for("web_dashboard.dashboard", code=user["scope"])
 
 

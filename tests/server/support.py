@@ -58,7 +58,8 @@ class City:
                                       ("sanlihe", "community", "110102001001"),
                                       ("chaoyang", "district", "110105"),
                                       ("vol", "volunteer", "st-a"),
-                                      ("insp", "inspector", "110102001")):
+                                      ("insp", "inspector", "110102001"),
+                                      ("lab", "labeller", "110102")):
             self.add_user(username, role, scope)
 
     def add_station(self, sid, community, reader=False, bins="kitchen,recyclable,hazardous,other",

@@ -11,6 +11,7 @@ server/access.py, so that a change of the rules has to change this table.
     chaoyang   district 110105 (朝阳区, station st-c)
     vol        volunteer of station st-a
     insp       inspector of street 110102001 (stations st-a, st-b)
+    lab        labeller of district 110102 (the learning samples of st-a, st-b)
     None       nobody logged in
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ from contract import load
 from server import access
 from tests.server.support import disposal, login, post_events
 
-USERS = ["city", "xicheng", "xichangan", "sanlihe", "chaoyang", "vol", "insp", None]
+USERS = ["city", "xicheng", "xichangan", "sanlihe", "chaoyang", "vol", "insp", "lab", None]
 READS_SCOPE = {
     "city": {"city"},
     "110102": {"city", "xicheng"},
@@ -41,6 +42,8 @@ BELOW = {"city": "district", "110102": "street", "110105": "street", "110102001"
 # Street, district and city staff rank and download; a community's manager
 # and a volunteer do not (docs/design.md, "Who uses it").
 RANKS = {"city", "xicheng", "xichangan", "chaoyang"}
+# Learning samples: labelled by the labellers of their station's scope only.
+LABELS_STATION = {"st-a": {"lab"}, "st-b": {"lab"}, "st-c": set()}
 READS_STATION = {
     "st-a": {"city", "xicheng", "xichangan", "sanlihe", "vol", "insp"},
     "st-b": {"city", "xicheng", "xichangan", "insp"},
@@ -55,6 +58,13 @@ def jpeg() -> bytes:
     return buf.getvalue()
 
 
+def sample_body(station: str) -> dict:
+    import base64
+    return {"station_id": station, "crop": base64.b64encode(jpeg()).decode(),
+            "embedding": base64.b64encode(bytes(4 * 16)).decode(), "dims": 16,
+            "probs": [0.4, 0.6], "confidence": 0.6}
+
+
 @pytest.fixture
 def events(client, city):
     """One wrong disposal with an evidence image at each station."""
@@ -67,6 +77,9 @@ def events(client, city):
                        headers={"Authorization": f"Bearer {city.tokens[station]}"})
         assert r.status_code == 201, r.get_json()
         ids[station] = ev["event_id"]
+        r = client.put(f"/api/v1/events/{ev['event_id']}/sample", json=sample_body(station),
+                       headers={"Authorization": f"Bearer {city.tokens[station]}"})
+        assert r.status_code == 201, r.get_json()
         litter = {"event_id": str(uuid.uuid4()), "type": "litter", "station_id": station,
                   "bin": "other", "ts": ev["ts"]}
         assert post_events(client, city, [litter], station=station).get_json()["accepted"] == 1
@@ -158,9 +171,15 @@ def api_cases(events, case_ids=None):
             ("POST", "/api/v1/cases/{case_id}/transition", f"/api/v1/cases/{case_ids[station]}/transition",
              {"to": "resolved"}, readers - {"insp"}),
             ("POST", "/api/v1/quiz", "/api/v1/quiz", {"station_id": station}, readers),
+            ("GET", "/api/v1/samples/{event_id}", f"/api/v1/samples/{event}", None, LABELS_STATION[station]),
+            ("GET", "/api/v1/samples/{event_id}/image", f"/api/v1/samples/{event}/image", None,
+             LABELS_STATION[station]),
+            ("POST", "/api/v1/samples/{event_id}/label", f"/api/v1/samples/{event}/label",
+             {"label": "battery"}, LABELS_STATION[station]),
         ]
     everyone = set(USERS) - {None}
-    cases += [("GET", "/api/v1/me", "/api/v1/me", None, everyone),
+    cases += [("GET", "/api/v1/samples", "/api/v1/samples", None, {"lab"}),
+              ("GET", "/api/v1/me", "/api/v1/me", None, everyone),
               ("GET", "/up", "/up", None, "public"),
               ("GET", "/up/db", "/up/db", None, "public"),
               ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, "public")]
@@ -211,6 +230,7 @@ def test_device_routes_take_a_device_token_not_a_person(client, city, events, us
     assert client.post("/api/v1/scans", json={"device_id": "dev-st-a", "household": "hh-1"}).status_code == 401
     assert client.put(f"/api/v1/events/{events['st-a']}/evidence", data=jpeg(),
                       content_type="image/jpeg").status_code == 401
+    assert client.put(f"/api/v1/events/{events['st-a']}/sample", json=sample_body("st-a")).status_code == 401
     for path in ("/api/v1/artifacts/model/waste-effl0-int8@871d0c72",
                  "/api/v1/artifacts/model/waste-effl0-int8@871d0c72/manifest"):
         assert client.get(path).status_code == 401, path
@@ -220,6 +240,8 @@ def test_a_device_speaks_only_for_its_own_station(client, city, events):
     token = {"Authorization": f"Bearer {city.tokens['st-a']}"}
     r = client.put(f"/api/v1/events/{events['st-b']}/evidence", data=jpeg(),
                    content_type="image/jpeg", headers=token)
+    assert r.status_code == 403
+    r = client.put(f"/api/v1/events/{events['st-b']}/sample", json=sample_body("st-b"), headers=token)
     assert r.status_code == 403
     r = client.post("/api/v1/heartbeat", headers=token, json={
         "device_id": "dev-st-b", "ts": "2026-11-29T07:42:13+08:00", "fps": 5.0, "dead_letters": 0,
@@ -241,6 +263,7 @@ def page_cases():
             cases.append(("/rankings", f"/rankings?within={code}", readers & RANKS))
     cases.append(("/rankings", "/rankings", RANKS))  # opens on the user's own scope
     cases.append(("/inspect", "/inspect", {"insp"}))  # the inspector's spot checks
+    cases.append(("/label", "/label", {"lab"}))  # the labeller's samples
     # A community's households: its own manager only.
     for community in ("110102001001", "110102001002", "110105001001"):
         cases.append(("/households/<community>", f"/households/{community}",
@@ -284,7 +307,8 @@ def test_the_matrix_covers_every_route_and_page(app):
                for method in item if method in ("get", "post", "put", "delete", "patch")}
     covered = {(m, p) for m, p, *_ in api_cases(dict.fromkeys(READS_STATION, "x"))}
     covered |= {("POST", "/api/v1/events"), ("POST", "/api/v1/heartbeat"),
-                ("PUT", "/api/v1/events/{event_id}/evidence"), ("POST", "/api/v1/scans")}
+                ("PUT", "/api/v1/events/{event_id}/evidence"), ("POST", "/api/v1/scans"),
+                ("PUT", "/api/v1/events/{event_id}/sample")}
     # Devices fetch updates with their token; tests/server/api/test_artifacts.py has them.
     covered |= {("GET", "/api/v1/artifacts/{kind}/{version}"), ("GET", "/api/v1/artifacts/{kind}/{version}/manifest")}
     # Logging in and out are open to everyone; tests/server/api/test_session.py has them.
