@@ -108,10 +108,10 @@ def source_figures(meta: dict, rules) -> dict:
     return out
 
 
-def summary_table(old: dict, vc: dict, vd: dict, this: str) -> str:
+def summary_table(old: dict, vc: dict, vd: dict, this: str, source: str) -> str:
     rows = []
     for tag, res_old, res_new in (("clean", old["clean"], vc), ("degraded", old["degraded"], vd)):
-        for who, res in (("8d3b9cae (source)", res_old), (this + " (this file)", res_new)):
+        for who, res in ((source + " (source)", res_old), (this + " (this file)", res_new)):
             c = res["category"]
             rows.append([f"{who}, {tag}", f3(c["balanced_accuracy"]), f3(c["accuracy"]), f3(res["item"]["accuracy"]),
                          f3(c["per_class"]["kitchen"]["recall"]), f3(c["per_class"]["hazardous"]["recall"]),
@@ -198,7 +198,8 @@ def render(model: Path, results: Path, base: str) -> str:
         source_model=head["source_model"].split(" ")[0], built=meta["built"], build_version=meta["version"],
         temperature=meta["temperature"], rejection_threshold=rej["threshold"], threshold=meta["threshold"],
         items=paragraph(what[start:].strip() if start >= 0 else None), data=D,
-        summary_table=summary_table(old, r["val_clean"], r["val_deg"], clf.version.split("@")[1]),
+        summary_table=summary_table(old, r["val_clean"], r["val_deg"], clf.version.split("@")[1],
+                                    head["source_model"].split(" ")[0].split("@")[1]),
         outcome_table=outcome_table(r["val_clean"], r["val_deg"]),
         confusions=confusions(r["val_clean"], r["val_deg"], CATEGORIES),
         method=rej["method"], threshold_choice=rej["threshold_choice"], cf_coverage=f"{cf['coverage_known']:.3f}",

@@ -72,3 +72,21 @@ def test_model_card_describes_this_file(meta):
         assert label in card
     for phrase in ("licence", "confusion", "degraded", "calibration", "threshold", "retrain"):
         assert phrase in card.lower(), phrase
+
+
+def test_int8_weights_fit_in_seven_bits_so_no_cpu_saturates_them():
+    """onnxruntime on a CPU without VNNI sums two uint8 x int8 products in a
+    saturating int16; weights within [-64, 63] cannot overflow it, so the file
+    gives the same figures on every station (scripts/modelbuild/weights7.py)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(MODEL))
+    weights = {i.name: i for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "QLinearConv"]
+    assert convs
+    for node in convs:
+        w = numpy_helper.to_array(weights[node.input[3]])
+        assert w.dtype == np.int8, node.name
+        assert int(w.min()) >= -64 and int(w.max()) <= 63, (node.name, int(w.min()), int(w.max()))

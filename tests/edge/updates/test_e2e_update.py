@@ -5,6 +5,7 @@ answer, downloads and checks it, swaps it in and reports it; its next events
 carry the new version. Killed at random moments during an update, the station
 comes back on a model that checks out and works.
 """
+import hashlib
 import os
 import signal
 import subprocess
@@ -24,7 +25,8 @@ import bench_edge  # noqa: E402
 import make_station_clip  # noqa: E402
 
 pytestmark = pytest.mark.slow
-DEFAULT = "waste-effl0-int8@871d0c72"
+# the committed model's version string, as edge.model names it (name@sha256[:8])
+DEFAULT = "waste-effl0-int8@" + hashlib.sha256((ROOT / "models" / "waste-effl0-int8.onnx").read_bytes()).hexdigest()[:8]
 
 
 @pytest.fixture
