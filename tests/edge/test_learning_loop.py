@@ -6,6 +6,7 @@ it; compare-versions shows both versions; rollback takes the station back to the
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import signal
 import subprocess
@@ -21,7 +22,8 @@ import bench_edge  # noqa: E402
 import make_station_clip  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets" / "waste-images"
-DEFAULT = "waste-effl0-int8@871d0c72"
+# the committed model's version string, as edge.model names it (name@sha256[:8])
+DEFAULT = "waste-effl0-int8@" + hashlib.sha256((ROOT / "models" / "waste-effl0-int8.onnx").read_bytes()).hexdigest()[:8]
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (SHARED / "manifest.csv").is_file(), reason=f"no shared photos at {SHARED}")]
