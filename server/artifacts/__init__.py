@@ -189,7 +189,7 @@ class Registry:
             raise ArtifactError(f"{kind} {version} is already published; a version is never replaced")
         digest, size = file_digest(path)
         manifest = {"kind": kind, "name": name, "version": version, "sha256": digest, "size": size,
-                    "notes": notes, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+                    "notes": notes, "created": datetime.now(UTC).isoformat(timespec="microseconds")}
         signature = sign(manifest, private)
         (self.root / kind).mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=self.root / kind, prefix=".publish-"))

@@ -198,3 +198,23 @@ def test_feedback_on_an_event_of_a_published_rule_set_judges_by_that_rule_set(
         assert r.status_code == 200, r.get_json()
         verdicts.append(r.get_json()["verdict"])
     assert verdicts == ["correct", "wrong"]
+
+
+def test_the_later_of_two_versions_published_in_one_second_is_the_newest(client, city, runner, keys, tmp_path):
+    """Versions are ordered by when they were published; with whole seconds two
+    publications in one second fell back to the order of their hashes."""
+    import hashlib
+
+    def version(path):
+        return "waste-effl0-int8@" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+
+    first = model_variant(tmp_path / "a.onnx", "a")
+    n = 0
+    while True:  # a second file whose version sorts before the first's
+        second = model_variant(tmp_path / "b.onnx", f"b{n}")
+        if version(second) < version(first):
+            break
+        n += 1
+    assert publish(runner, "model", first, keys).exit_code == 0
+    assert publish(runner, "model", second, keys).exit_code == 0
+    assert beat(client, city)["assigned"]["model"]["version"] == version(second)
