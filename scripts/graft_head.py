@@ -188,6 +188,12 @@ def gate_only(args) -> int:
     return 0
 
 
+def build_summary(validation: dict) -> dict | None:
+    """The build's own validation figures (int8 and float): a file grafted again keeps those of its build,
+    not the int8-only summary of the earlier graft."""
+    return validation.get("summary_before_graft") or validation.get("summary")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=embed.DEFAULT_MODEL, help="source model (its backbone is kept)")
@@ -274,7 +280,7 @@ def main(argv=None) -> int:
     for n in old_summary:
         old_summary[n].pop("_full")
     validation = dict(meta.get("validation", {}))
-    validation["summary_before_graft"] = validation.get("summary")
+    validation["summary_before_graft"] = build_summary(validation)
     validation["summary"] = {"int8_clean": summary["clean"], "int8_degraded": summary["degraded"]}
     validation["full"] = full
     validation["note"] = ("figures of the grafted head on the build's validation split; the head, temperature, "

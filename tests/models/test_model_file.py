@@ -90,3 +90,10 @@ def test_int8_weights_fit_in_seven_bits_so_no_cpu_saturates_them():
         w = numpy_helper.to_array(weights[node.input[3]])
         assert w.dtype == np.int8, node.name
         assert int(w.min()) >= -64 and int(w.max()) <= 63, (node.name, int(w.min()), int(w.max()))
+
+
+def test_the_build_figures_survive_grafting(meta):
+    """The head was grafted twice; the second graft once replaced the build's int8 and float figures with the
+    first graft's int8-only summary (the build card needs all four)."""
+    assert set(meta["validation"]["summary_before_graft"]) == {"int8_clean", "int8_degraded",
+                                                             "float_clean", "float_degraded"}

@@ -9,6 +9,7 @@ from server.jsonbody import MAX_DEPTH, nesting_depth
 
 from ..support import disposal, login, post_events
 from .test_events import assert_error_shape
+from .test_samples import put_sample, sample_body
 
 JSON_ROUTES = [(method.upper(), path) for path, ops in load("openapi.json")["paths"].items()
                for method, op in ops.items()
@@ -16,6 +17,8 @@ JSON_ROUTES = [(method.upper(), path) for path, ops in load("openapi.json")["pat
 
 
 def send(client, city, method, path, text):
+    if "/label" in path:  # checked for a labeller before its body is read
+        login(client, "lab")
     headers = {"Authorization": f"Bearer {city.tokens['st-a']}"}
     return client.open(path, method=method, data=text, content_type="application/json",
                        headers=headers)
@@ -23,9 +26,11 @@ def send(client, city, method, path, text):
 
 @pytest.fixture
 def ready(client, city):
-    """A stored event (for its feedback route) and a volunteer's session."""
-    ev = disposal()
+    """A stored uncertain event with its learning sample (for the feedback, sample and label
+    routes) and a volunteer's session."""
+    ev = disposal(verdict="uncertain", confidence=0.4)
     post_events(client, city, [ev])
+    assert put_sample(client, city, ev["event_id"], sample_body()).status_code == 201
     login(client, "vol")
     return ev["event_id"]
 
@@ -41,7 +46,8 @@ def test_every_json_route_of_the_document_is_covered():
         "/api/v1/events", "/api/v1/heartbeat", "/api/v1/scans", "/api/v1/login", "/api/v1/quiz",
         "/api/v1/events/{event_id}/feedback", "/api/v1/events/{event_id}/audit",
         "/api/v1/inspections", "/api/v1/cases/{case_id}/transition", "/api/v1/cases/{case_id}/escalate",
-        "/api/v1/stations/{station_id}/households/{household}/redemptions"}
+        "/api/v1/stations/{station_id}/households/{household}/redemptions",
+        "/api/v1/events/{event_id}/sample", "/api/v1/samples/{event_id}/label"}
 
 
 @pytest.mark.parametrize("method, path", JSON_ROUTES)
