@@ -103,10 +103,11 @@ def test_killed_during_an_update_the_station_comes_back_on_a_working_model(tmp_p
     cmd = bench_edge.edge_command(config, stack)
     slots = Slots(tmp_path / "updates", public_key_from_text(stack.public))
     moments = []
-    # Kill later and later (start-up takes about 1.5 s, then heartbeat, download, load, swap),
-    # until one kill came after the swap.
-    for step in range(14):
-        delay = 0.5 + 0.25 * step
+    # Kill later and later (start-up, heartbeat, download, load, swap: 0.5 s on a quiet machine,
+    # 1.5 s and more under load), until one kill came after the swap. The first kill, 0.1 s after
+    # the start, always comes before it (a run once swapped within the 0.5 s the first kill took).
+    for step in range(20):
+        delay = 0.1 + 0.2 * step
         p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         os.kill(p.pid, signal.SIGKILL)
