@@ -164,5 +164,9 @@ def build_pipeline(config, *, once: bool, health, classifier=None, rules=None, s
     if scans:
         tokens.on_read = scans.offer
     events = EventMaker(config, judge, tokens, source_id, epoch)
+    condition = make_condition(config, station_model)
+    if condition is not None and live:
+        # a live camera goes on from the states it last reported; a file is judged afresh each time
+        condition.restore(outbox.meta_get)
     return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader, updater, scans,
-                    make_condition(config, station_model))
+                    condition)

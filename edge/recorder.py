@@ -8,6 +8,7 @@ import logging
 import time
 from datetime import datetime
 
+from edge.condition import state_key
 from edge.outbox import OutboxFull
 
 log = logging.getLogger("edge.recorder")
@@ -73,6 +74,7 @@ class Recorder:
             self.unsaved.append((event, None))
             return
         self.findings += 1
+        self.outbox.meta_set(state_key(f.region), f.state)
         log.info("%s %s %s: %s -> %s (conf=%.2f)%s%s", event["type"], event["event_id"][:8], f.region.name,
                  f.previous, f.state, f.confidence, " evidence" if evidence else "",
                  "" if stored else " (already known)")

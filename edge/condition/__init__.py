@@ -76,6 +76,11 @@ class Finding:
         return self.state != BASE[self.region.head]
 
 
+def state_key(region: Region) -> str:
+    """The outbox meta key under which a region's reported state survives a restart."""
+    return f"condition:{region.head}:{region.name}"
+
+
 def regions_of(config) -> list[Region]:
     out = [Region("bin", b.name, b.category, b.opening) for b in config.bins if b.opening]
     out += [Region("ground", g.name, g.bin, g.zone) for g in config.ground]
@@ -104,6 +109,12 @@ class ConditionMonitor:
         self.judgements = 0
         self.skipped_busy = 0
         self.last: list = []  # the last judgements, for logs and tests
+
+    def restore(self, stored) -> None:
+        """Start each region from its last reported state (`stored(key, default)`: the outbox's
+        meta), so an overflow reported before a restart still gets its end event."""
+        for region, debouncer in zip(self.regions, self.debouncers, strict=True):
+            debouncer.state = stored(state_key(region), debouncer.state)
 
     def observe(self, frame, quiet_for: float) -> list[Finding]:
         """Feed a frame and how long nobody has been in view; judge when due."""
