@@ -41,7 +41,7 @@ class Frames:
         motions = self.gate.process(frame.image)
         ended = [tracker.update(frame, motion) for tracker, motion in zip(self.trackers, motions, strict=True)]
         if self.presence is not None and (self.presence.moving(frame.image) or self.in_progress
-                                          or self.busy_t is None):
+                                          or self.busy_t is None or frame.t < self.busy_t):
             self.busy_t = frame.t
         self.last_frame = frame
         self.processed += 1

@@ -118,6 +118,11 @@ class ConditionMonitor:
 
     def observe(self, frame, quiet_for: float) -> list[Finding]:
         """Feed a frame and how long nobody has been in view; judge when due."""
+        if self.last_judged is not None and frame.t < self.last_judged:
+            # time went back (a looped file starts again): a new timeline, no candidate carries over
+            self.last_judged = None
+            for d in self.debouncers:
+                d.candidate = d.since = None
         if not self.regions or (self.last_judged is not None and frame.t - self.last_judged < self.interval):
             return []
         self.last_judged = frame.t

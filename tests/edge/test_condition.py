@@ -120,6 +120,18 @@ def test_the_monitor_judges_every_interval_only_when_quiet():
     assert found == [(4.0, "kitchen", "overflow", True)]  # held from 0 s (judged at 0, 1, 4)
 
 
+def test_a_looped_file_starts_a_new_timeline():
+    model = FixedModel()
+    region = Region("ground", "front", "kitchen", ((0, 60), (100, 60), (100, 99), (0, 99)))
+    m = ConditionMonitor([region], model, interval=1.0, hold=3.0, quiet=0.0)
+    image = np.zeros((100, 100, 3), np.uint8)
+    model.states["ground"] = "litter"
+    times = [k / 10 for k in range(25)] + [k / 10 for k in range(25)] + [k / 10 for k in range(40)]
+    found = [(f.t, f.state) for t in times for f in m.observe(F(t, image), 10.0)]
+    # 2.4 s of litter per pass never holds 3 s, and a candidate does not carry over a restart of time
+    assert found == [(3.0, "litter")] and model.calls == 3 + 3 + 4
+
+
 # --- the station file ---------------------------------------------------------------------------
 
 BASE = GOOD.replace('category = "kitchen"\n',
