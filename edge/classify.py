@@ -12,6 +12,14 @@ rejection threshold (`rejected`) or the confidence is under its threshold; the
 two scores that decided it are `confidence` and `rejection_score` (the latter
 only for a model file that has the `rejection_score` output).
 
+`--head bin` judges each photo as a whole, as if it were a bin opening's region
+(edge/condition), with the station-condition model (models/station-state-int8.onnx):
+
+    {"path": "a.jpg", "bin_state": "overflow", "confidence": 0.97}
+
+and `--head ground` as a ground zone: {"path": "b.jpg", "ground": "litter", "confidence": 0.91}.
+`--head item` (the default) is the waste classifier above.
+
 An unreadable file gives {"path": ..., "error": "..."} and the rest still run;
 the exit status is 1 when any file failed, 2 when the model or rules cannot load.
 """
@@ -27,7 +35,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per image and line")
-    parser.add_argument("--model", help="ONNX model file (default: the committed model in models/)")
+    parser.add_argument("--head", choices=("item", "bin", "ground"), default="item",
+                        help="item: the waste classifier (default); bin: a bin opening's state (ok, full, "
+                             "overflow); ground: a ground zone's (clean, litter), each photo as a whole region")
+    parser.add_argument("--model", help="ONNX model file (default: the committed model in models/ for the head)")
     parser.add_argument("--rules", default="beijing", help="rule set name or file (default: beijing)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
     parser.add_argument("--top", type=int, default=1, help="also list the N most probable items (default 1)")
@@ -42,10 +53,55 @@ def iter_images(paths: list[str]):
             yield p
 
 
-def main(args) -> int:
+def read_image(path: Path):
+    """(BGR image, None) or (None, the error of an unreadable file)."""
     import cv2
     import numpy as np
 
+    if not path.exists():
+        return None, "no such file"
+    try:
+        image = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+    except (OSError, ValueError) as e:
+        return None, f"cannot read: {e}"
+    return (image, None) if image is not None else (None, "not a readable image")
+
+
+STATE_KEYS = {"bin": "bin_state", "ground": "ground"}
+
+
+def main_condition(args) -> int:
+    """--head bin / ground: each photo judged as one region."""
+    from edge.model import ModelError
+    from edge.model.station import load_station_model
+
+    try:
+        model = load_station_model(args.model, threads=args.threads)
+    except ModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    key = STATE_KEYS[args.head]
+    failed = 0
+    for path in iter_images(args.paths):
+        image, error = read_image(path)
+        if error:
+            failed += 1
+            record = {"path": str(path), "error": error}
+        else:
+            j = model.judge([image], args.head)[0]
+            record = {"path": str(path), key: j.state, "confidence": round(j.confidence, 4)}
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        elif error:
+            print(f"{path}: error: {error}", flush=True)
+        else:
+            print(f"{path}: {args.head} {j.state} {j.confidence:.2f}{'' if j.sure else ' (unsure)'}", flush=True)
+    return 1 if failed else 0
+
+
+def main(args) -> int:
+    if args.head != "item":
+        return main_condition(args)
     from contract.rules import RuleSetError, load_rules
     from edge.model import ModelError, load_classifier
     from edge.model.preprocess import top_k
@@ -61,16 +117,9 @@ def main(args) -> int:
     failed = 0
     for path in iter_images(args.paths):
         record: dict = {"path": str(path)}
-        image = None
-        if not path.exists():
-            record["error"] = "no such file"
-        else:
-            try:
-                image = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
-            except (OSError, ValueError) as e:
-                record["error"] = f"cannot read: {e}"
-            if image is None and "error" not in record:
-                record["error"] = "not a readable image"
+        image, error = read_image(path)
+        if error:
+            record["error"] = error
         if image is not None:
             pred = clf.classify(image)
             category = rules.category(pred.item)

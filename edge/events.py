@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import datetime
 
+from edge.episodes import crop_with_margin
 from edge.privacy.evidence import make_evidence, make_sample_crop
 
 log = logging.getLogger("edge.events")
@@ -61,6 +62,29 @@ class EventMaker:
         if household:
             event["household"] = household
         return event
+
+    def finding(self, f) -> dict:
+        """A `bin_full` or `litter` event of a region's new state (edge/condition): its start
+        (full, overflow; litter) or its end (ok; clean)."""
+        station = self.config.station.id
+        if self.source_id:
+            ts = self.epoch + f.t
+            event_id = uuid.uuid5(EVENT_NAMESPACE, f"{station}/{self.source_id}/{f.type}/{f.region.name}/"
+                                                   f"{f.index}/{f.state}")
+        else:
+            ts, event_id = f.wall, uuid.uuid4()
+        return {"event_id": str(event_id), "type": f.type, "ts": iso(ts, self.config.tz), "station_id": station,
+                "bin": f.region.category, "state": f.state}
+
+    def finding_evidence(self, f) -> bytes | None:
+        """With `condition.evidence`, one small JPEG of a start: the region sharp, everything around
+        it pixelated (the evidence rules; nobody was in view when it was judged)."""
+        if not (self.config.condition.evidence and f.start and f.frame is not None):
+            return None
+        x, y, w, h = f.region.box
+        context, (cx, cy) = crop_with_margin(f.frame, (x, y, w, h), 0.3)
+        return make_evidence(context, (x - cx, y - cy, w, h), self.config.privacy.evidence_max_px,
+                             self.config.privacy.evidence_quality)
 
     def _token_time(self, ep) -> float:
         """When the disposal ended, on the token reader's clock: judging may

@@ -12,6 +12,7 @@ import cv2
 
 from contract.rules import load_rules
 from edge.capture import IMAGE_SUFFIXES, Capture, fingerprint, is_live, open_source
+from edge.condition import ConditionMonitor, regions_of
 from edge.events import EventMaker
 from edge.model import load_classifier
 from edge.outbox import Outbox
@@ -50,6 +51,7 @@ class Pipeline:
     uploader: Uploader
     updater: Updater | None = None
     scans: ScanSender | None = None
+    condition: ConditionMonitor | None = None
 
 
 def slots_of(config) -> Slots | None:
@@ -107,7 +109,21 @@ def heartbeat_answer(config, outbox: Outbox, updater: Updater | None):
     return on_answer if learning or updater is not None else None
 
 
-def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -> Pipeline:
+def make_condition(config, model=None) -> ConditionMonitor | None:
+    """The bin openings' and ground zones' monitor, or None when the station file names no region."""
+    regions = regions_of(config)
+    if not regions:
+        return None
+    c = config.condition
+    if model is None:
+        from edge.model.station import load_station_model
+        model = load_station_model(str(c.model) if c.model else None, threads=config.classifier.threads)
+    log.info("station condition: %d region(s), judged every %g s, reported after %g s, model %s",
+             len(regions), c.interval, c.hold, getattr(model, "version", "?"))
+    return ConditionMonitor(regions, model, interval=c.interval, hold=c.hold, quiet=c.quiet)
+
+
+def build_pipeline(config, *, once: bool, health, classifier=None, rules=None, station_model=None) -> Pipeline:
     spec = config.camera.source
     live = is_live(spec)
     if once and live:
@@ -148,4 +164,9 @@ def build_pipeline(config, *, once: bool, health, classifier=None, rules=None) -
     if scans:
         tokens.on_read = scans.offer
     events = EventMaker(config, judge, tokens, source_id, epoch)
-    return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader, updater, scans)
+    condition = make_condition(config, station_model)
+    if condition is not None and live:
+        # a live camera goes on from the states it last reported; a file is judged afresh each time
+        condition.restore(outbox.meta_get)
+    return Pipeline(live, outbox, judge.rules, judge, capture, tokens, reader, events, uploader, updater, scans,
+                    condition)

@@ -8,6 +8,7 @@ import logging
 import time
 from datetime import datetime
 
+from edge.condition import state_key
 from edge.outbox import OutboxFull
 
 log = logging.getLogger("edge.recorder")
@@ -20,6 +21,7 @@ class Recorder:
         self.episodes = 0
         self.stored = 0
         self.errors = 0
+        self.findings = 0
         self.unsaved: list = []  # (event, evidence) the outbox could not take yet
 
     def record_safely(self, ep) -> None:
@@ -55,6 +57,26 @@ class Recorder:
         log.info("disposal %s bin=%s item=%s verdict=%s conf=%.2f model=%.0fms%s%s%s",
                  event["event_id"][:8], ep.bin, judgement.item, judgement.verdict, judgement.confidence,
                  model_ms, " evidence" if evidence else "", " sample" if sample else "",
+                 "" if stored else " (already known)")
+
+    def record_finding(self, f) -> None:
+        """A region's new state (edge/condition) as a bin_full or litter event, through the outbox."""
+        event = self.events.finding(f)
+        try:
+            evidence = self.events.finding_evidence(f)
+        except Exception:  # noqa: BLE001 - the event matters more than its picture
+            log.exception("no evidence for %s", event["event_id"][:8])
+            evidence = None
+        try:
+            stored = self.outbox.put(event, evidence)
+        except OutboxFull as e:
+            log.error("%s; holding the event in memory", e)
+            self.unsaved.append((event, None))
+            return
+        self.findings += 1
+        self.outbox.meta_set(state_key(f.region), f.state)
+        log.info("%s %s %s: %s -> %s (conf=%.2f)%s%s", event["type"], event["event_id"][:8], f.region.name,
+                 f.previous, f.state, f.confidence, " evidence" if evidence else "",
                  "" if stored else " (already known)")
 
     def retry_unsaved(self) -> None:

@@ -22,6 +22,13 @@ edge/uploader/scans.py: the token only, never written to disk) and
 logged only as a hash; with `privacy.evidence`, a wrong verdict gets one
 small JPEG in which only the item is sharp (edge/privacy/evidence.py).
 
+Station condition (condition/, with the bin openings and [[ground]] zones of
+the station file): every `condition.interval` seconds of frame time, when
+nobody has been in view for `condition.quiet` seconds (no disposal starting or
+open, nothing moving from frame to frame in the zones), the regions are judged
+by models/station-state-int8.onnx; a state that held for `condition.hold`
+seconds becomes a bin_full or litter event in the same outbox.
+
 Modules: pipeline.py builds the stages from the config, frames.py processes a
 frame (motion, episodes), recorder.py turns a disposal into a stored event
 (judge, event, evidence, outbox), events.py makes the event (ids, times,
@@ -49,11 +56,13 @@ log = logging.getLogger("edge.runtime")
 
 
 class Runtime:
-    def __init__(self, config, *, classifier=None, rules=None, once=False):
+    def __init__(self, config, *, classifier=None, rules=None, once=False, station_model=None):
         self.config = config
         self.once = once
         self._classifier = classifier
         self._rules = rules
+        self._station_model = station_model
+        self.condition = None
         self.stop_event = threading.Event()
         self.frames = Frames(config)
         self.recorder = None
@@ -65,7 +74,8 @@ class Runtime:
 
     def setup(self):
         p = build_pipeline(self.config, once=self.once, health=self.health,
-                           classifier=self._classifier, rules=self._rules)
+                           classifier=self._classifier, rules=self._rules, station_model=self._station_model)
+        self.condition = p.condition
         self.live, self.outbox, self.rules, self.judge = p.live, p.outbox, p.rules, p.judge
         self.capture, self.tokens, self.reader = p.capture, p.tokens, p.reader
         self.events, self.uploader, self.updater, self.scans = p.events, p.uploader, p.updater, p.scans
@@ -122,8 +132,22 @@ class Runtime:
                 return True
             for ep in self.frames.process(item):
                 self.recorder.record_safely(ep)
+            if self.condition is not None:
+                self.observe_condition(item)
             self.swap_updates()
         return False
+
+    def observe_condition(self, frame) -> None:
+        """Judge the bin openings and ground zones when due; a region the frame does not hold
+        stops the judgements (logged), never the disposals."""
+        try:
+            findings = self.condition.observe(frame, self.frames.quiet_for(frame.t))
+        except ValueError as e:
+            log.error("station condition off: %s", e)
+            self.condition = None
+            return
+        for finding in findings:
+            self.recorder.record_finding(finding)
 
     def swap_updates(self) -> None:
         """Swap in a verified, loaded update, but never while a disposal is open."""

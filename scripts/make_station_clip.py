@@ -24,6 +24,14 @@ station.toml then reads tokens from `reader.txt` beside it, which whoever
 plays the clip writes as the residents scan (scripts/demo.py does). --live
 makes station.toml replay the clip at its own pace like a live camera.
 
+With --condition overflow,litter (either or both) the station is drawn as the
+station-condition model sees it (scripts/modelbuild/scenes.py: bins from above
+at an angle with their openings, floor in front of them), and after the drops
+the listed scenes happen in turn as cuts: a bin heaped above its rim, then
+emptied; items lying on the ground, then cleaned up. station.toml then has an
+`opening` region for each bin, a [[ground]] zone and a [condition] section
+(--hold, --interval), and condition.jsonl says when each scene starts and ends.
+
 The item folder is any folder with a manifest.csv in the shared format (path,
 item, ... columns); images are read in place.
 """
@@ -41,8 +49,11 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _p in (str(ROOT), str(ROOT / "scripts")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from modelbuild import scenes  # noqa: E402
 
 BINS = [  # name, category, BGR colour, label
     ("kitchen", "kitchen", (60, 150, 40), "KITCHEN"),
@@ -98,6 +109,65 @@ def layout(width, height):
     return bins
 
 
+CONDITIONS = ("overflow", "litter")
+
+
+def condition_layout(width, height):
+    """Bins seen from above at an angle, higher in the frame, with floor in front of them; each
+    with its drop zone above its opening and its opening region; and the ground zone."""
+    margin = gap = width * 0.04
+    bin_w = (width - 2 * margin - 3 * gap) / 4
+    rim, bottom = height * 0.42, height * 0.64
+    depth = bin_w * 0.28
+    bins = []
+    for i, (name, category, colour, label) in enumerate(BINS):
+        x0 = margin + i * (bin_w + gap)
+        x1 = x0 + bin_w
+        geom = scenes.bin_geometry(x0, x1, rim, bottom, depth)
+        zone_bottom = round(rim - depth * 0.3)
+        zone = [[round(x0), round(height * 0.05)], [round(x1), round(height * 0.05)],
+                [round(x1), zone_bottom], [round(x0), zone_bottom]]
+        top = max(0, round(rim - depth - bin_w * 0.8))
+        side, below = bin_w * 0.1, round(rim + (bottom - rim) * 0.3)
+        opening = [[round(x0 - side), top], [round(x1 + side), top], [round(x1 + side), below],
+                   [round(x0 - side), below]]
+        bins.append({"name": name, "category": category, "colour": colour, "label": label,
+                     "box": (x0, rim, x1, bottom), "zone": zone, "geom": geom, "opening": opening})
+    ground = [[round(margin), round(height * 0.66)], [round(width - margin), round(height * 0.66)],
+              [round(width - margin), round(height * 0.98)], [round(margin), round(height * 0.98)]]
+    return bins, ground
+
+
+def condition_background(width, height, bins, rng: np.random.Generator):
+    floor_y = int(height * 0.5)
+    img = np.concatenate([scenes.wall(floor_y, width, rng), scenes.floor(height - floor_y, width, rng)])
+    for b in bins:
+        scenes.draw_bin(img, b["geom"], b["colour"], label=b["label"])
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def condition_scenes(items_dir, rows, bins, ground, conditions, start, fps, nprng, bg):
+    """Each listed condition as (first frame, last frame, image of the station in that state)."""
+    cutouts = scenes.Cutouts(items_dir, [r["path"] for r in rows])
+    out, frame = [], start
+    for kind in conditions:
+        img = bg.astype(np.float32)
+        if kind == "overflow":
+            b = bins[int(nprng.integers(len(bins)))]
+            scenes.heap(img, b["geom"], cutouts, nprng, 0.6)
+            region = b["name"]
+        else:
+            (x0, y0), (x1, y1) = ground[0], ground[2]
+            h = y1 - y0
+            scenes.litter(img, cutouts, nprng, 4, box=(x0 + h, y0, x1 - h, y1))
+            region = "ground"
+        length = int(fps * 12)  # a heap in a drop zone first makes a disposal: room for it and the hold
+        out.append({"kind": kind, "region": region, "first": frame, "last": frame + length - 1,
+                    "image": np.clip(img, 0, 255).astype(np.float32)})
+        frame += length + int(fps * 10)  # then as before, long enough for the end to be reported
+    return out, frame
+
+
 def background(width, height, bins, rng: np.random.Generator):
     img = np.zeros((height, width, 3), np.float32)
     wall = np.linspace(150, 120, int(height * 0.55))[:, None, None] * np.array([1.0, 1.02, 0.96])
@@ -150,13 +220,8 @@ def item_image(folder, row, size):
 
 
 def paste(frame, img, cx, cy):
-    H, W = frame.shape[:2]
-    h, w = img.shape[:2]
-    x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
-    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(W, x0 + w), min(H, y0 + h)
-    if fx1 <= fx0 or fy1 <= fy0:
-        return
-    frame[fy0:fy1, fx0:fx1] = img[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    """`img` centred at (cx, cy), opaque, cut at the frame's edges."""
+    scenes.paste(frame, img, np.ones(img.shape[:2], np.float32), cx, cy)
 
 
 SKIN = (125, 160, 215)  # BGR
@@ -195,15 +260,24 @@ def lighting(total, fps, rng: random.Random):
 
 def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, height=720, fps=15,
            wrong_share=0.3, server="http://127.0.0.1:8000", device_id=None, rules_name="beijing", evidence=False,
-           only_paths=None, hands=True, households=0, card_share=0.8, live=False):
+           only_paths=None, hands=True, households=0, card_share=0.8, live=False, conditions=(),
+           hold=3.0, interval=1.0):
     rules = load_rules(rules_name)
     rows = read_manifest(items_dir, rules, only_paths)
     rng = random.Random(seed)
     nprng = np.random.default_rng(seed)
-    bins = layout(width, height)
-    bg = background(width, height, bins, nprng).astype(np.float32)
+    if conditions:
+        bins, ground = condition_layout(width, height)
+        bg = condition_background(width, height, bins, nprng).astype(np.float32)
+    else:
+        bins, ground = layout(width, height), None
+        bg = background(width, height, bins, nprng).astype(np.float32)
     item_px = int(min((bins[0]["box"][2] - bins[0]["box"][0]) * 0.7, height * 0.26))
     schedule, total = plan(rows, bins, drops, rng, wrong_share, fps, item_px)
+    states = []
+    if conditions:
+        states, total = condition_scenes(items_dir, rows, bins, ground, conditions, total, fps, nprng, bg)
+        total += int(fps * 1.0)
     gains = lighting(total, fps, rng)
     # three channels of the same noise, so one saturating cv2.addWeighted makes each frame
     noise = [np.repeat(nprng.normal(0, 2.0, (height, width, 1)).astype(np.float32), 3, axis=2) for _ in range(4)]
@@ -238,7 +312,8 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
                       "household": household_token(station_id, card_rng, households, card_share)})
     active = 0
     for f in range(total):
-        frame = bg.copy()
+        scene = next((c["image"] for c in states if c["first"] <= f <= c["last"]), bg)
+        frame = scene.copy()
         while active < len(schedule) and schedule[active]["start"] + schedule[active]["descent"] + \
                 schedule[active]["fall"] < f:
             active += 1
@@ -263,8 +338,14 @@ def render(items_dir: Path, out: Path, *, drops, seed, station_id, width=1280, h
     with open(out / "truth.jsonl", "w", encoding="utf-8") as f:
         for t in truth:
             f.write(json.dumps(t) + "\n")
+    if conditions:
+        with open(out / "condition.jsonl", "w", encoding="utf-8") as f:
+            for c in states:
+                f.write(json.dumps({"kind": c["kind"], "region": c["region"], "start": round(c["first"] / fps, 3),
+                                    "end": round((c["last"] + 1) / fps, 3)}) + "\n")
     (out / "station.toml").write_text(station_toml(station_id, device_id or f"dev-{station_id}", server,
-                                                   bins, rules_name, evidence, households > 0, live),
+                                                   bins, rules_name, evidence, households > 0, live,
+                                                   ground=ground, hold=hold, interval=interval),
                                       encoding="utf-8")
     return truth, total / fps
 
@@ -278,7 +359,12 @@ def household_token(station_id: str, rng: random.Random, households: int, card_s
     return "hh-" + hashlib.sha256(f"{station_id}/{n}".encode()).hexdigest()[:12]
 
 
-def station_toml(station_id, device_id, server, bins, rules_name, evidence=False, reader=False, live=False):
+def polygon(points) -> str:
+    return "[" + ", ".join(f"[{x}, {y}]" for x, y in points) + "]"
+
+
+def station_toml(station_id, device_id, server, bins, rules_name, evidence=False, reader=False, live=False,
+                 ground=None, hold=3.0, interval=1.0):
     lines = [
         "# Written by scripts/make_station_clip.py for clip.mp4 beside it.",
         "[station]", f'id = "{station_id}"', 'timezone = "+08:00"', f'rules = "{rules_name}"', "",
@@ -289,9 +375,16 @@ def station_toml(station_id, device_id, server, bins, rules_name, evidence=False
     privacy = (["evidence = true"] if evidence else []) + (['household_reader = "reader.txt"'] if reader else [])
     if privacy:
         lines += ["[privacy]", *privacy, ""]
+    if ground:
+        # a heap that appears in a drop zone is one long disposal: split it soon
+        lines += ["[episode]", "max_duration = 3.0", "",
+                  "[condition]", f"interval = {interval}", f"hold = {hold}", "quiet = 1.0", ""]
     for b in bins:
-        lines += ["[[bins]]", f'name = "{b["name"]}"', f'category = "{b["category"]}"',
-                  "zone = [" + ", ".join(f"[{x}, {y}]" for x, y in b["zone"]) + "]", ""]
+        lines += ["[[bins]]", f'name = "{b["name"]}"', f'category = "{b["category"]}"', f"zone = {polygon(b['zone'])}"]
+        lines += [f"opening = {polygon(b['opening'])}"] if ground else []
+        lines += [""]
+    if ground:
+        lines += ["[[ground]]", 'name = "front"', f"zone = {polygon(ground)}", f'bin = "{bins[0]["name"]}"', ""]
     return "\n".join(lines)
 
 
@@ -318,6 +411,12 @@ def main(argv=None) -> int:
                    help="share of drops whose resident scans a card first (with --households)")
     p.add_argument("--live", action="store_true",
                    help="station.toml replays the clip at its own pace, like a live camera")
+    p.add_argument("--condition", default="",
+                   help="after the drops, these scenes in turn (comma-separated: overflow, litter), each "
+                        "then put right; station.toml judges the bin openings and the ground")
+    p.add_argument("--hold", type=float, default=3.0, help="with --condition: station.toml's condition.hold")
+    p.add_argument("--interval", type=float, default=1.0,
+                   help="with --condition: station.toml's condition.interval")
     p.add_argument("--paths-from", type=Path,
                    help="use only the manifest paths listed in this file, one a line "
                         "(e.g. a model's held-out validation images)")
@@ -329,11 +428,15 @@ def main(argv=None) -> int:
         p.error("drops >= 0, width >= 160, height >= 120, fps >= 1")
     if args.households < 0 or not 0 <= args.card_share <= 1:
         p.error("households >= 0 and 0 <= card-share <= 1")
+    conditions = tuple(c for c in args.condition.split(",") if c)
+    if any(c not in CONDITIONS for c in conditions):
+        p.error(f"--condition takes {', '.join(CONDITIONS)}")
     truth, seconds = render(args.items, args.out, drops=args.drops, seed=args.seed,
                             station_id=args.station_id, width=args.width, height=args.height, fps=args.fps,
                             wrong_share=args.wrong_share, server=args.server, device_id=args.device_id,
                             only_paths=only, hands=not args.no_hands, evidence=args.evidence,
-                            households=args.households, card_share=args.card_share, live=args.live)
+                            households=args.households, card_share=args.card_share, live=args.live,
+                            conditions=conditions, hold=args.hold, interval=args.interval)
     wrong = sum(t["wrong"] for t in truth)
     print(f"{args.out}/clip.mp4: {seconds:.1f} s, {args.width}x{args.height} at {args.fps} fps, "
           f"{len(truth)} drops ({wrong} into a wrong bin)")

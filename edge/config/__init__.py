@@ -24,8 +24,9 @@ from contract.limits import CATEGORIES
 from .checking import ConfigError, parse_offset, read_token
 from .command import add_arguments, main
 from .lines import key_lines
-from .loading import Bin, Config, load_config
-from .schema import BIN_SCHEMA, SCHEMA, SECTION_TYPES, Field, describe
+from .loading import Bin, Config, Ground, load_config
+from .schema import BIN_SCHEMA, GROUND_SCHEMA, SCHEMA, SECTION_TYPES, Field, describe
 
-__all__ = ["BIN_SCHEMA", "CATEGORIES", "SCHEMA", "SECTION_TYPES", "Bin", "Config", "ConfigError", "Field",
+__all__ = ["BIN_SCHEMA", "CATEGORIES", "GROUND_SCHEMA", "SCHEMA", "SECTION_TYPES", "Bin", "Config", "ConfigError",
+           "Field", "Ground",
            "add_arguments", "describe", "key_lines", "load_config", "main", "parse_offset", "read_token"]

@@ -27,6 +27,10 @@ def main(args) -> int:
         return 1
     for warning in config.warnings:
         print(f"{args.file}: warning: {warning} (`run` refuses this)", file=sys.stderr)
+    openings = sum(1 for b in config.bins if b.opening)
+    condition = (f"; condition: {openings} bin openings, {len(config.ground)} ground zones, judged every "
+                 f"{config.condition.interval:g} s, reported after {config.condition.hold:g} s"
+                 if openings or config.ground else "")
     print(f"{args.file}: ok: station {config.station.id}, {len(config.bins)} bins, "
-          f"source {config.camera.source}")
+          f"source {config.camera.source}{condition}")
     return 0

@@ -11,7 +11,9 @@ from typing import Any
 
 from .checking import ConfigError, _Bad, _Checker, parse_offset, read_token
 from .lines import key_lines
-from .schema import BIN_SCHEMA, REQUIRED_SECTIONS, SCHEMA, SECTION_TYPES
+from .schema import BIN_SCHEMA, GROUND_SCHEMA, REQUIRED_SECTIONS, SCHEMA, SECTION_TYPES
+
+ARRAYS = ("bins", "ground")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,15 @@ class Bin:
     name: str
     category: str
     zone: tuple[tuple[float, float], ...]
+    opening: tuple[tuple[float, float], ...] | None = None  # judged ok / full / overflow
+
+
+@dataclass(frozen=True)
+class Ground:
+    """A ground zone judged clean or litter; `bin` is the category its litter events name."""
+    name: str
+    zone: tuple[tuple[float, float], ...]
+    bin: str
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,10 @@ class Config:
     outbox: Any
     privacy: Any
     learning: Any
+    condition: Any
     updates: Any
     bins: tuple[Bin, ...] = ()
+    ground: tuple[Ground, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def updated(self, section: str, **values) -> Config:
@@ -105,8 +118,8 @@ def load_config(path, overrides: dict | None = None, *, token_required: bool = T
     base_dir = path.resolve().parent
     checker = _Checker(base_dir, key_lines(text))
     for key in data:
-        if key not in SCHEMA and key != "bins":
-            checker.problem(key, f"unknown section (known: {', '.join(list(SCHEMA) + ['bins'])})")
+        if key not in SCHEMA and key not in ARRAYS:
+            checker.problem(key, f"unknown section (known: {', '.join(list(SCHEMA) + list(ARRAYS))})")
     for name in REQUIRED_SECTIONS:
         if name not in data:
             checker.problem(name, "section is required")
@@ -139,9 +152,15 @@ def load_config(path, overrides: dict | None = None, *, token_required: bool = T
                 if values["name"] in seen:
                     checker.problem(f"bins[{i}].name", f"{values['name']!r} repeats bins[{seen[values['name']]}]")
                 seen.setdefault(values["name"], i)
-                bins.append(Bin(values["name"], values["category"], tuple(values["zone"])))
+                opening = tuple(values["opening"]) if values["opening"] else None
+                bins.append(Bin(values["name"], values["category"], tuple(values["zone"]), opening))
         if not raw_bins:
             checker.problem("bins", "at least one [[bins]] table is required")
+    ground = _ground_zones(checker, data.get("ground"), bins)
+    condition = sections["condition"]
+    if condition["hold"] < condition["interval"]:
+        checker.problem("condition.hold", f"{condition['hold']:g} s is shorter than condition.interval "
+                        f"({condition['interval']:g} s): a state could never hold for two judgements")
 
     server = sections["server"]
     warnings: list[str] = []
@@ -168,8 +187,33 @@ def load_config(path, overrides: dict | None = None, *, token_required: bool = T
         checker.problem("camera.reconnect_min", "is larger than reconnect_max")
     if checker.problems:
         raise ConfigError(path, checker.problems)
-    return Config(path=path, bins=tuple(bins), warnings=tuple(warnings),
+    return Config(path=path, bins=tuple(bins), ground=ground, warnings=tuple(warnings),
                   **{name: SECTION_TYPES[name](**values) for name, values in sections.items()})
+
+
+def _ground_zones(checker, raw, bins: list[Bin]) -> tuple[Ground, ...]:
+    """The [[ground]] tables; each names a bin of [[bins]] (the first one by default)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(g, dict) for g in raw):
+        checker.problem("ground", "must be [[ground]] tables")
+        return ()
+    by_name = {b.name: b for b in bins}
+    out, seen = [], {}
+    for i, g in enumerate(raw):
+        values = checker.table(f"ground[{i}]", GROUND_SCHEMA, g)
+        name = values["name"] or f"ground{i}"
+        if name in seen:
+            checker.problem(f"ground[{i}].name", f"{name!r} repeats ground[{seen[name]}]")
+        seen.setdefault(name, i)
+        bin_name = values["bin"]
+        if bin_name is not None and bin_name not in by_name:
+            checker.problem(f"ground[{i}].bin", f"no bin is named {bin_name!r} (bins: {', '.join(by_name) or 'none'})")
+            continue
+        if values["zone"] and bins:
+            out.append(Ground(name, tuple(values["zone"]), by_name[bin_name].category if bin_name
+                              else bins[0].category))
+    return tuple(out)
 
 
 def _check_public_key(checker, updates: dict) -> None:

@@ -122,6 +122,18 @@ SCHEMA: dict[str, dict[str, Field]] = {
                               "volunteer's correction before it is deleted unsent", default=120.0,
                               minimum=1, maximum=1440),
     },
+    "condition": {
+        "model": Field("path", "ONNX model of the station's condition (bin openings, ground zones); "
+                       "the committed models/station-state-int8.onnx when absent"),
+        "interval": Field("float", "seconds between two judgements of the bin openings and ground zones",
+                          default=5.0, minimum=0.1, maximum=3600),
+        "hold": Field("float", "seconds a new state (full, overflow, ok; litter, clean) must hold before it is "
+                      "reported, so a passing bag is not a case", default=120.0, minimum=0, maximum=86400),
+        "quiet": Field("float", "seconds without motion (a person in view, a disposal) before a judgement counts",
+                       default=2.0, minimum=0, maximum=600),
+        "evidence": Field("bool", "send one small JPEG of the region with each start (overflow, litter): "
+                          "everything outside the region pixelated, as a wrong verdict's evidence", default=False),
+    },
     "updates": {
         "public_key": Field("str", "base64 Ed25519 public key of the registry (public.b64 from keygen); "
                         "with neither this nor public_key_file, updates are off",
@@ -138,6 +150,16 @@ BIN_SCHEMA: dict[str, Field] = {
                   pattern=r"^[A-Za-z0-9_-]{1,32}$"),
     "category": Field("str", "waste category the bin takes", required=True, choices=CATEGORIES),
     "zone": Field("polygon", "drop zone: [[x, y], ...] in pixels of the camera frame", required=True),
+    "opening": Field("polygon", "the bin's opening and the space above it, [[x, y], ...]: judged ok, full or "
+                     "overflow every condition.interval seconds (none: not judged)"),
+}
+
+GROUND_SCHEMA: dict[str, Field] = {
+    "name": Field("str", "a name for logs", pattern=r"^[A-Za-z0-9_-]{1,32}$"),
+    "zone": Field("polygon", "ground in front of the bins, [[x, y], ...]: judged clean or litter every "
+                  "condition.interval seconds", required=True),
+    "bin": Field("str", "name of the bin a litter event names (the nearest); the first bin when absent",
+                 pattern=r"^[A-Za-z0-9_-]{1,32}$"),
 }
 
 REQUIRED_SECTIONS = ("station", "camera", "server")
@@ -153,7 +175,7 @@ SECTION_TYPES: dict[str, type] = {
 def describe() -> str:
     """Every key with its description, default and bounds (for --describe)."""
     out = []
-    for section, schema in list(SCHEMA.items()) + [("[bins]", BIN_SCHEMA)]:
+    for section, schema in list(SCHEMA.items()) + [("[bins]", BIN_SCHEMA), ("[ground]", GROUND_SCHEMA)]:
         out.append(f"[{section}]")
         for key, f in schema.items():
             extra = []

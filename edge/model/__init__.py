@@ -66,25 +66,30 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def open_session(path: Path, threads: int = 1):
+    """(onnxruntime session on `threads` threads, the file's sha256, its parsed metadata)."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    sha256 = file_sha256(path)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        session = ort.InferenceSession(str(path), so, providers=PROVIDERS)
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelError(f"cannot load {path}: {e}") from e
+    return session, sha256, read_metadata(session.get_modelmeta().custom_metadata_map)
+
+
 class WasteClassifier:
     """One ONNX session: prepare the input as the metadata says, run, read the probabilities and embedding."""
 
     def __init__(self, path: str | Path, threads: int = 1, warmup: bool = True):
-        import onnxruntime as ort
-
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
-        self.sha256 = file_sha256(self.path)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self.session = ort.InferenceSession(str(self.path), so, providers=PROVIDERS)
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelError(f"cannot load {self.path}: {e}") from e
-        self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.session, self.sha256, self.metadata = open_session(self.path, threads)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelError(f"expected one input, found {[i.name for i in inputs]}")
@@ -163,4 +168,5 @@ def load_classifier(path: str | Path | None = None, threads: int = 1) -> WasteCl
     return WasteClassifier(path or DEFAULT_MODEL, threads=threads)
 
 
-__all__ = ["DEFAULT_MODEL", "ModelError", "Prediction", "WasteClassifier", "load_classifier", "read_metadata"]
+__all__ = ["DEFAULT_MODEL", "ModelError", "Prediction", "WasteClassifier", "file_sha256", "load_classifier",
+           "open_session", "read_metadata"]

@@ -134,6 +134,10 @@ class Outbox:
                               (key, json.dumps(value)))
             return self.meta_get(key)
 
+    def meta_set(self, key, value) -> None:
+        with self.lock:
+            self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
     # -- writing -----------------------------------------------------------------
 
     def put(self, event: dict, evidence: bytes | None = None, sample: tuple[dict, bool] | None = None) -> bool:

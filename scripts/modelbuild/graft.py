@@ -55,9 +55,7 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
         g.initializer.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
         return name
 
-    w = const("oshead/W", model.head.weight)
-    b = const("oshead/b", model.head.bias)
-    t = const("oshead/T", np.float32(model.temperature))
+    _softmax_head(g, "oshead", model.head.weight, model.head.bias, model.temperature, "probs")
     whiten = const("rej/whiten", rej.whiten)
     shift_z = const("rej/mean_w", rej.mean @ rej.whiten)           # (e - mean) @ Wh = e @ Wh - mean @ Wh
     centres_t = const("rej/centres_t", -2.0 * rej.centres.T)       # dims x K
@@ -68,10 +66,6 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
     g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), axes1))
     N = helper.make_node
     g.node.extend([
-        N("MatMul", ["embedding", w], ["oshead/mm"], name="oshead/MatMul"),
-        N("Add", ["oshead/mm", b], ["oshead/logits"], name="oshead/Add"),
-        N("Div", ["oshead/logits", t], ["oshead/scaled"], name="oshead/Div"),
-        N("Softmax", ["oshead/scaled"], ["probs"], axis=1, name="oshead/Softmax"),
         N("MatMul", ["embedding", whiten], ["rej/ew"], name="rej/MatMul_whiten"),
         N("Sub", ["rej/ew", shift_z], ["rej/z"], name="rej/Sub_mean"),
         N("Mul", ["rej/z", "rej/z"], ["rej/z2"], name="rej/Mul_sq"),
@@ -89,11 +83,51 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
     ])
     g.output.insert(0, helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_items]))
     g.output.append(helper.make_tensor_value_info("rejection_score", TensorProto.FLOAT, ["batch"]))
+    _save(m, metadata, dst)
+
+
+def _softmax_head(g, prefix: str, weight, bias, temperature: float, output: str) -> None:
+    """Nodes `output` = Softmax((embedding @ weight + bias) / temperature), named `prefix`/..."""
+    from onnx import helper, numpy_helper
+
+    for name, value in (("W", weight), ("b", bias), ("T", np.float32(temperature))):
+        g.initializer.append(numpy_helper.from_array(np.asarray(value, np.float32), f"{prefix}/{name}"))
+    N = helper.make_node
+    g.node.extend([
+        N("MatMul", ["embedding", f"{prefix}/W"], [f"{prefix}/mm"], name=f"{prefix}/MatMul"),
+        N("Add", [f"{prefix}/mm", f"{prefix}/b"], [f"{prefix}/logits"], name=f"{prefix}/Add"),
+        N("Div", [f"{prefix}/logits", f"{prefix}/T"], [f"{prefix}/scaled"], name=f"{prefix}/Div"),
+        N("Softmax", [f"{prefix}/scaled"], [output], axis=1, name=f"{prefix}/Softmax"),
+    ])
+
+
+def _save(m, metadata: dict, dst: Path) -> None:
+    """Replace the metadata (every value as JSON), check the graph, write it."""
+    import onnx
+
     del m.metadata_props[:]
     for k, v in metadata.items():
         m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v, ensure_ascii=False)))
     onnx.checker.check_model(m)
     onnx.save(m, str(dst))
+
+
+def graft_heads(src: Path, dst: Path, heads: dict, metadata: dict) -> None:
+    """Write `src` as `dst` with its item head and rejection score replaced by softmax heads on
+    `embedding`: `heads` maps an output name to (weight, bias, temperature). `embedding` stays."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    m = onnx.load(str(src))
+    g = m.graph
+    keep = [o for o in g.output if o.name == "embedding"]
+    del g.output[:]
+    g.output.extend(keep)
+    _prune(g, {"embedding"})
+    for output, (weight, bias, temperature) in heads.items():
+        _softmax_head(g, output.removesuffix("_probs") + "head", weight, bias, temperature, output)
+        g.output.append(helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", len(bias)]))
+    _save(m, metadata, dst)
 
 
 GATE_SCORE = 99.0  # the rejection_score of a gated crop: far over any fitted threshold
@@ -149,8 +183,4 @@ def add_gate(src: Path, dst: Path, gate, metadata: dict) -> None:
         N("Or", ["gate/flat", "gate/uncorrelated"], ["gate/gated"], name="gate/Or"),
         N("Where", ["gate/gated", "gate/score", "gate/score_in"], ["rejection_score"], name="gate/Where"),
     ])
-    del m.metadata_props[:]
-    for k, v in metadata.items():
-        m.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v, ensure_ascii=False)))
-    onnx.checker.check_model(m)
-    onnx.save(m, str(dst))
+    _save(m, metadata, dst)

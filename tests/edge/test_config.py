@@ -143,10 +143,11 @@ def test_example_config_is_valid(tmp_path):
     (tmp_path / "station.toml").write_text(text)
     c = cfg.load_config(tmp_path / "station.toml")
     assert [b.category for b in c.bins] == list(cfg.CATEGORIES)
+    assert c.bins[0].opening and [(g.name, g.bin) for g in c.ground] == [("front", "other")]
 
 
 def test_every_field_is_described():
-    for schema in list(cfg.SCHEMA.values()) + [cfg.BIN_SCHEMA]:
+    for schema in list(cfg.SCHEMA.values()) + [cfg.BIN_SCHEMA, cfg.GROUND_SCHEMA]:
         for name, f in schema.items():
             assert len(f.description) > 10, name
 
