@@ -17,7 +17,9 @@ With --proxy the same floods go through the project's nginx
 (127.x.y.z, so nginx's per-address limit sees many clients), at the default
 budget, in two layouts measured in one run: one pool for everything, and the
 deployed layout of two pools, devices' and people's, the people's niced
-(SORTWATCH_NICE=10). Ingest goes through nginx too.
+(SORTWATCH_NICE=10), and the same two pools each kept to a CPU of its own
+(sched_setaffinity), as two hosts would be but for the caches and memory
+they still share. Ingest goes through nginx too.
 
     python scripts/bench_login_flood.py [--seconds 8] [--flooders 16] [--proxy]
 """
@@ -27,6 +29,7 @@ import argparse
 import http.client
 import json
 import multiprocessing as mp
+import os
 import random
 import sys
 import tempfile
@@ -118,7 +121,9 @@ def _flood_thread(base: str, path: str, seed: int, stop, counts, spread: bool) -
         conn.close()
 
 
-def _flood_process(base: str, path: str, n: int, spread: bool, stop, results) -> None:
+def _flood_process(base: str, path: str, n: int, spread: bool, cpus, stop, results) -> None:
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     counts: dict[int, int] = {}  # updated under the GIL, one key at a time
     threads = [threading.Thread(target=_flood_thread, args=(base, path, i, stop, counts, spread))
                for i in range(n)]
@@ -133,9 +138,10 @@ class Flood:
     """`n` threads in another process (so that they do not share the
     measuring thread's interpreter) sending `path` as fast as it answers."""
 
-    def __init__(self, base: str, path: str, n: int, spread: bool = False):
+    def __init__(self, base: str, path: str, n: int, spread: bool = False, cpus: set[int] | None = None):
         self.stop, self.results = mp.Event(), mp.Queue()
-        self.process = mp.Process(target=_flood_process, args=(base, path, n, spread, self.stop, self.results))
+        self.process = mp.Process(target=_flood_process,
+                                  args=(base, path, n, spread, cpus, self.stop, self.results))
         self.statuses: dict[int, int] = {}
 
     def __enter__(self):
@@ -154,16 +160,17 @@ def summary(values: list[float]) -> str:
 
 
 def phases(label: str, base: str, token: str, args, spread: bool = False,
-           processes: dict[str, list[int]] | None = None) -> None:
+           processes: dict[str, list[int]] | None = None, flood_cpus: set[int] | None = None) -> None:
     """Ingest quiet, then beside a login flood and a /up flood; one line each,
     with the CPU each of `processes` (name: pids) and the flooder used during
-    the flood, in cores (CPU seconds per second)."""
+    the flood, in cores (CPU seconds per second). `flood_cpus` keeps the
+    flooder on those CPUs."""
     processes = processes or {}
     ingest_latencies(base, token, 1.0, args.batch)  # warm every worker
     quiet = ingest_latencies(base, token, args.seconds, args.batch)
     print(f"{label:15s} quiet        {summary(quiet)}")
     for path in ("/api/v1/login", "/up"):
-        with Flood(base, path, args.flooders, spread) as flood:
+        with Flood(base, path, args.flooders, spread, flood_cpus) as flood:
             time.sleep(0.5)
             groups = {**processes, "flooder": [flood.process.pid]}
             cpu_before = {name: benchlib.cpu_seconds(pids) for name, pids in groups.items()}
@@ -184,6 +191,13 @@ def phases(label: str, base: str, token: str, args, spread: bool = False,
 # gunicorn.conf.py's default: a pool of 8 threads behind nginx queues ingest
 # behind the logins being hashed, which no deployment does.
 DEPLOYED_THREADS = 1700
+
+
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of these processes, and the threads they start later, on `cpus`."""
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(tid), cpus)
 
 
 def pool_pids(base: str) -> list[int]:
@@ -215,6 +229,21 @@ def proxied(db: Path, token: str, args, folder: Path) -> None:
             nginx_in_front(people, folder / "two", devices=devices) as base:
         phases("two pools", base, token, args, spread=True,
                processes={"nginx": nginx_pids(folder / "two"), "devices": pool_pids(devices),
+                          "people": pool_pids(people)})
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        print("own CPUs: skipped, this machine lets the benchmark use one CPU")
+        return
+    # The two pools each kept to a CPU of its own, as two hosts would be, but
+    # sharing the machine's caches and memory; the flood's sender shares the
+    # people's CPU, as it would share nothing with the devices' host.
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
+            benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as people, \
+            nginx_in_front(people, folder / "own", devices=devices) as base:
+        pin(pool_pids(devices), {cpus[0]})
+        pin(pool_pids(people), {cpus[1]})
+        phases("own CPUs", base, token, args, spread=True, flood_cpus={cpus[1]},
+               processes={"nginx": nginx_pids(folder / "own"), "devices": pool_pids(devices),
                           "people": pool_pids(people)})
 
 
