@@ -4,7 +4,7 @@
 >>> model = load_station_model()                 # models/station-state-int8.onnx, one thread
 >>> model.judge([crop_bgr], "bin")               # [Judgement(state='overflow', confidence=0.97)]
 >>> model.judge_regions([opening, ground], ["bin", "ground"])   # one batch, one run
->>> model.version                                # 'station-state-int8@1c0ab80f'
+>>> model.version                                # 'station-state-int8@27d60c66'
 
 The file has one output per head (metadata `heads`: {"bin": {"output": "bin_probs", "labels":
 [...], "threshold": 0.6}, ...}); a judgement under its head's threshold is `sure=False`, which
