@@ -57,8 +57,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
 
-    from .auth import PasswordCheckBudget
+    from .auth import PasswordCheckBudget, PasswordCheckLock
     app.extensions["password_checks"] = PasswordCheckBudget(settings.login_checks_per_second)
+    app.extensions["password_lock"] = PasswordCheckLock(settings.database)
 
     from . import store
     store.configure(settings.database, settings.read_timeout_seconds, settings.database_pool_size)

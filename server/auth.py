@@ -1,11 +1,16 @@
 """Device tokens, people's sessions and scopes (docs/design.md §7)."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
+import os
 import secrets
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import lru_cache, wraps
 from urllib.parse import urlsplit
@@ -112,6 +117,10 @@ class LoginThrottled(ApiError):
                          headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 
+    @classmethod
+    def server_busy(cls) -> LoginThrottled:
+        return cls(1, "server_busy", "the server is checking many logins; try again in 1 s")
+
 
 class PasswordCheckBudget:
     """A token bucket of password checks for one server process: `per_second`
@@ -140,6 +149,45 @@ class PasswordCheckBudget:
             return True
 
 
+class PasswordCheckLock:
+    """At most one password check at a time on this machine for one data set,
+    whichever worker or pool asks: scrypt takes a core and 32 MiB for 0.1 s,
+    and a flood's checks running side by side took both cores of a two-core
+    host from ingest (README, "Floods"). A check waits for the one before it
+    at most `wait` seconds. A lock file per database (in the temporary
+    folder), so every process of the host agrees and nothing is left
+    behind by a killed one."""
+
+    def __init__(self, database, wait: float = 2.0):
+        name = str(database.resolve()) if hasattr(database, "resolve") else str(database)
+        key = hashlib.sha256(name.encode()).hexdigest()[:16]
+        self.path = os.path.join(tempfile.gettempdir(), f"sortwatch-password-check-{key}.lock")
+        self.wait = wait
+
+    @contextmanager
+    def held(self) -> Iterator[bool]:
+        """True while this thread holds the lock; False when it waited in vain."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:   # no writable temporary folder: checks run side by side, as before
+            yield True
+            return
+        try:
+            deadline = time.monotonic() + self.wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(0.005)
+            yield True
+        finally:
+            os.close(fd)   # releases the lock
+
+
 def check_login(store, username: str, password: str) -> dict | None:
     """The user whose password this is, or None; raises LoginThrottled.
 
@@ -159,9 +207,13 @@ def check_login(store, username: str, password: str) -> dict | None:
         raise LoginThrottled(max(1, max(waits)))
     if not current_app.extensions["password_checks"].take():
         # Refused before the hash, and not counted against the username.
-        raise LoginThrottled(1, "server_busy", "the server is checking many logins; try again in 1 s")
+        raise LoginThrottled.server_busy()
     user = store.user(username) if username and len(username) <= MAX_USERNAME else None
-    if check_password(user, password):
+    with current_app.extensions["password_lock"].held() as turn:
+        if not turn:
+            raise LoginThrottled.server_busy()
+        right = check_password(user, password)
+    if right:
         store.clear_login_failures(keys[0])
         return user
     store.record_login_failure(keys, now, now - window)

@@ -4,6 +4,7 @@ the real operator commands."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from scripts import benchlib
+from server.auth import PasswordCheckLock
 from tests.polling import wait_until
 
 from .proxy import NGINX, Tricklers, nginx_in_front, time_up
@@ -252,3 +254,28 @@ def test_nginx_limits_logins_per_address_and_ingest_goes_on(tmp_path):
         status, body = call("POST", proxied + "/api/v1/events",
                             {"device_id": "dev-a", "events": [disposal(station="st-a")]}, token)
         assert status == 200 and body["accepted"] == 1
+
+
+def test_a_hosts_workers_check_passwords_one_at_a_time(tmp_path):
+    """A login flood's password checks ran side by side on every core of the
+    host and took them from ingest (README, "Floods"): every worker of a host
+    takes its turn at one lock per database, and a login that waited in vain
+    answers 429 server_busy, unchecked and not held against the username."""
+    db, _ = register(tmp_path)
+    benchlib.flask_cmd(db, "add-user", "sanlihe", "--role", "community", "--scope", "110102001001",
+                       stdin="a-real-password-1\n")
+    login = {"username": "sanlihe", "password": "a-real-password-1"}
+    lock = PasswordCheckLock(db)   # the server's lock for the same database
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=4) as base:
+        fd = os.open(lock.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)   # another worker's check, running
+        try:
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                waiting = list(pool.map(lambda _: call("POST", base + "/api/v1/login", login), range(4)))
+        finally:
+            os.close(fd)
+        assert [(status, body["error"]["code"]) for status, body in waiting] == [(429, "server_busy")] * 4
+        status, body = call("POST", base + "/api/v1/login", login)
+        assert status == 200 and body["username"] == "sanlihe"
+        status, body = call("POST", base + "/api/v1/login", dict(login, password="a-wrong-guess"))
+        assert status == 401, body
