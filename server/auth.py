@@ -154,14 +154,16 @@ class PasswordCheckLock:
     whichever worker or pool asks: scrypt takes a core and 32 MiB for 0.1 s,
     and a flood's checks running side by side took both cores of a two-core
     host from ingest (README, "Floods"). A check waits for the one before it
-    at most `wait` seconds. A lock file per database (in the temporary
-    folder), so every process of the host agrees and nothing is left
-    behind by a killed one."""
+    at most `wait` seconds. An flock on a file, so every process of the host
+    agrees and a killed one holds nothing: beside a SQLite database, or for
+    a PostgreSQL URL in the temporary folder, named by the URL's hash."""
 
     def __init__(self, database, wait: float = 2.0):
-        name = str(database.resolve()) if hasattr(database, "resolve") else str(database)
-        key = hashlib.sha256(name.encode()).hexdigest()[:16]
-        self.path = os.path.join(tempfile.gettempdir(), f"sortwatch-password-check-{key}.lock")
+        if isinstance(database, str):
+            key = hashlib.sha256(database.encode()).hexdigest()[:16]
+            self.path = os.path.join(tempfile.gettempdir(), f"sortwatch-password-check-{key}.lock")
+        else:
+            self.path = str(database.resolve().with_name(database.name + ".password-check.lock"))
         self.wait = wait
 
     @contextmanager
