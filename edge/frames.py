@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
-from edge.condition import Presence
 from edge.episodes import ZoneTracker
-from edge.motion import MotionGate
+from edge.motion import MotionGate, Presence
 
 
 class Frames:

@@ -240,11 +240,11 @@ def proxied(db: Path, token: str, args, folder: Path) -> None:
     with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
             benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as people, \
             nginx_in_front(people, folder / "own", devices=devices) as base:
-        pin(pool_pids(devices), {cpus[0]})
-        pin(pool_pids(people), {cpus[1]})
+        pools = {"devices": pool_pids(devices), "people": pool_pids(people)}
+        pin(pools["devices"], {cpus[0]})
+        pin(pools["people"], {cpus[1]})
         phases("own CPUs", base, token, args, spread=True, flood_cpus={cpus[1]},
-               processes={"nginx": nginx_pids(folder / "own"), "devices": pool_pids(devices),
-                          "people": pool_pids(people)})
+               processes={"nginx": nginx_pids(folder / "own"), **pools})
 
 
 def main() -> None:

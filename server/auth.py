@@ -171,23 +171,24 @@ class PasswordCheckLock:
         """True while this thread holds the lock; False when it waited in vain."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:   # no writable temporary folder: checks run side by side, as before
+        except OSError:   # the lock's folder is not writable: checks run side by side, as before
             yield True
             return
         try:
-            deadline = time.monotonic() + self.wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        yield False
-                        return
-                    time.sleep(0.005)
-            yield True
+            yield self._take(fd)
         finally:
             os.close(fd)   # releases the lock
+
+    def _take(self, fd: int) -> bool:
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.005)
 
 
 def check_login(store, username: str, password: str) -> dict | None:

@@ -147,31 +147,3 @@ class ConditionMonitor:
                 found.append(Finding(region, j.state, previous, frame.t, frame.index, frame.wall, j.confidence,
                                      image))
         return found
-
-
-class Presence:
-    """Whether anything moves from one frame to the next inside `mask` (the drop zones and the
-    condition regions): a person in view. Frames are shrunk to `width`, grey, blurred; a global
-    change of light is taken out as in the motion gate."""
-
-    def __init__(self, frame_size, polygons, width=160, threshold=25, min_fraction=0.003):
-        w, h = frame_size
-        self.scale = min(1.0, width / w)
-        self.size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
-        mask = np.zeros((self.size[1], self.size[0]), np.uint8)
-        for polygon in polygons:
-            cv2.fillPoly(mask, [np.round(np.array(polygon, np.float32) * self.scale).astype(np.int32)], 1)
-        self.mask = mask.astype(bool)
-        self.area = max(1, int(self.mask.sum()))
-        self.threshold, self.min_fraction = threshold, min_fraction
-        self.previous = None
-
-    def moving(self, image) -> bool:
-        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(np.float32)
-        previous, self.previous = self.previous, grey
-        if previous is None:
-            return False
-        gain = (float(np.median(grey)) + 1.0) / (float(np.median(previous)) + 1.0)
-        changed = np.abs(grey - previous * gain) > self.threshold
-        return int((changed & self.mask).sum()) >= self.min_fraction * self.area

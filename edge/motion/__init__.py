@@ -32,6 +32,19 @@ class ZoneMotion:
 ZONE_MARGIN = 0.1  # share of the zone's height: how far a crop may reach outside the zone
 
 
+def shrink_grey(image, size):
+    """The frame as the gates compare it: shrunk to `size`, grey, blurred, float32."""
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
+
+
+def light_gain(grey, reference) -> float:
+    """How much brighter this frame is than `reference` overall (a lamp, a cloud): the reference
+    is scaled by it before comparing, so a global change of light is not motion."""
+    return (float(np.median(grey)) + 1.0) / (float(np.median(reference)) + 1.0)
+
+
 class MotionGate:
     def __init__(self, frame_size, zones, width=320, threshold=25, background_alpha=0.05):
         w, h = frame_size
@@ -59,9 +72,7 @@ class MotionGate:
         if (image.shape[1], image.shape[0]) != self.frame_size:
             raise ValueError(f"frame is {image.shape[1]}x{image.shape[0]}, zones are for "
                              f"{self.frame_size[0]}x{self.frame_size[1]}")
-        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        return cv2.GaussianBlur(grey, (5, 5), 0).astype(np.float32)
+        return shrink_grey(image, self.size)
 
     def process(self, image) -> list[ZoneMotion]:
         grey = self._prepare(image)
@@ -70,7 +81,7 @@ class MotionGate:
             return [ZoneMotion(0.0, None, 0.0) for _ in self.masks]
         bg = self.background
         # Global light changes: compare against the background scaled to this frame's brightness.
-        gain = (float(np.median(grey)) + 1.0) / (float(np.median(bg)) + 1.0)
+        gain = light_gain(grey, bg)
         diff = np.abs(grey - bg * gain)
         changed = (diff > self.threshold).astype(np.uint8)
         changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self.kernel)
@@ -103,3 +114,29 @@ class MotionGate:
             bbox = (int(x0 * inv), int(y0 * inv), int(np.ceil((x1 - x0) * inv)), int(np.ceil((y1 - y0) * inv)))
             out.append(ZoneMotion(count / area, bbox, count * inv * inv, reaching))
         return out
+
+
+class Presence:
+    """Whether anything moves from one frame to the next inside `polygons` (the drop zones and the
+    condition regions): a person in view. Frames are shrunk to `width`, grey, blurred; a global
+    change of light is taken out as in MotionGate."""
+
+    def __init__(self, frame_size, polygons, width=160, threshold=25, min_fraction=0.003):
+        w, h = frame_size
+        self.scale = min(1.0, width / w)
+        self.size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        mask = np.zeros((self.size[1], self.size[0]), np.uint8)
+        for polygon in polygons:
+            cv2.fillPoly(mask, [np.round(np.array(polygon, np.float32) * self.scale).astype(np.int32)], 1)
+        self.mask = mask.astype(bool)
+        self.area = max(1, int(self.mask.sum()))
+        self.threshold, self.min_fraction = threshold, min_fraction
+        self.previous = None
+
+    def moving(self, image) -> bool:
+        grey = shrink_grey(image, self.size)
+        previous, self.previous = self.previous, grey
+        if previous is None:
+            return False
+        changed = np.abs(grey - previous * light_gain(grey, previous)) > self.threshold
+        return int((changed & self.mask).sum()) >= self.min_fraction * self.area
