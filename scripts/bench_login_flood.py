@@ -19,7 +19,10 @@ budget, in two layouts measured in one run: one pool for everything, and the
 deployed layout of two pools, devices' and people's, the people's niced
 (SORTWATCH_NICE=10), and the same two pools each kept to a CPU of its own
 (sched_setaffinity), as two hosts would be but for the caches and memory
-they still share. Ingest goes through nginx too.
+they still share; and last the deployed host (nginx and both pools) on one
+CPU with the clients (the measuring device, and the flooder niced below it)
+on the other, as a host and the network in front of it would be. Ingest goes
+through nginx too.
 
     python scripts/bench_login_flood.py [--seconds 8] [--flooders 16] [--proxy]
 """
@@ -121,9 +124,10 @@ def _flood_thread(base: str, path: str, seed: int, stop, counts, spread: bool) -
         conn.close()
 
 
-def _flood_process(base: str, path: str, n: int, spread: bool, cpus, stop, results) -> None:
+def _flood_process(base: str, path: str, n: int, spread: bool, cpus, nice: int, stop, results) -> None:
     if cpus:
         os.sched_setaffinity(0, cpus)
+    os.nice(nice)
     counts: dict[int, int] = {}  # updated under the GIL, one key at a time
     threads = [threading.Thread(target=_flood_thread, args=(base, path, i, stop, counts, spread))
                for i in range(n)]
@@ -138,10 +142,11 @@ class Flood:
     """`n` threads in another process (so that they do not share the
     measuring thread's interpreter) sending `path` as fast as it answers."""
 
-    def __init__(self, base: str, path: str, n: int, spread: bool = False, cpus: set[int] | None = None):
+    def __init__(self, base: str, path: str, n: int, spread: bool = False, cpus: set[int] | None = None,
+                 nice: int = 0):
         self.stop, self.results = mp.Event(), mp.Queue()
         self.process = mp.Process(target=_flood_process,
-                                  args=(base, path, n, spread, cpus, self.stop, self.results))
+                                  args=(base, path, n, spread, cpus, nice, self.stop, self.results))
         self.statuses: dict[int, int] = {}
 
     def __enter__(self):
@@ -160,17 +165,18 @@ def summary(values: list[float]) -> str:
 
 
 def phases(label: str, base: str, token: str, args, spread: bool = False,
-           processes: dict[str, list[int]] | None = None, flood_cpus: set[int] | None = None) -> None:
+           processes: dict[str, list[int]] | None = None, flood_cpus: set[int] | None = None,
+           flood_nice: int = 0) -> None:
     """Ingest quiet, then beside a login flood and a /up flood; one line each,
     with the CPU each of `processes` (name: pids) and the flooder used during
     the flood, in cores (CPU seconds per second). `flood_cpus` keeps the
-    flooder on those CPUs."""
+    flooder on those CPUs, at `flood_nice`."""
     processes = processes or {}
     ingest_latencies(base, token, 1.0, args.batch)  # warm every worker
     quiet = ingest_latencies(base, token, args.seconds, args.batch)
     print(f"{label:15s} quiet        {summary(quiet)}")
     for path in ("/api/v1/login", "/up"):
-        with Flood(base, path, args.flooders, spread, flood_cpus) as flood:
+        with Flood(base, path, args.flooders, spread, flood_cpus, flood_nice) as flood:
             time.sleep(0.5)
             groups = {**processes, "flooder": [flood.process.pid]}
             cpu_before = {name: benchlib.cpu_seconds(pids) for name, pids in groups.items()}
@@ -245,6 +251,24 @@ def proxied(db: Path, token: str, args, folder: Path) -> None:
         pin(pools["people"], {cpus[1]})
         phases("own CPUs", base, token, args, spread=True, flood_cpus={cpus[1]},
                processes={"nginx": nginx_pids(folder / "own"), **pools})
+    # The deployed host (nginx and both pools, the people's niced) on one CPU,
+    # and everything that stands for the network on the other: the measuring
+    # device and the flooder, niced below the device so that what is measured
+    # is the host's answer, not the flooder's machine starving the device.
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
+            benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS,
+                              extra_env={**env, "SORTWATCH_NICE": 10}) as people, \
+            nginx_in_front(people, folder / "host", devices=devices) as base:
+        host = {"nginx": nginx_pids(folder / "host"), "devices": pool_pids(devices), "people": pool_pids(people)}
+        for pids in host.values():
+            pin(pids, {cpus[0]})
+        mine = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpus[1]})
+        try:
+            phases("host on 1 CPU", base, token, args, spread=True, flood_cpus={cpus[1]}, flood_nice=19,
+                   processes=host)
+        finally:
+            os.sched_setaffinity(0, mine)
 
 
 def main() -> None:
