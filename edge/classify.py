@@ -4,7 +4,7 @@ One line per image. With --json each line is a JSON object:
 
     {"path": "a.jpg", "item": "battery", "item_zh": "电池", "category": "hazardous",
      "category_zh": "有害垃圾", "confidence": 0.97, "uncertain": false,
-     "model": "waste-effl0-int8@3fa2c1d0", "rules": "beijing@2020.1",
+     "model": "waste-effl0-int8@3fa2c1d0", "rules": "beijing@2020.2",
      "rejection_score": -1.23, "rejected": false}
 
 `uncertain` is true when the open-set rejection score is over the model's

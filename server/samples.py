@@ -16,6 +16,8 @@ import math
 import numpy as np
 from jsonschema import Draft202012Validator
 
+from contract.rules import RuleSetError, rule_set
+
 from .artifacts import rules_for
 from .contract import load
 from .errors import ApiError
@@ -89,9 +91,21 @@ def parse_sample(body, device: dict, event: dict, now: str) -> tuple[dict, dict 
     return record, label
 
 
+def label_rules(tag: str | None):
+    """The rule set a sample judged under `tag` is labelled with: the newest shipped version of that
+    city's rules, which names every item the older one did and more (what the item is does not depend
+    on the rules the station judged it by, and train-head learns the newest rule set's items)."""
+    rules = rules_for(tag)
+    try:
+        newest = rule_set(rules.name)
+    except RuleSetError:
+        return rules
+    return newest if set(rules.items) <= set(newest.items) else rules
+
+
 def label_choices(tag: str | None) -> list[dict]:
     """The labels a sample of rule set `tag` may get: its items, then NOT_WASTE."""
-    rules = rules_for(tag)
+    rules = label_rules(tag)
     out = [{"label": item, "zh": rules.item_name(item, "zh"), "en": rules.item_name(item, "en"),
             "category": rules.category(item)} for item in rules.items]
     out.append({"label": NOT_WASTE, "zh": "不是垃圾 / 看不清", "en": "not waste / not visible", "category": None})
@@ -104,7 +118,7 @@ def check_label(body, tag: str | None) -> str:
         raise ApiError(400, "invalid_request", 'send {"label": "<item>"}',
                        [{"field": "label", "message": "required, a string, and the only field"}])
     label = body["label"]
-    rules = rules_for(tag)
+    rules = label_rules(tag)
     if label != NOT_WASTE and label not in rules.items:
         raise ApiError(400, "invalid_request", f"{label!r} is not an item of {rules.tag}",
                        [{"field": "label", "message": f"one of {', '.join(rules.items)}, or {NOT_WASTE}"}])

@@ -180,6 +180,9 @@ def prepare(folders: tuple[Path, ...], rules, categories: tuple[str, ...], val_f
     rows = read_manifests(list(folders), rules)
     labels = sorted({r["item"] for r in rows})
     rules.check_items(labels)
+    unseen = sorted(set(rules.items) - set(labels))
+    if unseen:
+        log(f"items of {rules.tag} without photos, which the model will not know: {', '.join(unseen)}")
     lab_index = {label: i for i, label in enumerate(labels)}
     y = np.array([lab_index[r["item"]] for r in rows])
     images = load_images(rows)

@@ -213,6 +213,7 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
 
     meta = _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels_new, class_weight_power,
                      steps, dims, max_wrong, min_coverage)
+    meta["rules"] = rules.tag  # the rule set that names every label (newer than the source's when items were added)
     from modelbuild.graft import add_gate, graft
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -52,7 +52,7 @@ def test_json_lines_for_files_and_folders(tmp_path, capsys):
     for r in lines:
         assert r["category"] in {"kitchen", "recyclable", "hazardous", "other"}
         assert 0.0 <= r["confidence"] <= 1.0
-        assert r["model"].startswith("waste-effl0-int8@") and r["rules"] == "beijing@2020.1"
+        assert r["model"].startswith("waste-effl0-int8@") and r["rules"] == "beijing@2020.2"
         assert r["category_zh"] and r["item_zh"]
         assert isinstance(r["uncertain"], bool)
         assert len(r["top"]) == 3 and r["top"][0]["item"] == r["item"]

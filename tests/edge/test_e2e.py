@@ -58,7 +58,7 @@ def test_real_server_holds_one_event_per_drop(tmp_path, stack, colour_items):
         assert e["device_id"] == "dev-e2e" and e["model"] == "colour-double@test"
     assert stack.evidence_ids() == {e["event_id"] for e in events if e["verdict"] == "wrong"}
     beat = stack.heartbeat()
-    assert beat is not None and beat["camera"] in ("ok", "ended") and beat["rules"] == "beijing@2020.1"
+    assert beat is not None and beat["camera"] in ("ok", "ended") and beat["rules"] == "beijing@2020.2"
     # a second run of the same file adds nothing
     assert Runtime(config, classifier=ColourClassifier(), once=True).run(timeout=30) == 0
     assert len(stack.events()) == len(truth)

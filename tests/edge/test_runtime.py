@@ -75,7 +75,7 @@ def test_once_delivers_one_event_per_drop(station, real_server):
     assert datetime.fromisoformat(events[-1]["ts"]).timestamp() <= time.time(), "no event in the future"
     beat = real_server.heartbeats[-1]
     assert beat["camera"] == "ended" and beat["pending_events"] == 0 and beat["oldest_pending"] is None
-    assert beat["rules"] == "beijing@2020.1" and beat["disk_free"] > 0 and beat["dropped_frames"] == 0
+    assert beat["rules"] == "beijing@2020.2" and beat["disk_free"] > 0 and beat["dropped_frames"] == 0
 
 
 def test_restart_on_the_same_file_counts_nothing_twice(station, real_server):

@@ -141,3 +141,25 @@ def test_train_head_without_labelled_samples_refuses_before_fitting(app, runner,
     assert r.exit_code == 1 and "0 labelled samples" in r.output, r.output
     assert "refused: no held-out labelled samples" in r.output and "fitting on" not in r.output
     assert not (tmp_path / "new.onnx").exists()
+
+
+def test_a_label_the_model_lacks_becomes_a_new_item(app, client, city, runner, tiny, tmp_path):
+    """Samples labelled with an item of the city's rule set that the model does not know (beijing@2020.2
+    names 22 items, the model 12) give a head with that item added, which the station can load and
+    judge with. The photos are not shoes: this checks the mechanics, not what it learns."""
+    from contract.rules import load_rules
+    from edge.model import WasteClassifier, load_classifier
+    folder, photos, cache = tiny
+    label_all(client, city, list(send_samples(client, city, photos)), lambda photo: "shoes")
+    out = tmp_path / "new.onnx"
+    r = runner.invoke(args=["train-head", "--data", str(folder), "--cache", str(cache), "--views", "1",
+                            "--steps", "60", "--tolerance", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    new, old = WasteClassifier(out), load_classifier()
+    assert new.labels == old.labels + ["shoes"] and new.metadata["learning"]["new_items"] == ["shoes"]
+    rules = load_rules(new.metadata["rules"].split("@")[0])
+    assert new.metadata["rules"] == rules.tag == "beijing@2020.2"
+    rules.check_items(new.labels)
+    assert rules.category("shoes") == "recyclable"
+    import cv2
+    assert len(new.classify(cv2.imread(str(photos[0]))).probs) == 13

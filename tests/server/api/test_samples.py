@@ -233,3 +233,17 @@ def test_prune_deletes_old_unlabelled_samples_and_old_images(app, client, city, 
         assert s.sample(events[2]["event_id"])["has_image"]       # recent: untouched
     finally:
         s.close()
+
+
+def test_items_the_model_does_not_know_can_be_labelled(app, client, city):
+    """A sample judged under beijing@2020.1 (the model's twelve items) is labelled with the newest rule
+    set of that city, which names masks, nappies, medicine...: what train-head then learns as new items."""
+    events = labelled_queue(city, client)
+    login(client, "lab-city")
+    labels = {x["label"]: x for x in client.get("/api/v1/samples").get_json()["labels"]}
+    assert (labels["face_mask"]["zh"], labels["face_mask"]["category"]) == ("口罩", "other")
+    assert labels["medicine"]["category"] == "hazardous" and "battery" in labels
+    eid = events[0]["event_id"]
+    r = client.post(f"/api/v1/samples/{eid}/label", json={"label": "face_mask"})
+    assert r.status_code == 200 and r.get_json()["label"] == "face_mask"
+    assert client.get(f"/api/v1/samples/{eid}").get_json()["history"][-1]["label"] == "face_mask"
