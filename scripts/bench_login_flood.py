@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -223,19 +224,25 @@ def direct(db: Path, token: str, args) -> None:
             phases(label, base, token, args, processes={"server": pool_pids(base)})
 
 
+@contextmanager
+def two_pools(db: Path, folder: Path, people_nice: int = 10):
+    """The devices' and the people's pools behind nginx; yields (base URL, {name: pids})."""
+    env = {"SORTWATCH_TRUSTED_PROXIES": 1}
+    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
+            benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS,
+                              extra_env={**env, "SORTWATCH_NICE": people_nice}) as people, \
+            nginx_in_front(people, folder, devices=devices) as base:
+        yield base, {"nginx": nginx_pids(folder), "devices": pool_pids(devices), "people": pool_pids(people)}
+
+
 def proxied(db: Path, token: str, args, folder: Path) -> None:
     env = {"SORTWATCH_TRUSTED_PROXIES": 1}
     with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as one, \
             nginx_in_front(one, folder / "one") as base:
         phases("one pool", base, token, args, spread=True,
                processes={"nginx": nginx_pids(folder / "one"), "server": pool_pids(one)})
-    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
-            benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS,
-                              extra_env={**env, "SORTWATCH_NICE": 10}) as people, \
-            nginx_in_front(people, folder / "two", devices=devices) as base:
-        phases("two pools", base, token, args, spread=True,
-               processes={"nginx": nginx_pids(folder / "two"), "devices": pool_pids(devices),
-                          "people": pool_pids(people)})
+    with two_pools(db, folder / "two") as (base, processes):
+        phases("two pools", base, token, args, spread=True, processes=processes)
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         print("own CPUs: skipped, this machine lets the benchmark use one CPU")
@@ -243,30 +250,22 @@ def proxied(db: Path, token: str, args, folder: Path) -> None:
     # The two pools each kept to a CPU of its own, as two hosts would be, but
     # sharing the machine's caches and memory; the flood's sender shares the
     # people's CPU, as it would share nothing with the devices' host.
-    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
-            benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as people, \
-            nginx_in_front(people, folder / "own", devices=devices) as base:
-        pools = {"devices": pool_pids(devices), "people": pool_pids(people)}
-        pin(pools["devices"], {cpus[0]})
-        pin(pools["people"], {cpus[1]})
-        phases("own CPUs", base, token, args, spread=True, flood_cpus={cpus[1]},
-               processes={"nginx": nginx_pids(folder / "own"), **pools})
+    with two_pools(db, folder / "own", people_nice=0) as (base, processes):
+        pin(processes["devices"], {cpus[0]})
+        pin(processes["people"], {cpus[1]})
+        phases("own CPUs", base, token, args, spread=True, flood_cpus={cpus[1]}, processes=processes)
     # The deployed host (nginx and both pools, the people's niced) on one CPU,
     # and everything that stands for the network on the other: the measuring
     # device and the flooder, niced below the device so that what is measured
     # is the host's answer, not the flooder's machine starving the device.
-    with benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS, extra_env=env) as devices, \
-            benchlib.gunicorn("server:create_app()", db, workers=2, threads=DEPLOYED_THREADS,
-                              extra_env={**env, "SORTWATCH_NICE": 10}) as people, \
-            nginx_in_front(people, folder / "host", devices=devices) as base:
-        host = {"nginx": nginx_pids(folder / "host"), "devices": pool_pids(devices), "people": pool_pids(people)}
-        for pids in host.values():
+    with two_pools(db, folder / "host") as (base, processes):
+        for pids in processes.values():
             pin(pids, {cpus[0]})
         mine = os.sched_getaffinity(0)
         os.sched_setaffinity(0, {cpus[1]})
         try:
             phases("host on 1 CPU", base, token, args, spread=True, flood_cpus={cpus[1]}, flood_nice=19,
-                   processes=host)
+                   processes=processes)
         finally:
             os.sched_setaffinity(0, mine)
 
