@@ -174,13 +174,22 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
     return out
 
 
+def wrong_interval(o: dict) -> str:
+    """The 95 % Wilson interval of an outcome's confidently-wrong share, as "[lo–hi]": held-out sets are
+    small (22 validation photos of residual waste), so a share alone overstates what is known."""
+    from server.rates import wilson_interval
+
+    lo, hi = wilson_interval(round(o["wrong"] * o["n"]), o["n"])
+    return f"[{lo:.2f}–{hi:.2f}]"
+
+
 def format_protocol(res: dict) -> str:
     from contract.rules import CATEGORIES
 
     lines = [f"== {res['protocol']} on {res['model']} (numpy head refit on the training split; temperature "
              f"{res['temperature']}, threshold {res['threshold']}, rejection threshold {res['rejection_threshold']})",
              "held-out = the left-out source's images (all) or the left-out items' validation images; known = the "
-             "other validation images; wrong = category wrong and not uncertain",
+             "other validation images; wrong = category wrong and not uncertain, with its 95 % (Wilson) interval",
              "| fit | set | held-out n | AUROC | known coverage | known wrong | "
              + " | ".join(f"{c}: right / unc. / wrong" for c in CATEGORIES) + " |",
              "| --- " * (6 + len(CATEGORIES)) + "|"]
@@ -190,14 +199,17 @@ def format_protocol(res: dict) -> str:
             cells = []
             for c in CATEGORIES:
                 o = r["test"].get(c)
-                cells.append(f"{o['right']:.2f} / {o['uncertain']:.2f} / **{o['wrong']:.2f}** (n={o['n']})" if o else "-")
+                cells.append(f"{o['right']:.2f} / {o['uncertain']:.2f} / **{o['wrong']:.2f}** {wrong_interval(o)} "
+                             f"(n={o['n']})" if o else "-")
             au = "-" if r["auroc"] is None else f"{r['auroc']:.3f}"
             lines.append(f"| {f['name']} | {tag} | {f['n_test']} | {au} | {r['known_coverage']:.3f} | "
                          f"{r['known']['wrong']:.3f} | " + " | ".join(cells) + " |")
     worst = max((o["wrong"], f["name"], tag, c) for f in res["folds"] for tag in ("clean", "degraded")
                 for c, o in f[tag]["test"].items() if c != "all")
     cov = min(f[tag]["known_coverage"] for f in res["folds"] for tag in ("clean", "degraded"))
-    lines.append(f"worst held-out category confidently wrong: {worst[0]:.3f} ({worst[3]}, {worst[1]}, {worst[2]}); "
+    worst_fold = next(f for f in res["folds"] if f["name"] == worst[1])
+    lines.append(f"worst held-out category confidently wrong: {worst[0]:.3f} "
+                 f"{wrong_interval(worst_fold[worst[2]]['test'][worst[3]])} ({worst[3]}, {worst[1]}, {worst[2]}); "
                  f"lowest known coverage {cov:.3f}")
     return "\n".join(lines)
 

@@ -88,3 +88,18 @@ def test_validation_split_needs_the_shared_photos_listed(eval_model, tmp_path):
     data = _folder(tmp_path)
     with pytest.raises(SystemExit, match="no images selected"):
         eval_model.main(["--data", str(data), "--split", "validation"])
+
+
+def test_protocol_table_gives_the_wrong_shares_interval(eval_model):
+    """A held-out share of 22 photos is a wide estimate: the table and its last line say how wide."""
+    outcome = {"n": 22, "right": 0.0, "uncertain": 0.5, "wrong": 0.5}
+    known = {"n": 100, "right": 0.9, "uncertain": 0.1, "wrong": 0.0}
+    fold = {"name": "without residual", "n_test": 22, "n_known": 100}
+    for tag in ("clean", "degraded"):
+        fold[tag] = {"auroc": 0.8, "known_coverage": 0.9, "known": known, "test": {"other": outcome, "all": outcome}}
+    res = {"protocol": "leave-items-out", "model": "m@1", "temperature": 1.0, "threshold": 0.5,
+           "rejection_threshold": 1.0, "folds": [fold]}
+    text = eval_model.format_protocol(res)
+    # 11 of 22: Wilson 95 % interval 0.307 to 0.693
+    assert "**0.50** [0.31–0.69] (n=22)" in text
+    assert text.splitlines()[-1].startswith("worst held-out category confidently wrong: 0.500 [0.31–0.69] (other,")
