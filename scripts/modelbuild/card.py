@@ -146,7 +146,10 @@ def comparison_text(compare: dict | None, categories) -> str:
         return "No other score was compared for this file (`scripts/modelbuild/compare_rejection.py` was not run)."
     from modelbuild.compare_rejection import format_table
 
-    return fill("comparison.md", coverage=f"{compare['coverage']:.0%}", table=format_table(compare["result"], categories))
+    validation = compare.get("validation")
+    return fill("comparison.md", coverage=f"{compare['coverage']:.0%}", table=format_table(compare["result"], categories),
+                validation=format_table(validation, categories, coverage=True) if validation
+                else "(not measured: the results were made before compare_rejection.py had its validation pass)")
 
 
 def kept_sections(base: str) -> str:
