@@ -224,7 +224,7 @@ def main(argv=None) -> int:
           f"{COVERAGE:.0%} known coverage)")
     print(format_table(result, CATEGORIES))
     validation = validate(views, clf.labels, item_cat, t, clf.threshold, result)
-    print(f"\nvalidation split, each item set left out of a fit on the training split, at the thresholds above:")
+    print("\nvalidation split, each item set left out of a fit on the training split, at the thresholds above:")
     print(format_table(validation, CATEGORIES, coverage=True))
     if args.json:
         args.json.write_text(json.dumps({"model": clf.version, "coverage": COVERAGE, "result": result,
