@@ -116,7 +116,11 @@ def test_station_samples_labels_retrain_publish_canary_swap_rollback(tmp_path, c
         second = tmp_path / "clip2"
         make_station_clip.render(colour_items, second, drops=3, seed=13, station_id="st-loop", width=480,
                                  height=270, fps=10)
-        (second / "station.toml").write_text(config.read_text())  # source = "clip.mp4" beside it
+        # source = "clip.mp4" beside it, replayed at its own pace like a camera: read as fast as frames decode,
+        # a slow machine judged all three drops before the new model had loaded (CI, 2026-12-07)
+        toml = config.read_text()
+        assert 'source = "clip.mp4"\n' in toml
+        (second / "station.toml").write_text(toml.replace('source = "clip.mp4"\n', 'source = "clip.mp4"\nrealtime = true\n', 1))
         p = subprocess.Popen(bench_edge.edge_command(second / "station.toml", stack), cwd=ROOT,
                              stderr=subprocess.PIPE, text=True)
         try:
