@@ -83,8 +83,8 @@ class Fitted:
         out.update({f"maha_l2_{d}": r.distance(l2_normalised(x)) for d, r in self.l2.items()})
         return out
 
-    def standardised(self, x) -> dict[str, np.ndarray]:
-        return {name: (v - self.held[name][0]) / self.held[name][1] for name, v in self.parts(x).items()}
+    def standardised(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name: (v - self.held[name][0]) / self.held[name][1] for name, v in parts.items()}
 
 
 def scores(fitted: Fitted, x) -> dict[str, np.ndarray]:
@@ -97,9 +97,10 @@ def scores(fitted: Fitted, x) -> dict[str, np.ndarray]:
     conf = probs.max(1)
     r = model.rejection
     conf_std = (conf - r.conf_shift) / r.conf_scale
-    part = fitted.standardised(x)
-    return {"maha+conf": shipped, "maha": r.distance(x), "msp": -conf, "energy": energy,
-            "knn": knn_distance(fitted.fit_x, x), "knn+conf": part["knn"] - conf_std,
+    raw = fitted.parts(x)  # each distance once: the k-NN one is a product with every fit crop
+    part = fitted.standardised(raw)
+    return {"maha+conf": shipped, "maha": raw["maha"], "msp": -conf, "energy": energy,
+            "knn": raw["knn"], "knn+conf": part["knn"] - conf_std,
             "maha+knn+conf": part["maha"] + part["knn"] - conf_std,
             "maha_l2": part[f"maha_l2_{L2_DIMS[0]}"], "maha_l2+conf": part[f"maha_l2_{L2_DIMS[0]}"] - conf_std,
             f"maha_l2_{L2_DIMS[1]}+knn+conf": part[f"maha_l2_{L2_DIMS[1]}"] + part["knn"] - conf_std,
