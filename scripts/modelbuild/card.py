@@ -90,12 +90,15 @@ def f3(v):
 # ---------------------------------------------------------------- grafted model (templates/card.md)
 
 def source_figures(meta: dict, rules) -> dict:
-    """The source model's own head on the validation split, from the embedding cache (its cached probs)."""
+    """The source model's own head on the validation split, from the embedding cache (its cached probs), or,
+    where that cache is not on this machine, the build's own figures from the metadata (`from_metadata`)."""
     from contract.rules import CATEGORIES
     from edge.model.metrics import evaluate
     from modelbuild import embed
 
     src_sha = meta["head"]["source_model"].split("sha256 ")[1].rstrip(")")
+    if not (embed.DEFAULT_CACHE / src_sha[:16]).is_dir():
+        return from_metadata(meta["validation"]["summary_before_graft"])
     v = embed.Views(embed.DEFAULT_CACHE / src_sha[:16])
     labels = meta["labels"]
     y = np.array([labels.index(i) for i in v.item])[v.is_val]
@@ -106,6 +109,32 @@ def source_figures(meta: dict, rules) -> dict:
                              .get("summary_before_graft", {}).get("int8_degraded", {}).get("at_threshold", {})
                              .get("threshold", 0.48))
     return out
+
+
+def from_metadata(before: dict) -> dict:
+    """The build's validation summary (metadata `summary_before_graft`) in the shape of `evaluate`'s result, for
+    `summary_table`; the build did not record kitchen recall, which stays None."""
+    out = {}
+    for name in ("clean", "degraded"):
+        s = before[f"int8_{name}"]
+        out[name] = {"category": {"balanced_accuracy": s["category_balanced_accuracy"],
+                                  "accuracy": s["category_accuracy"],
+                                  "per_class": {"kitchen": {"recall": s.get("kitchen_recall")},
+                                                "hazardous": {"recall": s["hazardous_recall"]}}},
+                     "item": {"accuracy": s["item_accuracy"]}, "ece_item": s["ece"],
+                     "threshold": {"uncertain_share": s["at_threshold"]["uncertain_share"],
+                                   "category_accuracy_on_rest": s["at_threshold"]["category_accuracy_on_rest"]},
+                     "from_metadata": True}
+    return out
+
+
+def baseline_names(baseline: dict, source: str) -> dict:
+    """How the speed section names the model timed beside this one: the source, or another backbone file."""
+    if baseline["model"] == source:
+        return {"baseline": "the source model", "baseline_short": "the source model", "baseline_file": baseline["file"]}
+    return {"baseline": f"{baseline['model']} (an earlier build file: the same backbone architecture without the "
+                        f"grafted head; the source {source} is not kept)",
+            "baseline_short": baseline["model"], "baseline_file": baseline["file"]}
 
 
 def summary_table(old: dict, vc: dict, vd: dict, this: str, source: str) -> str:
@@ -194,13 +223,19 @@ def render(model: Path, results: Path, base: str) -> str:
                           run_p50=f"{b['run_p50_ms']:.2f}", run_min=f"{b['run_min_ms']:.2f}",
                           classify_p50=f"{b['classify_p50_ms']:.2f}",
                           classify_min=f"{b.get('classify_min_ms', float('nan')):.2f}",
-                          base_p50=f"{b['baseline']['run_p50_ms']:.2f}", base_min=f"{b['baseline']['run_min_ms']:.2f}")
+                          base_p50=f"{b['baseline']['run_p50_ms']:.2f}", base_min=f"{b['baseline']['run_min_ms']:.2f}",
+                          **baseline_names(b["baseline"], head["source_model"].split(" ")[0]))
     text = template("card.md").substitute(
         name=meta["name"], file=model.name, version=clf.version, sha=hashlib.sha256(model.read_bytes()).hexdigest(),
         size_mib=f"{model.stat().st_size / 2**20:.2f}", grafted=head["grafted"], graft_version=head["graft_version"],
         source_model=head["source_model"].split(" ")[0], built=meta["built"], build_version=meta["version"],
         temperature=meta["temperature"], rejection_threshold=rej["threshold"], threshold=meta["threshold"],
         items=paragraph(what[start:].strip() if start >= 0 else None), data=D,
+        source_origin=("the source model's figures are the build's own, from the file's metadata "
+                       "(`validation.summary_before_graft`: its head, confidence rule only; the build file is not kept, "
+                       "so kitchen recall, which the build did not record, is not shown)."
+                       if old["clean"].get("from_metadata") else
+                       "the source model's figures are its own head on the same cached images (confidence rule only)."),
         summary_table=summary_table(old, r["val_clean"], r["val_deg"], clf.version.split("@")[1],
                                     head["source_model"].split(" ")[0].split("@")[1]),
         outcome_table=outcome_table(r["val_clean"], r["val_deg"]),

@@ -1,0 +1,51 @@
+"""The model card's source-model figures (scripts/modelbuild/card.py)."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from modelbuild import card, embed  # noqa: E402
+
+
+def _summary(balanced, item, hazardous, uncertain):
+    return {"item_accuracy": item, "category_accuracy": 0.98, "category_balanced_accuracy": balanced,
+            "hazardous_recall": hazardous, "ece": 0.02,
+            "at_threshold": {"threshold": 0.32, "uncertain_share": uncertain, "category_accuracy_on_rest": 0.981}}
+
+
+def test_source_figures_come_from_the_metadata_when_the_source_file_is_gone(tmp_path, monkeypatch):
+    """A backbone built on another machine leaves no embedding cache here (its build file is not kept): the
+    card then shows the build's own validation figures from the metadata, with kitchen recall unknown."""
+    monkeypatch.setattr(embed, "DEFAULT_CACHE", tmp_path)
+    meta = {"head": {"source_model": "waste-effl0-int8@568037c6 (sha256 " + "56" * 32 + ")"},
+            "validation": {"summary_before_graft": {"int8_clean": _summary(0.9524, 0.9409, 0.9655, 0.0),
+                                                    "int8_degraded": _summary(0.8923, 0.8484, 0.9193, 0.0038)}}}
+    old = card.source_figures(meta, rules=None)
+    assert old["clean"]["category"]["balanced_accuracy"] == 0.9524
+    assert old["degraded"]["item"]["accuracy"] == 0.8484
+    assert old["degraded"]["category"]["per_class"]["hazardous"]["recall"] == 0.9193
+    assert old["clean"]["category"]["per_class"]["kitchen"]["recall"] is None
+    new = _as_result(0.958)
+    text = card.summary_table(old, new, new, "31c5a2db", "568037c6")
+    row = next(line for line in text.splitlines() if line.startswith("| 568037c6 (source), degraded"))
+    assert row.split(" | ")[1:6] == ["0.892", "0.980", "0.848", "-", "0.919"]
+    assert "0.4%" in row
+
+
+def _as_result(balanced):
+    per = {"kitchen": {"recall": 0.94}, "hazardous": {"recall": 0.97}}
+    return {"category": {"balanced_accuracy": balanced, "accuracy": 0.98, "per_class": per},
+            "item": {"accuracy": 0.94}, "ece_item": 0.02,
+            "threshold": {"uncertain_share": 0.11, "category_accuracy_on_rest": 0.99}}
+
+
+def test_speed_section_names_the_model_timed_beside_it():
+    same = card.baseline_names({"model": "waste-effl0-int8@568037c6", "file": "/tmp/src.onnx"}, "waste-effl0-int8@568037c6")
+    assert same["baseline"] == "the source model"
+    other = card.baseline_names({"model": "waste-effl0-int8@8d3b9cae", "file": "/tmp/graft/src-8d3b9cae.onnx"},
+                                "waste-effl0-int8@568037c6")
+    assert other["baseline_short"] == "waste-effl0-int8@8d3b9cae" and "568037c6 is not kept" in other["baseline"]
+    text = card.fill("bench.md", file="m.onnx", size_mib="4.85", runs=300, run_p50="1", run_min="1", classify_p50="1",
+                     classify_min="1", base_p50="1", base_min="1", **other)
+    assert "--baseline /tmp/graft/src-8d3b9cae.onnx" in text and "waste-effl0-int8@8d3b9cae in the same runs" in text
