@@ -6,8 +6,8 @@ a saturating int16: with weights up to 127 the sum can exceed 32767 and is clipp
 accumulates in int32 and does not clip. The same file therefore gives different figures on different
 stations (measured on the validation split with waste-effl0-int8@871d0c72: clean category balanced
 accuracy 0.964 where the build ran, 0.955 on an AVX2-only machine; degraded 0.901 and 0.879). Weights
-within [-64, 63] cannot overflow (2 x 255 x 64 < 32767), which is what onnxruntime's
-`reduce_range=True` does at quantisation time (scripts/modelbuild/quantisation.py now uses it); this
+with |w| <= 64 cannot overflow (2 x 255 x 64 < 32767), which is what onnxruntime's
+`reduce_range=True` gives at quantisation time ([-64, 64]) (scripts/modelbuild/quantisation.py now uses it); this
 stage does it to an already quantised file: every int8 weight of a QLinearConv is halved and rounded,
 its per-channel scale doubled and its int32 bias (scaled by input scale x weight scale) halved.
 
