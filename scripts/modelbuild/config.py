@@ -29,10 +29,10 @@ class BuildConfig:
     degrade_p: float = 0.7
     category_weight: float = 0.5
     val_fraction: float = 0.2
-    seed: int = 0
+    seed: int = 1  # the shipped file's draw (seeds 0 and 1 were built; 1 measured better on validation)
     threads: int = 2
     calib_images: int = 300
-    stop_after: int = 5
+    stop_after: int = 0  # the whole 18-epoch cosine (the cut 5 + 2 recipe built 8d3b9cae)
     anneal_epochs: int = 2
     from_checkpoint: Path | None = None
     resume_epoch: int = 0

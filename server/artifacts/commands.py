@@ -97,7 +97,7 @@ _latest = click.option("--latest", is_flag=True, help="forget the assignment: th
 def assign_model(version: str | None, latest: bool):
     """Name the model version every device should run (the newest published one by default).
 
-    Example: flask --app server assign-model waste-effl0-int8@4063dcfa
+    Example: flask --app server assign-model waste-effl0-int8@31c5a2db
     """
     if bool(version) == latest:
         raise click.UsageError("give a VERSION or --latest")

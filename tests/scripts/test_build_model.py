@@ -44,7 +44,8 @@ def test_config_is_frozen_and_read_from_arguments():
     cfg = config.from_args(config.parser().parse_args(["--epochs", "3", "--stop-after", "0", "--data", "/tmp/x"]))
     assert cfg.epochs == 3 and cfg.n_epochs == 3 and cfg.data == (Path("/tmp/x"),)
     assert config.from_args(config.parser().parse_args([])) == config.BuildConfig()
-    assert config.BuildConfig().n_epochs == 7  # 5 epochs of the 18-epoch cosine, then 2 of annealing
+    assert config.BuildConfig().n_epochs == 18  # the shipped backbone's recipe: the whole cosine
+    assert dataclasses.replace(config.BuildConfig(), stop_after=5).n_epochs == 7  # cut after 5, then 2 of annealing
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 4
     assert list(cfg.recipe()) == list(config.RECIPE_KEYS)
