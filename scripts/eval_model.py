@@ -112,7 +112,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
     sys.path.insert(0, str(ROOT / "scripts"))
     from modelbuild import embed
     from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of
-    from modelbuild.rejection import auroc
+    from modelbuild.rejection import auroc, score_of
 
     from contract.rules import CATEGORIES
 
@@ -125,6 +125,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
     rej_t = clf.rejection_threshold if clf.rejection_threshold is not None else float("inf")
     train, val = ~views.is_val, views.is_val
     fit_views = ("clean", "degraded0", "degraded1")
+    score = score_of(clf.metadata.get("rejection"))  # refit the file's own kind of score
 
     def fit(mask):
         rows = np.nonzero(train & mask)[0]
@@ -132,7 +133,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
         a, b = rows[fold != 0], rows[fold == 0]
         x = np.concatenate([emb[v][a] for v in fit_views])
         held = np.concatenate([emb[v][b] for v in fit_views])
-        return fit_quick(x, np.tile(y[a], len(fit_views)), len(labels), temperature, held)
+        return fit_quick(x, np.tile(y[a], len(fit_views)), len(labels), temperature, held, score=score)
 
     gate_meta = (clf.metadata.get("rejection") or {}).get("gate")
     gated = {}

@@ -58,12 +58,13 @@ from modelbuild.openset import (  # noqa: E402
     folds_of,
     outcome,
 )
+from modelbuild.rejection import DEFAULT_SCORE, SCORES, describe  # noqa: E402
 
 from contract.rules import CATEGORIES, load_rules  # noqa: E402
 from edge.model.metrics import evaluate  # noqa: E402
 from edge.model.preprocess import expected_calibration_error  # noqa: E402
 
-GRAFT_VERSION = "1.2.0"  # 1.2.0: the input gate (--gate-quantile, --gate-only)
+GRAFT_VERSION = "1.3.0"  # 1.2.0: the input gate (--gate-quantile, --gate-only); 1.3.0: --score
 TRAIN_VIEWS = ("clean", "degraded0", "degraded1", "degraded2")
 
 
@@ -203,6 +204,9 @@ def main(argv=None) -> int:
     ap.add_argument("--class-weight-power", type=float, default=0.75)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--dims", type=int, default=256)
+    ap.add_argument("--score", choices=sorted(SCORES), default=DEFAULT_SCORE,
+                    help="the rejection score (scripts/modelbuild/rejection.py SCORES; compare_rejection.py measures "
+                         "them on training cross-fits)")
     ap.add_argument("--temperature-from", choices=["validation", "training"], default="validation",
                     help="fit the temperature on the validation logits (default; its ECE is reported cross-fitted) "
                          "or on out-of-fold training logits")
@@ -239,7 +243,7 @@ def main(argv=None) -> int:
         print(f"temperature {temperature:.4f} (validation logits, clean + degraded); ECE with 2-fold cross-fitted "
               f"temperatures: {json.dumps(calibration)}", flush=True)
     model = fit_open_set(x, y, groups, len(labels), class_weight_power=args.class_weight_power,
-                         steps=args.steps, dims=args.dims, temperature=temperature)
+                         steps=args.steps, dims=args.dims, temperature=temperature, score=args.score)
     if calibration is None:
         calibration = {}
         for name, e in val_emb.items():
@@ -250,7 +254,7 @@ def main(argv=None) -> int:
     print(f"head fitted; temperature {model.temperature:.4f} ({args.temperature_from}); validation ECE "
           f"{json.dumps(calibration)} [{time.time() - t0:.0f} s]", flush=True)
     cf = cross_fit_scores(x, y, groups, len(TRAIN_VIEWS), labels, model.temperature, args.class_weight_power,
-                          args.steps, args.dims)
+                          args.steps, args.dims, score=args.score)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, args.max_wrong,
                                               args.min_coverage)
     at = next(r for r in trade if r["threshold"] == rej_t)
@@ -294,16 +298,14 @@ def main(argv=None) -> int:
     meta["temperature"] = round(model.temperature, 4)
     meta["outputs"] = dict(meta.get("outputs", {}), **{
         "probs": "calibrated item probabilities (softmax of the grafted head's logits / temperature), N x labels",
-        "rejection_score": "open-set score, N: standardised Mahalanobis distance to the nearest item centre minus "
-                           "standardised top probability; over `rejection.threshold` means uncertain",
+        "rejection_score": f"open-set score, N: {describe(args.score, args.dims).split(': ', 1)[0]} "
+                           "(rejection.method); over `rejection.threshold` means uncertain",
     })
     meta["rejection"] = {
         "threshold": rej_t,
         "output": "rejection_score",
-        "method": (f"(min over items of the Mahalanobis distance in the top {args.dims} principal directions of the "
-                   "shrunk (0.1) shared within-item covariance - shift) / scale - (top probability - shift) / scale; "
-                   "shifts and scales from out-of-fold training crops"),
-        "parameters": {"dims": args.dims, "maha_shift": model.rejection.maha_shift,
+        "method": describe(args.score, args.dims),
+        "parameters": {"dims": args.dims, "score": args.score, "maha_shift": model.rejection.maha_shift,
                        "maha_scale": model.rejection.maha_scale, "conf_shift": model.rejection.conf_shift,
                        "conf_scale": model.rejection.conf_scale},
         "threshold_choice": (f"grouped cross-fitting on the training split: item sets {[list(s) for s in LEAVE_OUT_SETS]} "

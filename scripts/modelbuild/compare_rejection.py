@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from modelbuild import embed  # noqa: E402
 from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of  # noqa: E402
-from modelbuild.rejection import Rejection, auroc, fit_distance  # noqa: E402
+from modelbuild.rejection import Rejection, auroc, fit_distance, l2_normalised  # noqa: E402
 
 FIT_VIEWS = ("clean", "degraded0", "degraded1")
 COVERAGE = 0.85
@@ -60,11 +60,6 @@ def knn_distance(train: np.ndarray, query: np.ndarray, k: int = KNN_K, chunk: in
         sim = q @ a.T
         out.append(1 - np.partition(sim, -k, axis=1)[:, -k])
     return np.concatenate(out)
-
-
-def l2_normalised(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 class Fitted:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .openset import OpenSetHead
+from .rejection import score_spec
 
 
 def _prune(graph, keep_outputs: set[str]) -> None:
@@ -65,8 +66,16 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
     axes1 = "rej/axes1"
     g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), axes1))
     N = helper.make_node
+    l2, conf_weight = score_spec(rej.score_name)
+    source = "embedding"
+    if l2:  # the distance on the L2-normalised embedding (the head still sees the embedding as it is)
+        eps = const("rej/l2_eps", np.float32(1e-12))
+        g.node.extend([N("ReduceL2", ["embedding"], ["rej/norm0"], axes=[1], keepdims=1, name="rej/ReduceL2"),
+                       N("Max", ["rej/norm0", eps], ["rej/norm"], name="rej/Max_eps"),
+                       N("Div", ["embedding", "rej/norm"], ["rej/e_l2"], name="rej/Div_l2")])
+        source = "rej/e_l2"
     g.node.extend([
-        N("MatMul", ["embedding", whiten], ["rej/ew"], name="rej/MatMul_whiten"),
+        N("MatMul", [source, whiten], ["rej/ew"], name="rej/MatMul_whiten"),
         N("Sub", ["rej/ew", shift_z], ["rej/z"], name="rej/Sub_mean"),
         N("Mul", ["rej/z", "rej/z"], ["rej/z2"], name="rej/Mul_sq"),
         N("ReduceSum", ["rej/z2", axes1], ["rej/zsq"], keepdims=1, name="rej/ReduceSum"),
@@ -76,11 +85,21 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
         N("ReduceMin", ["rej/d"], ["rej/dmin"], axes=[1], keepdims=0, name="rej/ReduceMin"),
         N("Sub", ["rej/dmin", ms], ["rej/d_c"], name="rej/Sub_maha"),
         N("Div", ["rej/d_c", msc], ["rej/d_s"], name="rej/Div_maha"),
-        N("ReduceMax", ["probs"], ["rej/conf"], axes=[1], keepdims=0, name="rej/ReduceMax_conf"),
-        N("Sub", ["rej/conf", cs], ["rej/c_c"], name="rej/Sub_conf"),
-        N("Div", ["rej/c_c", csc], ["rej/c_s"], name="rej/Div_conf"),
-        N("Sub", ["rej/d_s", "rej/c_s"], ["rejection_score"], name="rej/score"),
     ])
+    if conf_weight:
+        g.node.extend([
+            N("ReduceMax", ["probs"], ["rej/conf"], axes=[1], keepdims=0, name="rej/ReduceMax_conf"),
+            N("Sub", ["rej/conf", cs], ["rej/c_c"], name="rej/Sub_conf"),
+            N("Div", ["rej/c_c", csc], ["rej/c_s"], name="rej/Div_conf"),
+        ])
+        conf_part = "rej/c_s"
+        if conf_weight != 1.0:
+            g.node.append(N("Mul", ["rej/c_s", const("rej/conf_weight", np.float32(conf_weight))], ["rej/c_w"],
+                            name="rej/Mul_conf_weight"))
+            conf_part = "rej/c_w"
+        g.node.append(N("Sub", ["rej/d_s", conf_part], ["rejection_score"], name="rej/score"))
+    else:
+        g.node.append(N("Identity", ["rej/d_s"], ["rejection_score"], name="rej/score"))
     g.output.insert(0, helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_items]))
     g.output.append(helper.make_tensor_value_info("rejection_score", TensorProto.FLOAT, ["batch"]))
     _save(m, metadata, dst)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .heads import ItemHead, fit_item_head, fit_temperature, softmax
-from .rejection import Rejection, fit_distance, standardised
+from .rejection import DEFAULT_SCORE, Rejection, fit_distance, standardised
 
 # item sets left out together when the rejection threshold is cross-fitted (one item of a kind per set,
 # so every category loses items in some fold and kitchen, with one item, is wholly unknown once)
@@ -44,7 +44,7 @@ def folds_of(groups: np.ndarray, k: int) -> np.ndarray:
 
 def fit_open_set(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_items: int, k: int = 4,
                  class_weight_power: float = 0.75, steps: int = 300, dims: int = 256,
-                 temperature: float | None = None) -> OpenSetHead:
+                 temperature: float | None = None, score: str = DEFAULT_SCORE) -> OpenSetHead:
     """Fit head, temperature (on out-of-fold logits) and the standardised rejection score on (x, y).
     `groups` keeps near-duplicates and views of one image in one fold. A given `temperature` skips the folds
     for it (the rejection standardisation still uses them)."""
@@ -58,26 +58,26 @@ def fit_open_set(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_items: int,
             continue
         h = fit_item_head(x[tr], y[tr], n_items, class_weight_power, steps=steps)
         oof_logits[te] = h.logits(x[te])
-        mean, whiten, centres = fit_distance(x[tr], y[tr], dims=dims)
-        oof_dist[te] = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0).distance(x[te])
+        mean, whiten, centres = fit_distance(x[tr], y[tr], dims=dims, score=score)
+        oof_dist[te] = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0, score).distance(x[te])
     if temperature is None:
         temperature = fit_temperature(oof_logits, y)
     conf = softmax(oof_logits / temperature).max(1)
     head = fit_item_head(x, y, n_items, class_weight_power, steps=steps)
-    mean, whiten, centres = fit_distance(x, y, dims=dims)
+    mean, whiten, centres = fit_distance(x, y, dims=dims, score=score)
     rej = Rejection(mean, whiten, centres, float(oof_dist.mean()), float(oof_dist.std() or 1.0),
-                    float(conf.mean()), float(conf.std() or 1.0))
+                    float(conf.mean()), float(conf.std() or 1.0), score)
     return OpenSetHead(head, float(temperature), rej)
 
 
 def fit_quick(x, y, n_items, temperature: float, held_x, class_weight_power: float = 0.75, steps: int = 300,
-              dims: int = 256) -> OpenSetHead:
+              dims: int = 256, score: str = DEFAULT_SCORE) -> OpenSetHead:
     """One fit without inner folds: the head and distance on (x, y), the given temperature, the score
     standardised on `held_x` (crops of known items the fit did not see). Used inside cross-fitting."""
     head = fit_item_head(x, y, n_items, class_weight_power, steps=steps)
-    mean, whiten, centres = fit_distance(x, y, dims=dims)
+    mean, whiten, centres = fit_distance(x, y, dims=dims, score=score)
     conf = softmax(head.logits(np.asarray(held_x, np.float32)) / temperature).max(1)
-    return OpenSetHead(head, temperature, standardised(mean, whiten, centres, held_x, conf))
+    return OpenSetHead(head, temperature, standardised(mean, whiten, centres, held_x, conf, score))
 
 
 def outcome(probs, score, y_item, item_category: np.ndarray, conf_threshold: float, rej_threshold: float,
@@ -90,7 +90,8 @@ def outcome(probs, score, y_item, item_category: np.ndarray, conf_threshold: flo
 
 
 def cross_fit_scores(x, y, groups, views_per_row, labels: list[str], temperature: float,
-                     class_weight_power: float = 0.75, steps: int = 300, dims: int = 256, holdout: int = 5):
+                     class_weight_power: float = 0.75, steps: int = 300, dims: int = 256, holdout: int = 5,
+                     score: str = DEFAULT_SCORE):
     """For each item set of LEAVE_OUT_SETS: fit on the training rows of the other items without one
     grouped fold (1/holdout of the groups), score the held-out fold (known) and the left-out items (unknown).
     Returns pooled arrays: probs, score, y, is_unknown."""
@@ -101,7 +102,8 @@ def cross_fit_scores(x, y, groups, views_per_row, labels: list[str], temperature
         left = np.isin(y, [labels.index(a) for a in names if a in labels])
         fit_rows = ~left & (fold != s % holdout)
         known_rows = ~left & (fold == s % holdout)
-        model = fit_quick(x[fit_rows], y[fit_rows], n, temperature, x[known_rows], class_weight_power, steps, dims)
+        model = fit_quick(x[fit_rows], y[fit_rows], n, temperature, x[known_rows], class_weight_power, steps, dims,
+                          score)
         for rows, unk in ((known_rows, False), (left, True)):
             p, sc = model.predict(x[rows])
             out["probs"].append(p)

@@ -6,12 +6,50 @@ The score is the sum of two standardised parts, chosen by measurement on leave-i
   toward its mean eigenvalue, in its top principal directions), which sees crops far from every item;
 - minus the top calibrated probability, which sees crops between two items.
 Each part is centred and scaled by its mean and deviation on held-out training crops.
+
+`SCORES` names the variants a file can carry (metadata `rejection.parameters.score`): the distance on the
+embedding as it is, plus the confidence part (`maha+conf`, the first grafted files), or on the
+L2-normalised embedding ("Mahalanobis++", Mueller and Hein 2025: feature norms vary with the photo, which a
+shared covariance does not model), with the confidence part or alone. scripts/modelbuild/compare_rejection.py
+measures them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+# score name -> (L2-normalise the embedding first, weight of the confidence part)
+SCORES = {"maha+conf": (False, 1.0), "maha_l2": (True, 0.0), "maha_l2+conf": (True, 1.0)}
+DEFAULT_SCORE = "maha+conf"
+
+
+def score_spec(name: str) -> tuple[bool, float]:
+    if name not in SCORES:
+        raise ValueError(f"unknown rejection score {name!r}; one of {', '.join(SCORES)}")
+    return SCORES[name]
+
+
+def score_of(rejection_metadata: dict | None) -> str:
+    """The score a file's `rejection` metadata names (files before the choice existed: `maha+conf`)."""
+    name = ((rejection_metadata or {}).get("parameters") or {}).get("score", DEFAULT_SCORE)
+    score_spec(name)  # a name this code does not know is an error, not a silent default
+    return name
+
+
+def describe(name: str, dims: int) -> str:
+    """The score in words, for a file's metadata (`rejection.method`)."""
+    l2, conf_weight = score_spec(name)
+    text = (f"(min over items of the Mahalanobis distance{' of the L2-normalised embedding' if l2 else ''} in the top "
+            f"{dims} principal directions of the shrunk (0.1) shared within-item covariance - shift) / scale")
+    if conf_weight:
+        text += " - (top probability - shift) / scale"
+    return f"{name}: {text}; shifts and scales from out-of-fold training crops"
+
+
+def l2_normalised(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -23,20 +61,26 @@ class Rejection:
     maha_scale: float
     conf_shift: float
     conf_scale: float
+    score_name: str = DEFAULT_SCORE
 
     def distance(self, embedding: np.ndarray) -> np.ndarray:
-        z = (np.asarray(embedding, np.float32) - self.mean) @ self.whiten
+        e = np.asarray(embedding, np.float32)
+        if score_spec(self.score_name)[0]:
+            e = l2_normalised(e)
+        z = (e - self.mean) @ self.whiten
         d = (z * z).sum(1)[:, None] - 2 * z @ self.centres.T + (self.centres * self.centres).sum(1)[None]
         return d.min(1)
 
     def score(self, embedding: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-        return ((self.distance(embedding) - self.maha_shift) / self.maha_scale
-                - (np.asarray(confidence) - self.conf_shift) / self.conf_scale)
+        d = (self.distance(embedding) - self.maha_shift) / self.maha_scale
+        weight = score_spec(self.score_name)[1]
+        return d - weight * (np.asarray(confidence) - self.conf_shift) / self.conf_scale if weight else d
 
 
-def fit_distance(x: np.ndarray, y: np.ndarray, dims: int = 256, shrink: float = 0.1):
-    """(mean, whiten, centres) of the Mahalanobis distance, over the items present in `y`."""
-    x = np.asarray(x, np.float64)
+def fit_distance(x: np.ndarray, y: np.ndarray, dims: int = 256, shrink: float = 0.1, score: str = DEFAULT_SCORE):
+    """(mean, whiten, centres) of the Mahalanobis distance, over the items present in `y` (on L2-normalised
+    embeddings when `score` says so)."""
+    x = np.asarray(l2_normalised(x) if score_spec(score)[0] else x, np.float64)
     items = np.unique(y)
     mu = np.stack([x[y == k].mean(0) for k in items])
     resid = x - mu[np.searchsorted(items, y)]
@@ -49,13 +93,14 @@ def fit_distance(x: np.ndarray, y: np.ndarray, dims: int = 256, shrink: float = 
     return mean.astype(np.float32), whiten.astype(np.float32), ((mu - mean) @ whiten).astype(np.float32)
 
 
-def standardised(mean, whiten, centres, held_out_embedding, held_out_confidence) -> Rejection:
+def standardised(mean, whiten, centres, held_out_embedding, held_out_confidence,
+                 score: str = DEFAULT_SCORE) -> Rejection:
     """The Rejection whose two parts are standardised on crops the fit did not see."""
-    r = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0)
+    r = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0, score)
     d = r.distance(held_out_embedding)
     c = np.asarray(held_out_confidence, np.float64)
     return Rejection(mean, whiten, centres, float(d.mean()), float(d.std() or 1.0), float(c.mean()),
-                     float(c.std() or 1.0))
+                     float(c.std() or 1.0), score)
 
 
 def auroc(score_known: np.ndarray, score_unknown: np.ndarray) -> float | None:

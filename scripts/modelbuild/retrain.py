@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ import numpy as np
 from . import embed
 from .heads import fit_item_head, softmax
 from .openset import choose_rejection_threshold, cross_fit_scores, fit_open_set
+from .rejection import l2_normalised, score_of, score_spec
 
 NOT_WASTE = "not_waste"  # server/store/samples.py: "not waste / not visible"
 
@@ -57,6 +59,7 @@ class FileHead:
         self.whiten, self.mean_w = init["rej/whiten"], init["rej/mean_w"]
         self.centres_t, self.centres_sq = init["rej/centres_t"], init["rej/centres_sq"]
         self.shifts = [float(init[f"rej/{k}"]) for k in ("maha_shift", "maha_scale", "conf_shift", "conf_scale")]
+        self.score_name = score_of(json.loads({p.key: p.value for p in m.metadata_props}.get("rejection", "{}")))
         self.gate = None
         if "gate/min_contrast" in init:
             from .gate import Gate
@@ -65,10 +68,11 @@ class FileHead:
     def predict(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e = np.asarray(embedding, np.float32)
         probs = softmax((e @ self.w + self.b) / self.t)
-        z = e @ self.whiten - self.mean_w
+        l2, conf_weight = score_spec(self.score_name)
+        z = (l2_normalised(e) if l2 else e) @ self.whiten - self.mean_w
         d = ((z * z).sum(1, keepdims=True) + z @ self.centres_t + self.centres_sq).min(1)
         ms, msc, cs, csc = self.shifts
-        return probs, (d - ms) / msc - (probs.max(1) - cs) / csc
+        return probs, (d - ms) / msc - conf_weight * (probs.max(1) - cs) / csc
 
 
 @dataclass
@@ -169,9 +173,10 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     first = fit_item_head(x, y, len(labels_new), class_weight_power, steps=steps)
     temperature, calibration = graft_head.validation_temperature(first, val_emb, y_all[val], views.group[val])
     new = fit_open_set(x, y, groups, len(labels_new), class_weight_power=class_weight_power, steps=steps,
-                       dims=dims, temperature=temperature)
+                       dims=dims, temperature=temperature, score=current.score_name)
     item_cat = np.array([CATEGORIES.index(rules.category(lb)) for lb in labels_new])
-    cf = cross_fit_scores(x, y, groups, reps, labels_new, new.temperature, class_weight_power, steps, dims)
+    cf = cross_fit_scores(x, y, groups, reps, labels_new, new.temperature, class_weight_power, steps, dims,
+                          score=current.score_name)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, max_wrong, min_coverage)
     log(f"temperature {new.temperature:.4f} (shared validation logits); rejection threshold {rej_t:.2f} "
         f"(cross-fitted on training data; current {current_rej_t:.2f})")
@@ -234,8 +239,9 @@ def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels
     meta["temperature"] = round(new.temperature, 4)
     meta["version"] = f"{meta.get('version', '1')}+head.{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
     meta["rejection"] = dict(meta["rejection"], threshold=rej_t, parameters={
-        "dims": dims, "maha_shift": new.rejection.maha_shift, "maha_scale": new.rejection.maha_scale,
-        "conf_shift": new.rejection.conf_shift, "conf_scale": new.rejection.conf_scale},
+        "dims": dims, "score": new.rejection.score_name, "maha_shift": new.rejection.maha_shift,
+        "maha_scale": new.rejection.maha_scale, "conf_shift": new.rejection.conf_shift,
+        "conf_scale": new.rejection.conf_scale},
         cross_fit_trade_off=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                               if k != "unknown_wrong"} for r in trade[::10]],
         threshold_choice=(f"grouped cross-fitting on the training crops (shared and labelled samples): largest "
