@@ -1,6 +1,5 @@
 """The rejection scores a file can carry (scripts/modelbuild/rejection.py SCORES): the numpy score, the
 graph graft.py writes for it, and FileHead (train-head's reading of a file) agree."""
-import json
 import sys
 from pathlib import Path
 
@@ -59,7 +58,6 @@ def test_a_file_names_its_score_and_an_unknown_name_is_an_error():
 def test_the_grafted_graph_computes_the_numpy_score(tmp_path, fits, name):
     pytest.importorskip("onnx")
     import onnxruntime as ort
-
     from modelbuild.graft import graft
     from modelbuild.retrain import FileHead
 
