@@ -22,6 +22,7 @@ import atexit
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -29,7 +30,7 @@ from functools import lru_cache
 
 import psycopg
 from psycopg.adapt import Loader
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import pg_migrations, pg_writer
 from .assignments import AssignmentStore
@@ -52,6 +53,9 @@ from .webhooks import WebhookStore
 DEFAULT_READ_TIMEOUT_SECONDS = 30
 DEFAULT_POOL_SIZE = 10
 POOL_WAIT_SECONDS = 10
+# After a connection error, for DOWN_WINDOW_SECONDS a request waits for the pool only this long (below).
+DOWN_WAIT_SECONDS = 0.5
+DOWN_WINDOW_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 10
 # A deadlock or serialization failure between two hosts' batches is retried
 # this many times in all before the request fails.
@@ -234,6 +238,7 @@ class PgConnection:
 # --- pools -----------------------------------------------------------------------
 
 _pools: dict[tuple[int, str], ConnectionPool] = {}
+_down_until: dict[str, float] = {}   # url -> monotonic time until which requests wait DOWN_WAIT_SECONDS
 _options: dict[str, tuple[int, int]] = {}
 _pools_lock = threading.Lock()
 
@@ -340,8 +345,29 @@ class PgStore(RegistryStore, EventStore, ReadStore, MaintenanceStore, SessionSto
         self._held: psycopg.Connection | None = None
         self.conn = PgConnection(self)
 
-    def _borrow(self):
-        return _pool(self.url).connection()
+    @contextmanager
+    def _borrow(self) -> Iterator[psycopg.Connection]:
+        """A connection of this process's pool. Once the database is seen gone, the next requests wait
+        for the pool only DOWN_WAIT_SECONDS: each would otherwise hold a worker thread for the whole
+        POOL_WAIT_SECONDS before its 503 while the database is away."""
+        pool = _pool(self.url)
+        wait = DOWN_WAIT_SECONDS if time.monotonic() < _down_until.get(self.url, 0.0) else POOL_WAIT_SECONDS
+        try:
+            with pool.connection(timeout=wait) as conn:
+                yield conn
+        except PoolTimeout:
+            # No connection within the wait. With room in the pool for another, opening one failed: the
+            # database is away. A full pool is load, not an outage, and keeps the long wait.
+            stats = pool.get_stats()
+            if stats.get("pool_size", 0) < stats.get("pool_max", 0):
+                _down_until[self.url] = time.monotonic() + DOWN_WINDOW_SECONDS
+            raise
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is None or exc.sqlstate.startswith("57P"):  # connection lost, server shut down
+                _down_until[self.url] = time.monotonic() + DOWN_WINDOW_SECONDS
+            raise
+        else:
+            _down_until.pop(self.url, None)
 
     def close(self) -> None:
         """Nothing is held between statements."""

@@ -434,3 +434,46 @@ def test_corrections_and_ingest_on_one_rollup_at_once_lose_no_update(app, city, 
             want[i] += v
     assert len(stored) == 48 and want[1] == 24
     assert list(rolled) == want
+
+
+def test_a_database_seen_gone_makes_the_next_requests_wait_briefly_but_a_busy_pool_does_not(fresh_pg_url, monkeypatch):
+    """After the pool could not open a connection, the next borrow waits DOWN_WAIT_SECONDS, not the whole
+    pool wait (tests/server/store/test_pg_restart.py runs it under a real restart); a pool that is merely
+    full (every connection in use) is load, and keeps the whole wait."""
+    monkeypatch.setattr(postgres, "POOL_WAIT_SECONDS", 1.5)
+    monkeypatch.setattr(postgres, "DOWN_WAIT_SECONDS", 0.1)
+    monkeypatch.setattr(postgres, "_down_until", {})
+
+    gone = "postgresql://root@127.0.0.1:1/nowhere?connect_timeout=1"
+    store = postgres.PgStore(gone)
+    with pytest.raises(StoreUnavailable):
+        store.conn.execute("SELECT 1")
+    assert gone in postgres._down_until
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        store.conn.execute("SELECT 1")
+    assert time.monotonic() - started < 1.0  # the brief wait, not the 1.5 s one
+    postgres.close_pools(gone)
+
+    url = fresh_pg_url + ("&" if "?" in fresh_pg_url else "?") + "connect_timeout=5"  # a pool of its own
+    postgres.configure(url, pool_size=1)
+    busy = postgres.PgStore(url)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with busy.write():
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(StoreUnavailable):  # another request's store, as each request has its own
+            postgres.PgStore(url).conn.execute("SELECT 1")
+        assert url not in postgres._down_until
+    finally:
+        release.set()
+        t.join(10)
+    assert busy.conn.execute("SELECT 1").fetchone()[0] == 1
+    postgres.close_pools(url)
