@@ -92,12 +92,7 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
             N("Sub", ["rej/conf", cs], ["rej/c_c"], name="rej/Sub_conf"),
             N("Div", ["rej/c_c", csc], ["rej/c_s"], name="rej/Div_conf"),
         ])
-        conf_part = "rej/c_s"
-        if conf_weight != 1.0:
-            g.node.append(N("Mul", ["rej/c_s", const("rej/conf_weight", np.float32(conf_weight))], ["rej/c_w"],
-                            name="rej/Mul_conf_weight"))
-            conf_part = "rej/c_w"
-        g.node.append(N("Sub", ["rej/d_s", conf_part], ["rejection_score"], name="rej/score"))
+        g.node.append(N("Sub", ["rej/d_s", "rej/c_s"], ["rejection_score"], name="rej/score"))
     else:
         g.node.append(N("Identity", ["rej/d_s"], ["rejection_score"], name="rej/score"))
     g.output.insert(0, helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_items]))

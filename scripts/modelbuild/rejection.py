@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# score name -> (L2-normalise the embedding first, weight of the confidence part)
+# score name -> (L2-normalise the embedding first, weight of the confidence part: 0 or 1, as graft.py writes)
 SCORES = {"maha+conf": (False, 1.0), "maha_l2": (True, 0.0), "maha_l2+conf": (True, 1.0)}
 DEFAULT_SCORE = "maha+conf"
 
