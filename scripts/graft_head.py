@@ -298,8 +298,8 @@ def main(argv=None) -> int:
     meta["temperature"] = round(model.temperature, 4)
     meta["outputs"] = dict(meta.get("outputs", {}), **{
         "probs": "calibrated item probabilities (softmax of the grafted head's logits / temperature), N x labels",
-        "rejection_score": f"open-set score, N: {describe(args.score, args.dims).split(': ', 1)[0]} "
-                           "(rejection.method); over `rejection.threshold` means uncertain",
+        "rejection_score": f"open-set score, N: {args.score} (rejection.method); over `rejection.threshold` "
+                           "means uncertain",
     })
     meta["rejection"] = {
         "threshold": rej_t,

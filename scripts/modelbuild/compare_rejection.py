@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from modelbuild import embed  # noqa: E402
 from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of  # noqa: E402
-from modelbuild.rejection import Rejection, auroc, fit_distance, l2_normalised  # noqa: E402
+from modelbuild.rejection import Rejection, auroc, fit_distance  # noqa: E402
 
 FIT_VIEWS = ("clean", "degraded0", "degraded1")
 COVERAGE = 0.85
@@ -69,13 +69,13 @@ class Fitted:
 
     def __init__(self, model, fit_x, fit_y, held_x):
         self.model, self.fit_x = model, fit_x
-        self.l2 = {dims: Rejection(*fit_distance(l2_normalised(fit_x), fit_y, dims=dims), 0.0, 1.0, 0.0, 1.0)
-                   for dims in L2_DIMS}
+        self.l2 = {dims: Rejection(*fit_distance(fit_x, fit_y, dims=dims, score="maha_l2"), 0.0, 1.0, 0.0, 1.0,
+                                   "maha_l2") for dims in L2_DIMS}
         self.held = {name: (v.mean(), v.std() or 1.0) for name, v in self.parts(held_x).items()}
 
     def parts(self, x) -> dict[str, np.ndarray]:
         out = {"maha": self.model.rejection.distance(x), "knn": knn_distance(self.fit_x, x)}
-        out.update({f"maha_l2_{d}": r.distance(l2_normalised(x)) for d, r in self.l2.items()})
+        out.update({f"maha_l2_{d}": r.distance(x) for d, r in self.l2.items()})
         return out
 
     def standardised(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -74,5 +74,5 @@ def test_the_grafted_graph_computes_the_numpy_score(tmp_path, fits, name):
     p_np, s_np = head.predict(emb)
     assert np.allclose(probs, p_np, atol=1e-5)
     assert np.allclose(score, s_np, atol=1e-3 * max(1.0, float(np.abs(s_np).max())))
-    p_file, s_file = FileHead(out).predict(emb)
+    _, s_file = FileHead(out).predict(emb)
     assert np.allclose(s_file, s_np, atol=1e-3 * max(1.0, float(np.abs(s_np).max())))
