@@ -10,7 +10,8 @@ onnxruntime. From the project root:
 Steps:
   1. embeddings of the source model (default models/waste-effl0-int8.onnx) for every image, clean and
      3 degraded views (scripts/modelbuild/embed.py, cached in /tmp/emb by model sha and image path),
-     with the build's own split (scripts/modelbuild/data.py);
+     with the build's own split (scripts/modelbuild/data.py); with `--input-size N` the source's graph
+     first takes N x N crops (scripts/modelbuild/graft.with_input_size) and the embeddings are of that;
   2. item head: class-weighted softmax regression (scripts/modelbuild/heads.py) on the training images'
      clean + degraded embeddings; temperature by minimum NLL on the validation logits, clean + degraded,
      as the build does (its ECE reported with 2-fold cross-fitted temperatures); `--temperature-from
@@ -215,9 +216,19 @@ def main(argv=None) -> int:
     ap.add_argument("--gate-quantile", type=float, default=0.0025, help="input gate thresholds: this quantile of the "
                     "training crops' contrast and inter-channel correlation (scripts/modelbuild/gate.py); 0 = no gate")
     ap.add_argument("--gate-only", action="store_true", help="only add the input gate to --model (already grafted)")
+    ap.add_argument("--input-size", type=int, help="run the backbone on crops of this size (a multiple of 8) instead "
+                    "of the source's; the head is then fitted on the embeddings at that size")
     args = ap.parse_args(argv)
     if args.gate_only:
         return gate_only(args)
+    if args.input_size:
+        from modelbuild.graft import with_input_size
+
+        resized = args.cache / "sources" / f"{embed.model_key(args.model)}-{args.input_size}.onnx"
+        resized.parent.mkdir(parents=True, exist_ok=True)
+        with_input_size(args.model, resized, args.input_size)
+        print(f"source resized to {args.input_size}x{args.input_size}: {resized}", flush=True)
+        args.model = resized
 
     from edge.model import WasteClassifier
 

@@ -38,6 +38,27 @@ def _prune(graph, keep_outputs: set[str]) -> None:
     graph.initializer.extend(inits)
 
 
+def with_input_size(src: Path, dst: Path, size: int) -> None:
+    """Write `src` as `dst` taking size x size crops: only the graph's input shape and the preprocessing
+    metadata change (the convolutions and the global pooling take any size; the weights stay). The
+    backbone's cost grows with the pixel count, so a smaller input is the one lever on a CPU without
+    int8 dot-product instructions; its embeddings differ, so a head must be fitted on them afterwards."""
+    import onnx
+
+    if not 32 <= size <= 1024 or size % 8:
+        raise ValueError(f"input size must be a multiple of 8 between 32 and 1024, got {size}")
+    m = onnx.load(str(src))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    old = [d.dim_value for d in dims[2:]]
+    dims[2].dim_value = dims[3].dim_value = size
+    del m.graph.value_info[:]  # shapes inferred for the old size
+    meta = {p.key: json.loads(p.value) for p in m.metadata_props}
+    meta["input_size"] = [size, size]
+    meta["preprocessing"] = dict(meta.get("preprocessing", {}), input_size=[size, size])
+    meta["input_size_changed"] = f"{old[0]}x{old[1]} -> {size}x{size} (graft.with_input_size)"
+    _save(m, meta, dst)
+
+
 def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
