@@ -24,7 +24,11 @@ Scores (higher = more likely unknown):
   as the shipped sum;
 - `maha_l2_32+knn+conf`: that distance in only 32 principal directions plus the k-NN distance minus the
   top probability: the best of a sweep over 16, 32, 64, 128 and 256 directions, with and without k-NN,
-  on these same cross-fits (so its figure is chosen on them and optimistic).
+  on these same cross-fits (so its figure is chosen on them and optimistic);
+- `rmd`, `rmd+conf`, `rmd_l2+conf`: the relative Mahalanobis distance (Ren et al. 2021, for near-unknown
+  inputs to fine-tuned networks): the distance to the nearest item minus the distance to one Gaussian
+  fitted on all the fit's crops (the background), so directions in which every photo varies count less;
+  alone, plus the confidence part, and on L2-normalised embeddings plus the confidence part.
 """
 from __future__ import annotations
 
@@ -71,11 +75,17 @@ class Fitted:
         self.model, self.fit_x = model, fit_x
         self.l2 = {dims: Rejection(*fit_distance(fit_x, fit_y, dims=dims, score="maha_l2"), 0.0, 1.0, 0.0, 1.0,
                                    "maha_l2") for dims in L2_DIMS}
+        # one Gaussian over all the fit's crops: the "background" of the relative Mahalanobis distance
+        one = np.zeros(len(fit_y), int)
+        self.background = {score: Rejection(*fit_distance(fit_x, one, score=score), 0.0, 1.0, 0.0, 1.0, score)
+                           for score in ("maha+conf", "maha_l2")}
         self.held = {name: (v.mean(), v.std() or 1.0) for name, v in self.parts(held_x).items()}
 
     def parts(self, x) -> dict[str, np.ndarray]:
         out = {"maha": self.model.rejection.distance(x), "knn": knn_distance(self.fit_x, x)}
         out.update({f"maha_l2_{d}": r.distance(x) for d, r in self.l2.items()})
+        out["rmd"] = out["maha"] - self.background["maha+conf"].distance(x)
+        out["rmd_l2"] = out[f"maha_l2_{L2_DIMS[0]}"] - self.background["maha_l2"].distance(x)
         return out
 
     def standardised(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -99,6 +109,7 @@ def scores(fitted: Fitted, x) -> dict[str, np.ndarray]:
             "maha+knn+conf": part["maha"] + part["knn"] - conf_std,
             "maha_l2": part[f"maha_l2_{L2_DIMS[0]}"], "maha_l2+conf": part[f"maha_l2_{L2_DIMS[0]}"] - conf_std,
             f"maha_l2_{L2_DIMS[1]}+knn+conf": part[f"maha_l2_{L2_DIMS[1]}"] + part["knn"] - conf_std,
+            "rmd": raw["rmd"], "rmd+conf": part["rmd"] - conf_std, "rmd_l2+conf": part["rmd_l2"] - conf_std,
             "_probs": probs}
 
 

@@ -37,7 +37,7 @@ def test_every_score_is_measured_and_distances_see_unknown_items(tmp_path):
     item_cat = np.array([CATEGORIES.index(rules.category(x)) for x in LABELS])
     result = compare_rejection.compare(_views(tmp_path), LABELS, item_cat, temperature=1.0, conf_threshold=0.5)
     names = {"maha+conf", "maha", "msp", "energy", "knn", "knn+conf", "maha+knn+conf", "maha_l2", "maha_l2+conf",
-             "maha_l2_32+knn+conf"}
+             "maha_l2_32+knn+conf", "rmd", "rmd+conf", "rmd_l2+conf"}
     for tag in ("clean", "degraded"):
         assert set(result[tag]) == names
         for name in names:
