@@ -111,6 +111,15 @@ def source_figures(meta: dict, rules) -> dict:
     return out
 
 
+def input_note(meta: dict) -> str:
+    """What the card says after the input size when graft_head.py --input-size changed the source's input."""
+    change = meta.get("input_size_changed")
+    if not change:
+        return ""
+    return (f" (the source backbone's input was changed, {change.split(' (')[0]}, by `graft_head.py --input-size`: "
+            "the head was fitted on embeddings at this size)")
+
+
 def from_metadata(before: dict) -> dict:
     """The build's validation summary (metadata `summary_before_graft`) in the shape of `evaluate`'s result, for
     `summary_table`; the build did not record kitchen recall, which stays None."""
@@ -248,6 +257,8 @@ def render(model: Path, results: Path, base: str) -> str:
         ece_table=table(["set", "ECE before (T = 1)", "ECE after"],
                         [["clean", f3(cal["ece_clean_before"]), f3(cal["ece_clean_after"])],
                          ["degraded", f3(cal["ece_degraded_before"]), f3(cal["ece_degraded_after"])]]),
+        input_h=meta["input_size"][0], input_w=meta["input_size"][1],
+        input_note=input_note(meta),
         bench=paragraph(bench_text), kept=kept_sections(base))
     return text.rstrip() + "\n"
 

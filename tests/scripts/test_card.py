@@ -49,3 +49,10 @@ def test_speed_section_names_the_model_timed_beside_it():
     text = card.fill("bench.md", file="m.onnx", size_mib="4.85", runs=300, run_p50="1", run_min="1", classify_p50="1",
                      classify_min="1", base_p50="1", base_min="1", **other)
     assert "--baseline /tmp/graft/src-8d3b9cae.onnx" in text and "waste-effl0-int8@8d3b9cae in the same runs" in text
+
+
+def test_the_card_says_when_the_input_size_was_changed_by_the_graft():
+    assert card.input_note({"input_size": [224, 224]}) == ""
+    note = card.input_note({"input_size": [160, 160],
+                            "input_size_changed": "224x224 -> 160x160 (graft.with_input_size)"})
+    assert "224x224 -> 160x160, by `graft_head.py --input-size`" in note
