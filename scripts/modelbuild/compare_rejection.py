@@ -75,17 +75,18 @@ class Fitted:
         self.model, self.fit_x = model, fit_x
         self.l2 = {dims: Rejection(*fit_distance(fit_x, fit_y, dims=dims, score="maha_l2"), 0.0, 1.0, 0.0, 1.0,
                                    "maha_l2") for dims in L2_DIMS}
-        # one Gaussian over all the fit's crops: the "background" of the relative Mahalanobis distance
+        # one Gaussian over all the fit's crops: the "background" of the relative Mahalanobis distance, on the
+        # embedding as it is and L2-normalised, keyed by the distance part it is subtracted from
         one = np.zeros(len(fit_y), int)
-        self.background = {score: Rejection(*fit_distance(fit_x, one, score=score), 0.0, 1.0, 0.0, 1.0, score)
-                           for score in ("maha+conf", "maha_l2")}
+        self.background = {part: Rejection(*fit_distance(fit_x, one, score=score), 0.0, 1.0, 0.0, 1.0, score)
+                           for part, score in (("maha", "maha+conf"), (f"maha_l2_{L2_DIMS[0]}", "maha_l2"))}
         self.held = {name: (v.mean(), v.std() or 1.0) for name, v in self.parts(held_x).items()}
 
     def parts(self, x) -> dict[str, np.ndarray]:
         out = {"maha": self.model.rejection.distance(x), "knn": knn_distance(self.fit_x, x)}
         out.update({f"maha_l2_{d}": r.distance(x) for d, r in self.l2.items()})
-        out["rmd"] = out["maha"] - self.background["maha+conf"].distance(x)
-        out["rmd_l2"] = out[f"maha_l2_{L2_DIMS[0]}"] - self.background["maha_l2"].distance(x)
+        rmd = {part: out[part] - bg.distance(x) for part, bg in self.background.items()}
+        out["rmd"], out["rmd_l2"] = rmd["maha"], rmd[f"maha_l2_{L2_DIMS[0]}"]
         return out
 
     def standardised(self, parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

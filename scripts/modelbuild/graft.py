@@ -45,6 +45,8 @@ def with_input_size(src: Path, dst: Path, size: int) -> None:
     int8 dot-product instructions; its embeddings differ, so a head must be fitted on them afterwards."""
     import onnx
 
+    from edge.model import read_metadata
+
     if not 32 <= size <= 1024 or size % 8:
         raise ValueError(f"input size must be a multiple of 8 between 32 and 1024, got {size}")
     m = onnx.load(str(src))
@@ -52,7 +54,7 @@ def with_input_size(src: Path, dst: Path, size: int) -> None:
     old = [d.dim_value for d in dims[2:]]
     dims[2].dim_value = dims[3].dim_value = size
     del m.graph.value_info[:]  # shapes inferred for the old size
-    meta = {p.key: json.loads(p.value) for p in m.metadata_props}
+    meta = read_metadata({p.key: p.value for p in m.metadata_props})
     meta["input_size"] = [size, size]
     meta["preprocessing"] = dict(meta.get("preprocessing", {}), input_size=[size, size])
     meta["input_size_changed"] = f"{old[0]}x{old[1]} -> {size}x{size} (graft.with_input_size)"
