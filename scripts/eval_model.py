@@ -104,6 +104,16 @@ def format_outcomes(title: str, res: dict) -> str:
     return "\n".join(lines)
 
 
+def refit_score(metadata: dict) -> tuple[str, int]:
+    """The file's own kind of rejection score and its number of principal directions, which the protocols
+    refit (files before the choice existed: `maha+conf` in 256)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from modelbuild.rejection import score_of
+
+    rejection = metadata.get("rejection") or {}
+    return score_of(rejection), int((rejection.get("parameters") or {}).get("dims", 256))
+
+
 def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None = None, progress: bool = True) -> dict:
     """Refit the open-set head on cached embeddings without a source or without item sets (training split
     only, the model's temperature and thresholds) and measure it on what it did not see."""
@@ -112,7 +122,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
     sys.path.insert(0, str(ROOT / "scripts"))
     from modelbuild import embed
     from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of
-    from modelbuild.rejection import auroc, score_of
+    from modelbuild.rejection import auroc
 
     from contract.rules import CATEGORIES
 
@@ -125,7 +135,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
     rej_t = clf.rejection_threshold if clf.rejection_threshold is not None else float("inf")
     train, val = ~views.is_val, views.is_val
     fit_views = ("clean", "degraded0", "degraded1")
-    score = score_of(clf.metadata.get("rejection"))  # refit the file's own kind of score
+    score, dims = refit_score(clf.metadata)
 
     def fit(mask):
         rows = np.nonzero(train & mask)[0]
@@ -133,7 +143,7 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
         a, b = rows[fold != 0], rows[fold == 0]
         x = np.concatenate([emb[v][a] for v in fit_views])
         held = np.concatenate([emb[v][b] for v in fit_views])
-        return fit_quick(x, np.tile(y[a], len(fit_views)), len(labels), temperature, held, score=score)
+        return fit_quick(x, np.tile(y[a], len(fit_views)), len(labels), temperature, held, dims=dims, score=score)
 
     gate_meta = (clf.metadata.get("rejection") or {}).get("gate")
     gated = {}

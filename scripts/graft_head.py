@@ -316,9 +316,7 @@ def main(argv=None) -> int:
         "threshold": rej_t,
         "output": "rejection_score",
         "method": describe(args.score, args.dims),
-        "parameters": {"dims": args.dims, "score": args.score, "maha_shift": model.rejection.maha_shift,
-                       "maha_scale": model.rejection.maha_scale, "conf_shift": model.rejection.conf_shift,
-                       "conf_scale": model.rejection.conf_scale},
+        "parameters": model.rejection.parameters(),
         "threshold_choice": (f"grouped cross-fitting on the training split: item sets {[list(s) for s in LEAVE_OUT_SETS]} "
                              "left out one at a time with one fold of groups; largest threshold with every category of "
                              f"left-out items confidently wrong <= {args.max_wrong} and known coverage >= "

@@ -2,6 +2,7 @@
 
     probs           = Softmax((embedding @ W + b) / T)
     rejection_score = (min_k |(embedding - mean) @ whiten - c_k|^2 - maha_shift) / maha_scale
+                      [+ (1 - max_j cos(embedding, bank_j) - bank_shift) / bank_scale]
                       - (max(probs) - conf_shift) / conf_scale
 
 so the edge and the server compute the same score from the file alone. Needs the `onnx` package
@@ -89,7 +90,7 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
     axes1 = "rej/axes1"
     g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), axes1))
     N = helper.make_node
-    l2, conf_weight = score_spec(rej.score_name)
+    l2, conf_weight, bank = score_spec(rej.score_name)
     source = "embedding"
     if l2:  # the distance on the L2-normalised embedding (the head still sees the embedding as it is)
         eps = const("rej/l2_eps", np.float32(1e-12))
@@ -109,15 +110,30 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
         N("Sub", ["rej/dmin", ms], ["rej/d_c"], name="rej/Sub_maha"),
         N("Div", ["rej/d_c", msc], ["rej/d_s"], name="rej/Div_maha"),
     ])
+    distance = "rej/d_s"
+    if bank:  # + the standardised cosine distance to the nearest bank centre (source is the L2-normalised embedding)
+        g.initializer.append(numpy_helper.from_array(rej.bank.T.astype(np.float16), "rej/bank_t"))  # half the bytes
+        one = const("rej/one", np.float32(1.0))
+        bs, bsc = const("rej/bank_shift", np.float32(rej.bank_shift)), const("rej/bank_scale", np.float32(rej.bank_scale))
+        g.node.extend([
+            N("Cast", ["rej/bank_t"], ["rej/bank_f"], to=TensorProto.FLOAT, name="rej/Cast_bank"),
+            N("MatMul", [source, "rej/bank_f"], ["rej/cos"], name="rej/MatMul_bank"),
+            N("ReduceMax", ["rej/cos"], ["rej/cos_max"], axes=[1], keepdims=0, name="rej/ReduceMax_bank"),
+            N("Sub", [one, "rej/cos_max"], ["rej/b"], name="rej/Sub_cos"),
+            N("Sub", ["rej/b", bs], ["rej/b_c"], name="rej/Sub_bank"),
+            N("Div", ["rej/b_c", bsc], ["rej/b_s"], name="rej/Div_bank"),
+            N("Add", ["rej/d_s", "rej/b_s"], ["rej/db_s"], name="rej/Add_bank"),
+        ])
+        distance = "rej/db_s"
     if conf_weight:
         g.node.extend([
             N("ReduceMax", ["probs"], ["rej/conf"], axes=[1], keepdims=0, name="rej/ReduceMax_conf"),
             N("Sub", ["rej/conf", cs], ["rej/c_c"], name="rej/Sub_conf"),
             N("Div", ["rej/c_c", csc], ["rej/c_s"], name="rej/Div_conf"),
         ])
-        g.node.append(N("Sub", ["rej/d_s", "rej/c_s"], ["rejection_score"], name="rej/score"))
+        g.node.append(N("Sub", [distance, "rej/c_s"], ["rejection_score"], name="rej/score"))
     else:
-        g.node.append(N("Identity", ["rej/d_s"], ["rejection_score"], name="rej/score"))
+        g.node.append(N("Identity", [distance], ["rejection_score"], name="rej/score"))
     g.output.insert(0, helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_items]))
     g.output.append(helper.make_tensor_value_info("rejection_score", TensorProto.FLOAT, ["batch"]))
     _save(m, metadata, dst)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .heads import ItemHead, fit_item_head, fit_temperature, softmax
-from .rejection import DEFAULT_SCORE, Rejection, fit_distance, standardised
+from .rejection import DEFAULT_SCORE, Rejection, fit_bank, fit_distance, score_spec, standardised
 
 # item sets left out together when the rejection threshold is cross-fitted (one item of a kind per set,
 # so every category loses items in some fold and kitchen, with one item, is wholly unknown once)
@@ -49,9 +49,10 @@ def fit_open_set(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_items: int,
     `groups` keeps near-duplicates and views of one image in one fold. A given `temperature` skips the folds
     for it (the rejection standardisation still uses them)."""
     x = np.asarray(x, np.float32)
+    with_bank = score_spec(score).bank
     fold = folds_of(groups, k)
     oof_logits = np.zeros((len(y), n_items), np.float32)
-    oof_dist = np.zeros(len(y))
+    oof_dist, oof_bank = np.zeros(len(y)), np.zeros(len(y))
     for f in range(k):
         tr, te = fold != f, fold == f
         if not te.any() or len(np.unique(y[tr])) < 2:
@@ -59,14 +60,19 @@ def fit_open_set(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_items: int,
         h = fit_item_head(x[tr], y[tr], n_items, class_weight_power, steps=steps)
         oof_logits[te] = h.logits(x[te])
         mean, whiten, centres = fit_distance(x[tr], y[tr], dims=dims, score=score)
-        oof_dist[te] = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0, score).distance(x[te])
+        r = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0, score, fit_bank(x[tr], y[tr]) if with_bank else None)
+        oof_dist[te] = r.distance(x[te])
+        if with_bank:
+            oof_bank[te] = r.bank_distance(x[te])
     if temperature is None:
         temperature = fit_temperature(oof_logits, y)
     conf = softmax(oof_logits / temperature).max(1)
     head = fit_item_head(x, y, n_items, class_weight_power, steps=steps)
     mean, whiten, centres = fit_distance(x, y, dims=dims, score=score)
+    bank = fit_bank(x, y) if with_bank else None
     rej = Rejection(mean, whiten, centres, float(oof_dist.mean()), float(oof_dist.std() or 1.0),
-                    float(conf.mean()), float(conf.std() or 1.0), score)
+                    float(conf.mean()), float(conf.std() or 1.0), score, bank,
+                    float(oof_bank.mean()) if with_bank else 0.0, float(oof_bank.std() or 1.0) if with_bank else 1.0)
     return OpenSetHead(head, float(temperature), rej)
 
 
@@ -77,7 +83,8 @@ def fit_quick(x, y, n_items, temperature: float, held_x, class_weight_power: flo
     head = fit_item_head(x, y, n_items, class_weight_power, steps=steps)
     mean, whiten, centres = fit_distance(x, y, dims=dims, score=score)
     conf = softmax(head.logits(np.asarray(held_x, np.float32)) / temperature).max(1)
-    return OpenSetHead(head, temperature, standardised(mean, whiten, centres, held_x, conf, score))
+    bank = fit_bank(x, y) if score_spec(score).bank else None
+    return OpenSetHead(head, temperature, standardised(mean, whiten, centres, held_x, conf, score, bank))
 
 
 def outcome(probs, score, y_item, item_category: np.ndarray, conf_threshold: float, rej_threshold: float,

@@ -10,21 +10,33 @@ Each part is centred and scaled by its mean and deviation on held-out training c
 `SCORES` names the variants a file can carry (metadata `rejection.parameters.score`): the distance on the
 embedding as it is, plus the confidence part (`maha+conf`, the first grafted files), or on the
 L2-normalised embedding ("Mahalanobis++", Mueller and Hein 2025: feature norms vary with the photo, which a
-shared covariance does not model), with the confidence part or alone. scripts/modelbuild/compare_rejection.py
-measures them.
+shared covariance does not model), with the confidence part or alone; `maha_l2+bank+conf` adds a third
+standardised part, the cosine distance to the nearest of BANK_PER_ITEM k-means centres of each item's
+training crops (a nearest-neighbour distance that fits in the file: the crops themselves would be 77 MB).
+scripts/modelbuild/compare_rejection.py measures them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-# score name -> (L2-normalise the embedding first, weight of the confidence part: 0 or 1, as graft.py writes)
-SCORES = {"maha+conf": (False, 1.0), "maha_l2": (True, 0.0), "maha_l2+conf": (True, 1.0)}
+
+class ScoreSpec(NamedTuple):
+    l2: bool              # the Mahalanobis distance on the L2-normalised embedding
+    conf_weight: float    # weight of the confidence part: 0 or 1, as graft.py writes
+    bank: bool = False    # plus the standardised distance to the nearest centre of the bank
+
+
+SCORES = {"maha+conf": ScoreSpec(False, 1.0), "maha_l2": ScoreSpec(True, 0.0), "maha_l2+conf": ScoreSpec(True, 1.0),
+          "maha_l2+bank+conf": ScoreSpec(True, 1.0, bank=True)}
 DEFAULT_SCORE = "maha+conf"
+BANK_PER_ITEM = 64    # k-means centres per item: as good as all training crops on the cross-fits (compare_rejection)
+BANK_ITERATIONS = 20
 
 
-def score_spec(name: str) -> tuple[bool, float]:
+def score_spec(name: str) -> ScoreSpec:
     if name not in SCORES:
         raise ValueError(f"unknown rejection score {name!r}; one of {', '.join(SCORES)}")
     return SCORES[name]
@@ -39,9 +51,12 @@ def score_of(rejection_metadata: dict | None) -> str:
 
 def describe(name: str, dims: int) -> str:
     """The score in words, for a file's metadata (`rejection.method`)."""
-    l2, conf_weight = score_spec(name)
+    l2, conf_weight, bank = score_spec(name)
     text = (f"(min over items of the Mahalanobis distance{' of the L2-normalised embedding' if l2 else ''} in the top "
             f"{dims} principal directions of the shrunk (0.1) shared within-item covariance - shift) / scale")
+    if bank:
+        text += (f" + (1 - max cosine similarity to {BANK_PER_ITEM} k-means centres per item of the L2-normalised "
+                 "training crops - shift) / scale")
     if conf_weight:
         text += " - (top probability - shift) / scale"
     return f"{name}: {text}; shifts and scales from out-of-fold training crops"
@@ -62,25 +77,43 @@ class Rejection:
     conf_shift: float
     conf_scale: float
     score_name: str = DEFAULT_SCORE
+    bank: np.ndarray | None = None  # n x 1280 unit rows (fit_bank), for scores with a bank part
+    bank_shift: float = 0.0
+    bank_scale: float = 1.0
 
     def distance(self, embedding: np.ndarray) -> np.ndarray:
         e = np.asarray(embedding, np.float32)
-        if score_spec(self.score_name)[0]:
+        if score_spec(self.score_name).l2:
             e = l2_normalised(e)
         z = (e - self.mean) @ self.whiten
         d = (z * z).sum(1)[:, None] - 2 * z @ self.centres.T + (self.centres * self.centres).sum(1)[None]
         return d.min(1)
 
+    def parameters(self) -> dict:
+        """The score's name and standardisation, for a file's metadata (`rejection.parameters`)."""
+        out = {"dims": int(self.whiten.shape[1]), "score": self.score_name, "maha_shift": self.maha_shift,
+               "maha_scale": self.maha_scale, "conf_shift": self.conf_shift, "conf_scale": self.conf_scale}
+        if self.bank is not None:
+            out.update(bank_size=len(self.bank), bank_shift=self.bank_shift, bank_scale=self.bank_scale)
+        return out
+
+    def bank_distance(self, embedding: np.ndarray) -> np.ndarray:
+        return bank_distance(self.bank, embedding)
+
     def score(self, embedding: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        spec = score_spec(self.score_name)
         d = (self.distance(embedding) - self.maha_shift) / self.maha_scale
-        weight = score_spec(self.score_name)[1]
-        return d - weight * (np.asarray(confidence) - self.conf_shift) / self.conf_scale if weight else d
+        if spec.bank:
+            d = d + (self.bank_distance(embedding) - self.bank_shift) / self.bank_scale
+        if not spec.conf_weight:
+            return d
+        return d - spec.conf_weight * (np.asarray(confidence) - self.conf_shift) / self.conf_scale
 
 
 def fit_distance(x: np.ndarray, y: np.ndarray, dims: int = 256, shrink: float = 0.1, score: str = DEFAULT_SCORE):
     """(mean, whiten, centres) of the Mahalanobis distance, over the items present in `y` (on L2-normalised
     embeddings when `score` says so)."""
-    x = np.asarray(l2_normalised(x) if score_spec(score)[0] else x, np.float64)
+    x = np.asarray(l2_normalised(x) if score_spec(score).l2 else x, np.float64)
     items = np.unique(y)
     mu = np.stack([x[y == k].mean(0) for k in items])
     resid = x - mu[np.searchsorted(items, y)]
@@ -93,14 +126,45 @@ def fit_distance(x: np.ndarray, y: np.ndarray, dims: int = 256, shrink: float = 
     return mean.astype(np.float32), whiten.astype(np.float32), ((mu - mean) @ whiten).astype(np.float32)
 
 
+def bank_distance(bank: np.ndarray, embedding: np.ndarray) -> np.ndarray:
+    """Cosine distance of each embedding to its nearest centre of `bank` (unit rows)."""
+    return 1.0 - (l2_normalised(embedding) @ bank.T).max(1)
+
+
+def fit_bank(x: np.ndarray, y: np.ndarray, per_item: int = BANK_PER_ITEM, iterations: int = BANK_ITERATIONS,
+             seed: int = 0) -> np.ndarray:
+    """Spherical k-means centres (unit rows) of each item's L2-normalised embeddings, `per_item` of them (or
+    as many as the item has crops), deterministic for a given seed. Rounded through float16, as graft.py
+    stores them, so the numpy score and the graph's agree."""
+    x = l2_normalised(x)
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in np.unique(y):
+        xk = x[y == k]
+        c = xk[rng.choice(len(xk), min(per_item, len(xk)), replace=False)].copy()
+        for _ in range(iterations):
+            nearest = (xk @ c.T).argmax(1)
+            for j in range(len(c)):
+                members = xk[nearest == j]
+                if len(members):  # an empty cluster keeps its centre
+                    c[j] = members.sum(0)
+            c = l2_normalised(c)
+        out.append(c)
+    return l2_normalised(np.concatenate(out).astype(np.float16).astype(np.float32))
+
+
 def standardised(mean, whiten, centres, held_out_embedding, held_out_confidence,
-                 score: str = DEFAULT_SCORE) -> Rejection:
-    """The Rejection whose two parts are standardised on crops the fit did not see."""
-    r = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0, score)
+                 score: str = DEFAULT_SCORE, bank: np.ndarray | None = None) -> Rejection:
+    """The Rejection whose parts are standardised on crops the fit did not see."""
+    r = Rejection(mean, whiten, centres, 0.0, 1.0, 0.0, 1.0, score, bank)
     d = r.distance(held_out_embedding)
     c = np.asarray(held_out_confidence, np.float64)
+    bank_stats = (0.0, 1.0)
+    if bank is not None:
+        b = r.bank_distance(held_out_embedding)
+        bank_stats = (float(b.mean()), float(b.std() or 1.0))
     return Rejection(mean, whiten, centres, float(d.mean()), float(d.std() or 1.0), float(c.mean()),
-                     float(c.std() or 1.0), score)
+                     float(c.std() or 1.0), score, bank, *bank_stats)
 
 
 def auroc(score_known: np.ndarray, score_unknown: np.ndarray) -> float | None:

@@ -59,6 +59,8 @@ class FileHead:
         self.whiten, self.mean_w = init["rej/whiten"], init["rej/mean_w"]
         self.centres_t, self.centres_sq = init["rej/centres_t"], init["rej/centres_sq"]
         self.shifts = [float(init[f"rej/{k}"]) for k in ("maha_shift", "maha_scale", "conf_shift", "conf_scale")]
+        self.bank_t = init["rej/bank_t"].astype(np.float32) if "rej/bank_t" in init else None
+        self.bank_shifts = [float(init[f"rej/{k}"]) for k in ("bank_shift", "bank_scale")] if "rej/bank_t" in init else []
         self.score_name = score_of(json.loads({p.key: p.value for p in m.metadata_props}.get("rejection", "{}")))
         self.gate = None
         if "gate/min_contrast" in init:
@@ -68,11 +70,15 @@ class FileHead:
     def predict(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e = np.asarray(embedding, np.float32)
         probs = softmax((e @ self.w + self.b) / self.t)
-        l2, conf_weight = score_spec(self.score_name)
+        l2, conf_weight, bank = score_spec(self.score_name)
         z = (l2_normalised(e) if l2 else e) @ self.whiten - self.mean_w
         d = ((z * z).sum(1, keepdims=True) + z @ self.centres_t + self.centres_sq).min(1)
         ms, msc, cs, csc = self.shifts
-        return probs, (d - ms) / msc - conf_weight * (probs.max(1) - cs) / csc
+        score = (d - ms) / msc - conf_weight * (probs.max(1) - cs) / csc
+        if bank:
+            bs, bsc = self.bank_shifts
+            score = score + (1.0 - (l2_normalised(e) @ self.bank_t).max(1) - bs) / bsc
+        return probs, score
 
 
 @dataclass
@@ -118,7 +124,7 @@ def _shared_figures(summarise, probs, score, y, labels, rules, conf_t, rej_t) ->
 
 
 def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache: Path = embed.DEFAULT_CACHE,
-            n_views: int = 3, holdout: float = 0.3, tolerance: float = 0.005, steps: int = 300, dims: int = 256,
+            n_views: int = 3, holdout: float = 0.3, tolerance: float = 0.005, steps: int = 300, dims: int | None = None,
             class_weight_power: float = 0.75, max_wrong: float = 0.20, min_coverage: float = 0.85,
             log=print, progress: bool = True) -> Result:
     """Refit the head of `model` on the shared training embeddings and the labelled `samples`; gate it
@@ -133,6 +139,7 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     rules = load_rules(meta["rules"].split("@")[0])
     conf_t = float(src.threshold)
     current = FileHead(model)
+    dims = dims or current.whiten.shape[1]  # the file's own score, refitted
     current_rej_t = float(meta["rejection"]["threshold"])
     labels = list(src.labels)
     new_items = sorted({lb for lb in samples.labels if lb != NOT_WASTE and lb not in labels and lb in rules.items})
@@ -217,7 +224,7 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
         return result
 
     meta = _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels_new, class_weight_power,
-                     steps, dims, max_wrong, min_coverage)
+                     steps, max_wrong, min_coverage)
     meta["rules"] = rules.tag  # the rule set that names every label (newer than the source's when items were added)
     from modelbuild.graft import add_gate, graft
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -232,16 +239,13 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     return result
 
 
-def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels_new, cwp, steps, dims, max_wrong,
+def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels_new, cwp, steps, max_wrong,
               min_coverage) -> dict:
     meta = dict(meta)
     meta["labels"] = labels_new
     meta["temperature"] = round(new.temperature, 4)
     meta["version"] = f"{meta.get('version', '1')}+head.{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
-    meta["rejection"] = dict(meta["rejection"], threshold=rej_t, parameters={
-        "dims": dims, "score": new.rejection.score_name, "maha_shift": new.rejection.maha_shift,
-        "maha_scale": new.rejection.maha_scale, "conf_shift": new.rejection.conf_shift,
-        "conf_scale": new.rejection.conf_scale},
+    meta["rejection"] = dict(meta["rejection"], threshold=rej_t, parameters=new.rejection.parameters(),
         cross_fit_trade_off=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                               if k != "unknown_wrong"} for r in trade[::10]],
         threshold_choice=(f"grouped cross-fitting on the training crops (shared and labelled samples): largest "

@@ -103,3 +103,12 @@ def test_protocol_table_gives_the_wrong_shares_interval(eval_model):
     # 11 of 22: Wilson 95 % interval 0.307 to 0.693
     assert "**0.50** [0.31–0.69] (n=22)" in text
     assert text.splitlines()[-1].startswith("worst held-out category confidently wrong: 0.500 [0.31–0.69] (other,")
+
+
+def test_the_protocols_refit_the_files_own_score_in_its_own_dimensions(eval_model):
+    # a file grafted with --dims 32 was refitted in 256 directions before: another score than the file's
+    meta = {"rejection": {"parameters": {"score": "maha_l2+bank+conf", "dims": 32}}}
+    assert eval_model.refit_score(meta) == ("maha_l2+bank+conf", 32)
+    assert eval_model.refit_score({}) == ("maha+conf", 256)  # files before the choice existed
+    with pytest.raises(ValueError, match="unknown rejection score"):
+        eval_model.refit_score({"rejection": {"parameters": {"score": "knn"}}})

@@ -76,3 +76,35 @@ def test_the_grafted_graph_computes_the_numpy_score(tmp_path, fits, name):
     assert np.allclose(score, s_np, atol=1e-3 * max(1.0, float(np.abs(s_np).max())))
     _, s_file = FileHead(out).predict(emb)
     assert np.allclose(s_file, s_np, atol=1e-3 * max(1.0, float(np.abs(s_np).max())))
+
+
+def test_the_bank_holds_unit_centres_per_item_deterministically_and_copes_with_small_items():
+    from modelbuild.rejection import fit_bank
+
+    x, y, _ = _embeddings(n_items=3, per=50)
+    y = y.copy()
+    y[:45] = 2  # item 0 keeps 5 crops: fewer than the centres asked for
+    bank = fit_bank(x, y, per_item=8, iterations=5)
+    assert bank.shape == (5 + 8 + 8, x.shape[1])
+    assert np.allclose(np.linalg.norm(bank, axis=1), 1.0, atol=1e-3)
+    assert np.array_equal(bank, fit_bank(x, y, per_item=8, iterations=5))
+    assert np.array_equal(bank, bank.astype(np.float16).astype(np.float32) / np.linalg.norm(
+        bank.astype(np.float16).astype(np.float32), axis=1, keepdims=True))  # what the graph stores in float16
+
+
+def test_the_bank_part_rises_away_from_the_training_crops_and_is_in_the_metadata(fits):
+    x, heads = fits
+    r = heads["maha_l2+bank+conf"].rejection
+    near = r.bank_distance(x[:10])
+    far = r.bank_distance(np.abs(np.random.default_rng(5).normal(0, 1, (10, x.shape[1]))).astype(np.float32))
+    assert near.max() < far.min()
+    assert r.bank_distance(r.bank[:3]) == pytest.approx(0.0, abs=1e-5)  # a centre is its own nearest centre
+    params = r.parameters()
+    assert params["score"] == "maha_l2+bank+conf" and params["dims"] == 32 and params["bank_size"] == len(r.bank)
+    assert "bank_size" not in heads["maha+conf"].rejection.parameters()
+    assert "k-means centres" in describe("maha_l2+bank+conf", 32) and "k-means" not in describe("maha_l2+conf", 32)
+    # the bank part counts: the same crops score lower with it than without it when they sit on a centre
+    on_centre = r.bank[:5] * np.linalg.norm(x[:5], axis=1, keepdims=True)
+    conf = np.full(5, 0.9)
+    without = (r.distance(on_centre) - r.maha_shift) / r.maha_scale - (conf - r.conf_shift) / r.conf_scale
+    assert np.allclose(r.score(on_centre, conf), without + (0.0 - r.bank_shift) / r.bank_scale, atol=1e-4)
