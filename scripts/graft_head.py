@@ -24,6 +24,9 @@ Steps:
      scripts/modelbuild/openset.LEAVE_OUT_SETS, fit without those items and without one fold of groups,
      then score the fold (known) and the left-out items (unknown); the largest threshold at which no
      category of unknown items is confidently wrong more than 20 % and known coverage stays >= 85 %;
+     or, with `--validation-coverage C`, the smallest threshold at which C of the degraded validation
+     crops get a verdict (the cross-fits overstate the coverage a threshold gives on photos the backbone
+     was not trained on; the cross-fitted trade-off is still recorded);
   5. write the graph (`probs` from the new head, extra output `rejection_score`) and its metadata
      (`rejection`: threshold and method; `temperature`; `validation.summary` recomputed on the build's
      validation split, which chose nothing), then check the file's outputs against numpy on 16 images;
@@ -54,10 +57,12 @@ from modelbuild.heads import fit_item_head, fit_temperature, softmax  # noqa: E4
 from modelbuild.openset import (  # noqa: E402
     LEAVE_OUT_SETS,
     choose_rejection_threshold,
+    coverage_threshold,
     cross_fit_scores,
     fit_open_set,
     folds_of,
     outcome,
+    trade_off_at,
 )
 from modelbuild.rejection import DEFAULT_SCORE, SCORES, describe  # noqa: E402
 
@@ -196,6 +201,17 @@ def build_summary(validation: dict) -> dict | None:
     return validation.get("summary_before_graft") or validation.get("summary")
 
 
+def threshold_choice(args) -> str:
+    """How the rejection threshold was chosen, in words (metadata `rejection.threshold_choice`)."""
+    cross_fit = (f"grouped cross-fitting on the training split: item sets {[list(s) for s in LEAVE_OUT_SETS]} left out "
+                 "one at a time with one fold of groups")
+    if args.validation_coverage:
+        return (f"smallest threshold at which {args.validation_coverage:.0%} of the degraded validation crops get a "
+                f"verdict (with the confidence rule); the trade-off below is from {cross_fit}")
+    return (f"{cross_fit}; largest threshold with every category of left-out items confidently wrong <= "
+            f"{args.max_wrong} and known coverage >= {args.min_coverage}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=embed.DEFAULT_MODEL, help="source model (its backbone is kept)")
@@ -213,6 +229,8 @@ def main(argv=None) -> int:
                          "or on out-of-fold training logits")
     ap.add_argument("--max-wrong", type=float, default=0.20)
     ap.add_argument("--min-coverage", type=float, default=0.85)
+    ap.add_argument("--validation-coverage", type=float, help="choose the rejection threshold as the smallest at "
+                    "which this share of the degraded validation crops get a verdict, instead of by the cross-fits")
     ap.add_argument("--gate-quantile", type=float, default=0.0025, help="input gate thresholds: this quantile of the "
                     "training crops' contrast and inter-channel correlation (scripts/modelbuild/gate.py); 0 = no gate")
     ap.add_argument("--gate-only", action="store_true", help="only add the input gate to --model (already grafted)")
@@ -268,8 +286,12 @@ def main(argv=None) -> int:
                           args.steps, args.dims, score=args.score)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, args.max_wrong,
                                               args.min_coverage)
-    at = next(r for r in trade if r["threshold"] == rej_t)
-    print(f"rejection threshold {rej_t:.2f} (cross-fitted on training data): known coverage "
+    chosen_on, cross_fit_t = "cross-fitted on training data", rej_t
+    if args.validation_coverage:
+        rej_t = coverage_threshold(*model.predict(val_emb["degraded"]), conf_t, args.validation_coverage)
+        chosen_on = f"{args.validation_coverage:.0%} of the degraded validation crops get a verdict"
+    at = trade_off_at(cf, item_cat, len(CATEGORIES), conf_t, rej_t)
+    print(f"rejection threshold {rej_t:.3f} ({chosen_on}); on the training cross-fits: known coverage "
           f"{at['coverage_known']:.3f}, unknown confidently wrong per category "
           + ", ".join(f"{CATEGORIES[c]} {v:.3f}" for c, v in at["unknown_wrong"].items())
           + f" [{time.time() - t0:.0f} s]", flush=True)
@@ -317,10 +339,11 @@ def main(argv=None) -> int:
         "output": "rejection_score",
         "method": describe(args.score, args.dims),
         "parameters": model.rejection.parameters(),
-        "threshold_choice": (f"grouped cross-fitting on the training split: item sets {[list(s) for s in LEAVE_OUT_SETS]} "
-                             "left out one at a time with one fold of groups; largest threshold with every category of "
-                             f"left-out items confidently wrong <= {args.max_wrong} and known coverage >= "
-                             f"{args.min_coverage}"),
+        "threshold_choice": threshold_choice(args),
+        "threshold_rule": ({"rule": "validation_coverage", "coverage": args.validation_coverage, "view": "degraded"}
+                           if args.validation_coverage else {"rule": "cross_fit", "max_wrong": args.max_wrong,
+                                                             "min_coverage": args.min_coverage}),
+        "cross_fit_threshold": cross_fit_t,  # what the cross-fit rule (max_wrong, min_coverage) would have chosen
         "cross_fit_at_threshold": {"coverage_known": round(at["coverage_known"], 4),
                                    "wrong_known": round(at["wrong_known"], 4),
                                    "unknown_rejected": round(at["unknown_rejected"], 4),

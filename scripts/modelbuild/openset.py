@@ -121,6 +121,18 @@ def cross_fit_scores(x, y, groups, views_per_row, labels: list[str], temperature
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def trade_off_at(cf: dict, item_category: np.ndarray, n_categories: int, conf_threshold: float, t: float) -> dict:
+    """On the cross-fitted scores at rejection threshold `t`: the known crops' coverage and confidently wrong
+    share, and the unknown crops' rejected share and confidently wrong share per category."""
+    unk, known = cf["unknown"], ~cf["unknown"]
+    cats = item_category[cf["y"]]
+    o = outcome(cf["probs"], cf["score"], cf["y"], item_category, conf_threshold, t)
+    per_cat = {c: float(o["wrong"][unk & (cats == c)].mean()) for c in range(n_categories) if (unk & (cats == c)).any()}
+    return {"threshold": t, "coverage_known": float(1 - o["uncertain"][known].mean()),
+            "wrong_known": float(o["wrong"][known].mean()), "worst_unknown_wrong": max(per_cat.values()),
+            "unknown_wrong": per_cat, "unknown_rejected": float(o["uncertain"][unk].mean())}
+
+
 def choose_rejection_threshold(cf: dict, item_category: np.ndarray, n_categories: int, conf_threshold: float,
                                max_wrong: float = 0.20, min_coverage: float = 0.85) -> tuple[float, list[dict]]:
     """The largest rejection threshold at which, on the cross-fitted scores, no category of unknown items is
@@ -128,22 +140,31 @@ def choose_rejection_threshold(cf: dict, item_category: np.ndarray, n_categories
     meets both, the one with the lowest worst-category share among those with the coverage. Returns
     (threshold, trade-off rows)."""
     grid = np.round(np.arange(-3.0, 6.01, 0.05), 2)
-    rows = []
-    unk, known = cf["unknown"], ~cf["unknown"]
-    cats = item_category[cf["y"]]
-    for t in grid:
-        o = outcome(cf["probs"], cf["score"], cf["y"], item_category, conf_threshold, float(t))
-        per_cat = {}
-        for c in range(n_categories):
-            m = unk & (cats == c)
-            if m.any():
-                per_cat[c] = float(o["wrong"][m].mean())
-        rows.append({"threshold": float(t), "coverage_known": float(1 - o["uncertain"][known].mean()),
-                     "wrong_known": float(o["wrong"][known].mean()),
-                     "worst_unknown_wrong": max(per_cat.values()), "unknown_wrong": per_cat,
-                     "unknown_rejected": float(o["uncertain"][unk].mean())})
+    rows = [trade_off_at(cf, item_category, n_categories, conf_threshold, float(t)) for t in grid]
     ok = [r for r in rows if r["worst_unknown_wrong"] <= max_wrong and r["coverage_known"] >= min_coverage]
     if ok:
         return max(r["threshold"] for r in ok), rows
     cov = [r for r in rows if r["coverage_known"] >= min_coverage] or rows
     return min(cov, key=lambda r: (r["worst_unknown_wrong"], -r["threshold"]))["threshold"], rows
+
+
+def coverage_threshold(probs: np.ndarray, score: np.ndarray, conf_threshold: float, coverage: float) -> float:
+    """The smallest rejection threshold at which `coverage` of these crops get a verdict (not uncertain by
+    either rule), rounded up to 0.001; inf when the confidence rule alone leaves fewer."""
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1], got {coverage}")
+    kept = np.sort(np.asarray(score)[np.asarray(probs).max(1) >= conf_threshold])
+    need = int(np.ceil(coverage * len(score)))
+    if need > len(kept):
+        return float("inf")
+    return float(np.ceil(kept[need - 1] * 1000) / 1000) if need else float(kept[0]) - 1.0
+
+
+def validation_coverage_rule(rejection_metadata: dict | None) -> float | None:
+    """The coverage of a file whose rejection threshold keeps that share of the degraded validation crops
+    (metadata `rejection.threshold_rule`), or None for a threshold cross-fitted on training data."""
+    rule = (rejection_metadata or {}).get("threshold_rule") or {}
+    if rule.get("rule") == "validation_coverage":
+        return float(rule["coverage"])
+    return None
+

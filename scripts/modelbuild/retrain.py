@@ -35,7 +35,7 @@ import numpy as np
 
 from . import embed
 from .heads import fit_item_head, softmax
-from .openset import choose_rejection_threshold, cross_fit_scores, fit_open_set
+from .openset import choose_rejection_threshold, coverage_threshold, cross_fit_scores, fit_open_set, validation_coverage_rule
 from .rejection import l2_normalised, score_of, score_spec
 
 NOT_WASTE = "not_waste"  # server/store/samples.py: "not waste / not visible"
@@ -185,8 +185,12 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     cf = cross_fit_scores(x, y, groups, reps, labels_new, new.temperature, class_weight_power, steps, dims,
                           score=current.score_name)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, max_wrong, min_coverage)
-    log(f"temperature {new.temperature:.4f} (shared validation logits); rejection threshold {rej_t:.2f} "
-        f"(cross-fitted on training data; current {current_rej_t:.2f})")
+    coverage = validation_coverage_rule(meta["rejection"])
+    if coverage:  # the file's own rule: the threshold that keeps its coverage of the degraded validation crops
+        rej_t = coverage_threshold(*new.predict(val_emb["degraded"]), conf_t, coverage)
+    log(f"temperature {new.temperature:.4f} (shared validation logits); rejection threshold {rej_t:.3f} "
+        f"({f'{coverage:.0%} of the degraded validation crops get a verdict' if coverage else 'cross-fitted on training data'}; "
+        f"current {current_rej_t:.3f})")
 
     # The gate: the current and the new head, side by side, on the same crops.
     figures = {"shared": {}, "labelled": {}}
@@ -239,6 +243,16 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     return result
 
 
+def _threshold_choice(rejection_metadata: dict, max_wrong: float, min_coverage: float) -> str:
+    coverage = validation_coverage_rule(rejection_metadata)
+    cross_fit = "grouped cross-fitting on the training crops (shared and labelled samples)"
+    if coverage:
+        return (f"smallest threshold at which {coverage:.0%} of the shared degraded validation crops get a verdict "
+                f"(with the confidence rule); the trade-off below is from {cross_fit}")
+    return (f"{cross_fit}: largest threshold with every category of left-out items confidently wrong <= {max_wrong} "
+            f"and known coverage >= {min_coverage}")
+
+
 def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels_new, cwp, steps, max_wrong,
               min_coverage) -> dict:
     meta = dict(meta)
@@ -248,9 +262,7 @@ def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels
     meta["rejection"] = dict(meta["rejection"], threshold=rej_t, parameters=new.rejection.parameters(),
         cross_fit_trade_off=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                               if k != "unknown_wrong"} for r in trade[::10]],
-        threshold_choice=(f"grouped cross-fitting on the training crops (shared and labelled samples): largest "
-                          f"threshold with every category of left-out items confidently wrong <= {max_wrong} and "
-                          f"known coverage >= {min_coverage}"))
+        threshold_choice=_threshold_choice(meta["rejection"], max_wrong, min_coverage))
     validation = dict(meta.get("validation", {}))
     validation["retrained"] = {"figures": figures, "note": "current and new head on the same crops: the shared "
                                "validation split and the held-out labelled samples"}

@@ -47,7 +47,7 @@ def test_speed_section_names_the_model_timed_beside_it():
                                 "waste-effl0-int8@568037c6")
     assert other["baseline_short"] == "waste-effl0-int8@8d3b9cae" and "568037c6 is not kept" in other["baseline"]
     text = card.fill("bench.md", file="m.onnx", size_mib="4.85", runs=300, run_p50="1", run_min="1", classify_p50="1",
-                     classify_min="1", base_p50="1", base_min="1", **other)
+                     classify_min="1", base_p50="1", base_min="1", products="2 small matrix products", **other)
     assert "--baseline /tmp/graft/src-8d3b9cae.onnx" in text and "waste-effl0-int8@8d3b9cae in the same runs" in text
 
 
@@ -56,3 +56,19 @@ def test_the_card_says_when_the_input_size_was_changed_by_the_graft():
     note = card.input_note({"input_size": [160, 160],
                             "input_size_changed": "224x224 -> 160x160 (graft.with_input_size)"})
     assert "224x224 -> 160x160, by `graft_head.py --input-size`" in note
+
+
+def test_the_card_names_the_files_own_score_and_what_chose_its_threshold():
+    old = {"parameters": {"score": "maha+conf", "dims": 256}, "threshold_rule": {"rule": "cross_fit"}}
+    new = {"parameters": {"score": "maha_l2+bank+conf", "dims": 32, "bank_size": 768},
+           "threshold_rule": {"rule": "validation_coverage", "coverage": 0.85, "view": "degraded"},
+           "cross_fit_threshold": 4.85}
+    assert "top 256 principal directions" in card.score_words(old) and "k-means" not in card.score_words(old)
+    words = card.score_words(new)
+    assert "L2-normalised embedding" in words and "top 32 principal" in words and "768 k-means centres" in words
+    assert "three failure modes" in card.method_why(new) and "two failure modes" in card.method_why(old)
+    assert card.products(old, 12) == "2 small matrix products (1280x12 and 1280x256)"
+    assert card.products(new, 12) == "3 small matrix products (1280x12, 1280x32 and 1280x768)"
+    assert "nothing else on the validation split" in card.threshold_texts(old)["what_chose"]
+    texts = card.threshold_texts(new)
+    assert "85% of the degraded validation crops" in texts["what_chose"] and "4.85" in texts["threshold_note"]

@@ -130,6 +130,12 @@ def test_train_head_writes_checks_and_publishes_an_accepted_head(app, client, ci
     assert new.metadata["learning"]["samples_training"] + new.metadata["learning"]["samples_held_out"] == 12
     assert new.metadata["head"]["source_model"].startswith(old.version)
     assert new.has_rejection and new.rejection_threshold == new.metadata["rejection"]["threshold"]
+    # the file's own score, in its dimensions, and its own way of choosing the threshold
+    for key in ("score", "dims"):
+        assert new.metadata["rejection"]["parameters"][key] == old.metadata["rejection"]["parameters"][key]
+    assert new.metadata["rejection"].get("threshold_rule") == old.metadata["rejection"].get("threshold_rule")
+    if (old.metadata["rejection"].get("threshold_rule") or {}).get("rule") == "validation_coverage":
+        assert "of the shared degraded validation crops get a verdict" in new.metadata["rejection"]["threshold_choice"]
     listed = runner.invoke(args=["list-artifacts"]).output
     assert new.version in listed and "test head" in listed and "REFUSED" not in listed
 

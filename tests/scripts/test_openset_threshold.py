@@ -1,0 +1,47 @@
+"""The two ways a rejection threshold is chosen (scripts/modelbuild/openset.py): by the training cross-fits,
+or as the smallest threshold that gives a coverage of the degraded validation crops, which a file names in
+its metadata so that train-head refits it the same way."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from modelbuild.openset import coverage_threshold, validation_coverage_rule  # noqa: E402
+
+
+def _probs(conf):
+    """Rows whose top probability is `conf` (the rest spread over 9 more items)."""
+    conf = np.asarray(conf, float)
+    return np.column_stack([conf] + [(1 - conf) / 9] * 9)
+
+
+def test_the_coverage_threshold_gives_at_least_that_coverage_with_the_confidence_rule():
+    rng = np.random.default_rng(0)
+    score = rng.normal(0, 1, 1000)
+    conf = rng.uniform(0.25, 1.0, 1000)  # 9 % under the confidence threshold
+    for coverage in (0.5, 0.8, 0.85):
+        t = coverage_threshold(_probs(conf), score, 0.32, coverage)
+        verdict = (conf >= 0.32) & (score <= t)
+        assert coverage <= verdict.mean() < coverage + 0.002, (coverage, verdict.mean())
+        assert round(t, 3) == t  # rounded up to 0.001, so the coverage holds
+
+
+def test_a_coverage_the_confidence_rule_forbids_is_inf_and_a_bad_one_an_error():
+    score = np.zeros(10)
+    conf = np.array([0.9] * 7 + [0.2] * 3)  # the confidence rule alone leaves 70 %
+    assert coverage_threshold(_probs(conf), score, 0.32, 0.7) == 0.0
+    assert coverage_threshold(_probs(conf), score, 0.32, 0.8) == float("inf")
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="coverage must be in"):
+            coverage_threshold(_probs(conf), score, 0.32, bad)
+
+
+def test_a_file_says_which_rule_chose_its_threshold():
+    assert validation_coverage_rule({"threshold_rule": {"rule": "validation_coverage", "coverage": 0.85}}) == 0.85
+    assert validation_coverage_rule({"threshold_rule": {"rule": "cross_fit", "max_wrong": 0.2}}) is None
+    assert validation_coverage_rule({"threshold": 1.5}) is None  # files before the rule was recorded
+    assert validation_coverage_rule(None) is None
