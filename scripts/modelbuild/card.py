@@ -155,7 +155,7 @@ def score_words(rej: dict) -> str:
              f"in the top {par.get('dims', 256)} principal directions of the shared within-item covariance"]
     if spec.bank:
         parts.append(f"its cosine distance to the nearest of {par['bank_size']} k-means centres of the training crops "
-                     f"({BANK_PER_ITEM} per item)")
+                     f"(up to {BANK_PER_ITEM} per item)")
     text = ", plus ".join(parts) + (", each standardised" if spec.bank else ", standardised")
     return text + (", minus the standardised top probability" if spec.conf_weight else "")
 

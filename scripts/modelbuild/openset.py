@@ -7,6 +7,7 @@ folds: a near-duplicate group (scripts/modelbuild/data.py) and every view of its
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,7 +158,7 @@ def coverage_threshold(probs: np.ndarray, score: np.ndarray, conf_threshold: flo
     need = int(np.ceil(coverage * len(score)))
     if need > len(kept):
         return float("inf")
-    return float(np.ceil(kept[need - 1] * 1000) / 1000) if need else float(kept[0]) - 1.0
+    return math.ceil(float(kept[need - 1]) * 1000) / 1000 if need else float(kept[0]) - 1.0  # float64: 3.65, not 3.6500001
 
 
 def validation_coverage_rule(rejection_metadata: dict | None) -> float | None:

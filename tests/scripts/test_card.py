@@ -65,7 +65,7 @@ def test_the_card_names_the_files_own_score_and_what_chose_its_threshold():
            "cross_fit_threshold": 4.85}
     assert "top 256 principal directions" in card.score_words(old) and "k-means" not in card.score_words(old)
     words = card.score_words(new)
-    assert "L2-normalised embedding" in words and "top 32 principal" in words and "768 k-means centres" in words
+    assert "L2-normalised embedding" in words and "top 32 principal" in words and "768 k-means centres" in words and "up to 64 per item" in words
     assert "three failure modes" in card.method_why(new) and "two failure modes" in card.method_why(old)
     assert card.products(old, 12) == "2 small matrix products (1280x12 and 1280x256)"
     assert card.products(new, 12) == "3 small matrix products (1280x12, 1280x32 and 1280x768)"

@@ -28,6 +28,8 @@ def test_the_coverage_threshold_gives_at_least_that_coverage_with_the_confidence
         verdict = (conf >= 0.32) & (score <= t)
         assert coverage <= verdict.mean() < coverage + 0.002, (coverage, verdict.mean())
         assert round(t, 3) == t  # rounded up to 0.001, so the coverage holds
+        t32 = coverage_threshold(_probs(conf), score.astype(np.float32), 0.32, coverage)  # as the graph gives them
+        assert round(t32, 3) == t32 and ((conf >= 0.32) & (score.astype(np.float32) <= t32)).mean() >= coverage
 
 
 def test_a_coverage_the_confidence_rule_forbids_is_inf_and_a_bad_one_an_error():
