@@ -108,10 +108,9 @@ def refit_score(metadata: dict) -> tuple[str, int]:
     """The file's own kind of rejection score and its number of principal directions, which the protocols
     refit (files before the choice existed: `maha+conf` in 256)."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    from modelbuild.rejection import score_of
+    from modelbuild.rejection import file_score
 
-    rejection = metadata.get("rejection") or {}
-    return score_of(rejection), int((rejection.get("parameters") or {}).get("dims", 256))
+    return file_score(metadata.get("rejection"))
 
 
 def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None = None, progress: bool = True) -> dict:

@@ -4,7 +4,8 @@
         [--n 5,10,20,50] [--markdown]
 
 1. A head that never saw some items: the open-set head of the committed model's backbone (the functions
-   scripts/graft_head.py fits the shipped head with: modelbuild.openset.fit_open_set) refitted on the
+   scripts/graft_head.py fits the shipped head with: modelbuild.openset.fit_open_set, with the file's own
+   rejection score in its own dimensions) refitted on the
    build's training split without the left-out items (clean + 3 degraded views, cached by
    scripts/modelbuild/embed.py).
 2. The stations: the left-out items' training photos as a station camera would see them (degraded view
@@ -36,8 +37,16 @@ for p in (str(ROOT), str(ROOT / "scripts")):
 import numpy as np  # noqa: E402
 from modelbuild import embed  # noqa: E402
 from modelbuild.openset import fit_open_set, outcome  # noqa: E402
+from modelbuild.rejection import file_score  # noqa: E402
 
 DEFAULT_LEFT_OUT = ("metal", "battery_rechargeable", "wood")  # one recyclable, one hazardous, one other
+
+
+def fit_like(rejection_metadata: dict, x, y, groups, n_items: int, steps: int):
+    """The open-set head as the file's own (its score, in its dimensions), refitted on (x, y): the file's
+    rejection threshold only means something for its own kind of score."""
+    score, dims = file_score(rejection_metadata)
+    return fit_open_set(x, y, groups, n_items, steps=steps, dims=dims, score=score)
 
 
 def figures(model, views, val, y_val, labels, left, rules, conf_t, rej_t) -> dict:
@@ -88,7 +97,7 @@ def run(data: list[Path], model: Path, cache: Path, left_out: tuple[str, ...], n
     pool_rows = np.nonzero(~views.is_val & np.isin(y_all, left))[0]
     val = np.nonzero(views.is_val)[0]
     x, y, groups = graft_head.training_arrays(views, labels, names, rows=train)
-    base = fit_open_set(x, y, groups, len(labels), steps=steps)
+    base = fit_like(clf.metadata["rejection"], x, y, groups, len(labels), steps)
     log(f"base head without {', '.join(left_out)}: {len(train)} training photos x {len(names)} views "
         f"[{time.time() - t0:.0f} s]")
 
@@ -114,8 +123,8 @@ def run(data: list[Path], model: Path, cache: Path, left_out: tuple[str, ...], n
         xs = np.repeat(emb_station[picked], reps, axis=0)
         ys = np.repeat(y_all[picked], reps)
         gs = np.repeat(np.arange(len(picked)) + int(groups.max()) + 1, reps)
-        m = fit_open_set(np.concatenate([x, xs]), np.concatenate([y, ys]), np.concatenate([groups, gs]), len(labels),
-                         steps=steps)
+        m = fit_like(clf.metadata["rejection"], np.concatenate([x, xs]), np.concatenate([y, ys]),
+                     np.concatenate([groups, gs]), len(labels), steps)
         row = {"n": n, "labelled": {labels[k]: int(min(n, len(order[k]))) for k in left},
                **figures(m, views, val, y_all[val], labels, left, rules, conf_t, rej_t)}
         result["rows"].append(row)

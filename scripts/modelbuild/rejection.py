@@ -49,6 +49,13 @@ def score_of(rejection_metadata: dict | None) -> str:
     return name
 
 
+def file_score(rejection_metadata: dict | None) -> tuple[str, int]:
+    """The score a file carries and its number of principal directions, which refits of its head must keep
+    (files before the choice existed: `maha+conf` in 256)."""
+    params = (rejection_metadata or {}).get("parameters") or {}
+    return score_of(rejection_metadata), int(params.get("dims", 256))
+
+
 def describe(name: str, dims: int) -> str:
     """The score in words, for a file's metadata (`rejection.method`)."""
     l2, conf_weight, bank = score_spec(name)

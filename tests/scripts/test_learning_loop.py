@@ -47,3 +47,23 @@ def test_the_simulated_loop_prints_its_table(tmp_path):
     assert before == {"metal": 0.0, "wood": 0.0}, "a head that never saw an item never names it"
     assert result["rows"][2]["labelled"] == {"metal": min(3, result["pool_per_item"]["metal"]),
                                              "wood": min(3, result["pool_per_item"]["wood"])}
+
+
+def test_the_loop_refits_the_files_own_score_in_its_own_dimensions():
+    # the committed threshold only means something for the file's kind of score; the loop once refitted
+    # every file as maha+conf in 256 directions
+    import importlib.util
+
+    import numpy as np
+    spec = importlib.util.spec_from_file_location("learning_loop", ROOT / "scripts" / "learning_loop.py")
+    loop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loop)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    x = np.abs(rng.normal(0, 1, (3, 1280))[y] + rng.normal(0, 0.5, (len(y), 1280))).astype(np.float32)
+    groups = np.arange(len(y)) // 2
+    bank = loop.fit_like({"parameters": {"score": "maha_l2+bank+conf", "dims": 16}}, x, y, groups, 3, 30)
+    assert bank.rejection.score_name == "maha_l2+bank+conf" and bank.rejection.whiten.shape[1] == 16
+    assert bank.rejection.bank is not None
+    old = loop.fit_like({}, x, y, groups, 3, 30)  # a file from before the choice
+    assert old.rejection.score_name == "maha+conf" and old.rejection.whiten.shape[1] == 256
