@@ -134,6 +134,7 @@ def measure(model: Path, data: Path, cache: Path) -> dict:
     from edge.model import WasteClassifier
     from modelbuild import embed, teacher
     from modelbuild.openset import LEAVE_OUT_SETS, fit_quick, folds_of
+    from modelbuild.rejection import file_score
 
     clf = WasteClassifier(model, threads=1, warmup=False)
     rules = load_rules(clf.metadata["rules"].split("@")[0])
@@ -150,6 +151,7 @@ def measure(model: Path, data: Path, cache: Path) -> dict:
     new_bucket = np.array([n not in labels and n != UNMAPPED for n in names])
     tq = {v: buckets(softmax(teacher.load(cache, v, views.keys)), vocab) for v in ("clean", "degraded0")}
     conf_t, rej_t = clf.threshold, clf.rejection_threshold
+    score, dims = file_score(clf.metadata.get("rejection"))  # the threshold belongs to the file's own score
     # what the teacher itself says: per item, the share of images whose top-1 ImageNet class maps to an
     # item of each category (or to none), and the share of new items among them
     top1 = {}
@@ -179,7 +181,7 @@ def measure(model: Path, data: Path, cache: Path) -> dict:
         a, b = rows[fold != 0], rows[fold == 0]
         fv = ("clean", "degraded0", "degraded1")
         head = fit_quick(np.concatenate([emb[v][a] for v in fv]), np.tile(y[a], 3), len(labels), temperature,
-                         np.concatenate([emb[v][b] for v in fv]))
+                         np.concatenate([emb[v][b] for v in fv]), dims=dims, score=score)
         student = fit_student(np.concatenate([emb[v][rows] for v in ("clean", "degraded0")]),
                               np.concatenate([tq[v][rows] for v in ("clean", "degraded0")]), names)
         for view in ("clean", "degraded0"):
