@@ -104,6 +104,22 @@ def validation_temperature(head, val_emb: dict, y: np.ndarray, groups: np.ndarra
     return t_all, cal
 
 
+def coverage_halves(model, val_emb: dict, groups: np.ndarray, conf_t: float, coverage: float) -> dict:
+    """The coverage threshold chosen on one half of the validation groups (degraded crops) and the coverage it
+    gives the other half, clean and degraded: what `--validation-coverage` promises on crops it did not see."""
+    half = folds_of(groups, 2)
+    out = {"thresholds": [], "coverage_clean": [], "coverage_degraded": []}
+    scored = {name: model.predict(e) for name, e in val_emb.items()}
+    for h in (0, 1):
+        p, sc = scored["degraded"]
+        t = coverage_threshold(p[half != h], sc[half != h], conf_t, coverage)
+        out["thresholds"].append(t)
+        for name, (p, sc) in scored.items():
+            verdict = (p[half == h].max(1) >= conf_t) & (sc[half == h] <= t)
+            out[f"coverage_{name}"].append(round(float(verdict.mean()), 4))
+    return out
+
+
 def summarise(probs, score, y, labels, rules, conf_t, rej_t) -> dict:
     """The card's summary of one set: the metrics of edge.model.metrics plus the open-set outcome."""
     cat_of = rules.category
@@ -286,10 +302,12 @@ def main(argv=None) -> int:
                           args.steps, args.dims, score=args.score)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, args.max_wrong,
                                               args.min_coverage)
-    chosen_on, cross_fit_t = "cross-fitted on training data", rej_t
+    chosen_on, cross_fit_t, halves = "cross-fitted on training data", rej_t, None
     if args.validation_coverage:
         rej_t = coverage_threshold(*model.predict(val_emb["degraded"]), conf_t, args.validation_coverage)
         chosen_on = f"{args.validation_coverage:.0%} of the degraded validation crops get a verdict"
+        halves = coverage_halves(model, val_emb, views.group[val], conf_t, args.validation_coverage)
+        print(f"coverage on each half of the validation groups at the threshold chosen on the other: {halves}", flush=True)
     at = trade_off_at(cf, item_cat, len(CATEGORIES), conf_t, rej_t)
     print(f"rejection threshold {rej_t:.3f} ({chosen_on}); on the training cross-fits: known coverage "
           f"{at['coverage_known']:.3f}, unknown confidently wrong per category "
@@ -344,6 +362,7 @@ def main(argv=None) -> int:
                            if args.validation_coverage else {"rule": "cross_fit", "max_wrong": args.max_wrong,
                                                              "min_coverage": args.min_coverage}),
         "cross_fit_threshold": cross_fit_t,  # what the cross-fit rule (max_wrong, min_coverage) would have chosen
+        **({"validation_halves": halves} if halves else {}),
         "cross_fit_at_threshold": {"coverage_known": round(at["coverage_known"], 4),
                                    "wrong_known": round(at["wrong_known"], 4),
                                    "unknown_rejected": round(at["unknown_rejected"], 4),

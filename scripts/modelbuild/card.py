@@ -193,7 +193,19 @@ def threshold_texts(rej: dict) -> dict:
             "threshold_note": (f"The threshold is set by coverage, not by these cross-fits: on them the score meets both "
                                f"constraints up to a threshold of {rej.get('cross_fit_threshold')}, but the cross-fits "
                                "overstate the coverage a threshold gives on photos the backbone was not fine-tuned on, "
-                               "and that threshold lets far more unknown crops through on validation (Known limits).")}
+                               "and that threshold lets far more unknown crops through on validation (Known limits)."
+                               + halves_note(rej.get("validation_halves")))}
+
+
+def halves_note(halves: dict | None) -> str:
+    """What the coverage rule gives on crops that did not choose the threshold (graft_head.coverage_halves)."""
+    if not halves:
+        return ""
+    pct = " and ".join
+    return (" Chosen on one half of the validation groups and applied to the other (thresholds "
+            f"{pct(f'{t:.3f}' for t in halves['thresholds'])}), it gives "
+            f"{pct(f'{c:.1%}' for c in halves['coverage_degraded'])} of the degraded crops and "
+            f"{pct(f'{c:.1%}' for c in halves['coverage_clean'])} of the clean ones a verdict.")
 
 
 def products(rej: dict, n_items: int) -> str:

@@ -62,7 +62,8 @@ def test_the_card_names_the_files_own_score_and_what_chose_its_threshold():
     old = {"parameters": {"score": "maha+conf", "dims": 256}, "threshold_rule": {"rule": "cross_fit"}}
     new = {"parameters": {"score": "maha_l2+bank+conf", "dims": 32, "bank_size": 768},
            "threshold_rule": {"rule": "validation_coverage", "coverage": 0.85, "view": "degraded"},
-           "cross_fit_threshold": 4.85}
+           "cross_fit_threshold": 4.85, "validation_halves": {"thresholds": [3.5, 3.8], "coverage_degraded": [0.861, 0.842],
+                                                             "coverage_clean": [0.94, 0.93]}}
     assert "top 256 principal directions" in card.score_words(old) and "k-means" not in card.score_words(old)
     words = card.score_words(new)
     assert "L2-normalised embedding" in words and "top 32 principal" in words and "768 k-means centres" in words and "up to 64 per item" in words
@@ -72,3 +73,4 @@ def test_the_card_names_the_files_own_score_and_what_chose_its_threshold():
     assert "nothing else on the validation split" in card.threshold_texts(old)["what_chose"]
     texts = card.threshold_texts(new)
     assert "85% of the degraded validation crops" in texts["what_chose"] and "4.85" in texts["threshold_note"]
+    assert "(thresholds 3.500 and 3.800), it gives 86.1% and 84.2% of the degraded crops" in texts["threshold_note"]

@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
 
 from modelbuild.openset import coverage_threshold, validation_coverage_rule  # noqa: E402
 
@@ -47,3 +48,20 @@ def test_a_file_says_which_rule_chose_its_threshold():
     assert validation_coverage_rule({"threshold_rule": {"rule": "cross_fit", "max_wrong": 0.2}}) is None
     assert validation_coverage_rule({"threshold": 1.5}) is None  # files before the rule was recorded
     assert validation_coverage_rule(None) is None
+
+
+def test_the_coverage_rule_is_checked_on_the_half_of_the_validation_groups_that_did_not_choose_it():
+    import graft_head
+    from modelbuild.openset import fit_open_set
+
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 80)
+    x = np.abs(rng.normal(0, 1, (3, 1280))[y] + rng.normal(0, 0.9, (len(y), 1280))).astype(np.float32)
+    groups = np.arange(len(y))
+    model = fit_open_set(x[::2], y[::2], groups[::2], 3, steps=40, dims=16)
+    val = {"clean": x[1::2], "degraded": x[1::2] + rng.normal(0, 0.3, x[1::2].shape).astype(np.float32)}
+    halves = graft_head.coverage_halves(model, val, np.arange(len(y) // 2), 0.32, 0.85)
+    assert len(halves["thresholds"]) == 2 and halves["thresholds"][0] != halves["thresholds"][1]
+    for c in halves["coverage_degraded"] + halves["coverage_clean"]:
+        assert 0.6 < c <= 1.0  # near, not exactly, the 85 % asked for: these crops did not choose the threshold
+    assert halves["coverage_degraded"] != [0.85, 0.85]
