@@ -48,7 +48,7 @@ def test_speed_section_names_the_model_timed_beside_it():
     assert other["baseline_short"] == "waste-effl0-int8@8d3b9cae" and "568037c6 is not kept" in other["baseline"]
     text = card.fill("bench.md", file="m.onnx", size_mib="4.85", runs=300, run_p50="1", run_min="1", classify_p50="1",
                      classify_min="1", base_p50="1", base_min="1", products="2 small matrix products", **other)
-    assert "--baseline /tmp/graft/src-8d3b9cae.onnx" in text and "waste-effl0-int8@8d3b9cae in the same runs" in text
+    assert "--runs 300 --baseline /tmp/graft/src-8d3b9cae.onnx" in text and "waste-effl0-int8@8d3b9cae in the same runs" in text
 
 
 def test_the_card_says_when_the_input_size_was_changed_by_the_graft():
