@@ -62,6 +62,7 @@ from modelbuild.openset import (  # noqa: E402
     fit_open_set,
     folds_of,
     outcome,
+    threshold_choice,
     trade_off_at,
 )
 from modelbuild.rejection import DEFAULT_SCORE, SCORES, describe  # noqa: E402
@@ -110,9 +111,9 @@ def coverage_halves(model, val_emb: dict, groups: np.ndarray, conf_t: float, cov
     half = folds_of(groups, 2)
     out = {"thresholds": [], "coverage_clean": [], "coverage_degraded": []}
     scored = {name: model.predict(e) for name, e in val_emb.items()}
+    p_deg, s_deg = scored["degraded"]
     for h in (0, 1):
-        p, sc = scored["degraded"]
-        t = coverage_threshold(p[half != h], sc[half != h], conf_t, coverage)
+        t = coverage_threshold(p_deg[half != h], s_deg[half != h], conf_t, coverage)
         out["thresholds"].append(t)
         for name, (p, sc) in scored.items():
             verdict = (p[half == h].max(1) >= conf_t) & (sc[half == h] <= t)
@@ -215,17 +216,6 @@ def build_summary(validation: dict) -> dict | None:
     """The build's own validation figures (int8 and float): a file grafted again keeps those of its build,
     not the int8-only summary of the earlier graft."""
     return validation.get("summary_before_graft") or validation.get("summary")
-
-
-def threshold_choice(args) -> str:
-    """How the rejection threshold was chosen, in words (metadata `rejection.threshold_choice`)."""
-    cross_fit = (f"grouped cross-fitting on the training split: item sets {[list(s) for s in LEAVE_OUT_SETS]} left out "
-                 "one at a time with one fold of groups")
-    if args.validation_coverage:
-        return (f"smallest threshold at which {args.validation_coverage:.0%} of the degraded validation crops get a "
-                f"verdict (with the confidence rule); the trade-off below is from {cross_fit}")
-    return (f"{cross_fit}; largest threshold with every category of left-out items confidently wrong <= "
-            f"{args.max_wrong} and known coverage >= {args.min_coverage}")
 
 
 def main(argv=None) -> int:
@@ -357,7 +347,10 @@ def main(argv=None) -> int:
         "output": "rejection_score",
         "method": describe(args.score, args.dims),
         "parameters": model.rejection.parameters(),
-        "threshold_choice": threshold_choice(args),
+        "threshold_choice": threshold_choice(
+            args.validation_coverage, f"grouped cross-fitting on the training split: item sets "
+            f"{[list(s) for s in LEAVE_OUT_SETS]} left out one at a time with one fold of groups",
+            "degraded validation crops", args.max_wrong, args.min_coverage),
         "threshold_rule": ({"rule": "validation_coverage", "coverage": args.validation_coverage, "view": "degraded"}
                            if args.validation_coverage else {"rule": "cross_fit", "max_wrong": args.max_wrong,
                                                              "min_coverage": args.min_coverage}),

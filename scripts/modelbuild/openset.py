@@ -70,10 +70,11 @@ def fit_open_set(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_items: int,
     conf = softmax(oof_logits / temperature).max(1)
     head = fit_item_head(x, y, n_items, class_weight_power, steps=steps)
     mean, whiten, centres = fit_distance(x, y, dims=dims, score=score)
-    bank = fit_bank(x, y) if with_bank else None
+    bank, bank_stats = None, (0.0, 1.0)
+    if with_bank:
+        bank, bank_stats = fit_bank(x, y), (float(oof_bank.mean()), float(oof_bank.std() or 1.0))
     rej = Rejection(mean, whiten, centres, float(oof_dist.mean()), float(oof_dist.std() or 1.0),
-                    float(conf.mean()), float(conf.std() or 1.0), score, bank,
-                    float(oof_bank.mean()) if with_bank else 0.0, float(oof_bank.std() or 1.0) if with_bank else 1.0)
+                    float(conf.mean()), float(conf.std() or 1.0), score, bank, *bank_stats)
     return OpenSetHead(head, float(temperature), rej)
 
 
@@ -159,6 +160,17 @@ def coverage_threshold(probs: np.ndarray, score: np.ndarray, conf_threshold: flo
     if need > len(kept):
         return float("inf")
     return math.ceil(float(kept[need - 1]) * 1000) / 1000 if need else float(kept[0]) - 1.0  # float64: 3.65, not 3.6500001
+
+
+def threshold_choice(coverage: float | None, cross_fit: str, crops: str, max_wrong: float,
+                     min_coverage: float) -> str:
+    """How a rejection threshold was chosen, in words (metadata `rejection.threshold_choice`): by `coverage` of
+    the degraded validation `crops`, or by the `cross_fit` description's constraints."""
+    if coverage:
+        return (f"smallest threshold at which {coverage:.0%} of the {crops} get a verdict (with the confidence "
+                f"rule); the trade-off below is from {cross_fit}")
+    return (f"{cross_fit}; largest threshold with every category of left-out items confidently wrong <= {max_wrong} "
+            f"and known coverage >= {min_coverage}")
 
 
 def validation_coverage_rule(rejection_metadata: dict | None) -> float | None:

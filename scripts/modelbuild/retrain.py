@@ -35,8 +35,15 @@ import numpy as np
 
 from . import embed
 from .heads import fit_item_head, softmax
-from .openset import choose_rejection_threshold, coverage_threshold, cross_fit_scores, fit_open_set, validation_coverage_rule
-from .rejection import l2_normalised, score_of, score_spec
+from .openset import (
+    choose_rejection_threshold,
+    coverage_threshold,
+    cross_fit_scores,
+    fit_open_set,
+    threshold_choice,
+    validation_coverage_rule,
+)
+from .rejection import bank_distance, l2_normalised, score_of, score_spec
 
 NOT_WASTE = "not_waste"  # server/store/samples.py: "not waste / not visible"
 
@@ -59,8 +66,10 @@ class FileHead:
         self.whiten, self.mean_w = init["rej/whiten"], init["rej/mean_w"]
         self.centres_t, self.centres_sq = init["rej/centres_t"], init["rej/centres_sq"]
         self.shifts = [float(init[f"rej/{k}"]) for k in ("maha_shift", "maha_scale", "conf_shift", "conf_scale")]
-        self.bank_t = init["rej/bank_t"].astype(np.float32) if "rej/bank_t" in init else None
-        self.bank_shifts = [float(init[f"rej/{k}"]) for k in ("bank_shift", "bank_scale")] if "rej/bank_t" in init else []
+        self.bank, self.bank_shifts = None, []
+        if "rej/bank_t" in init:  # stored transposed, in float16
+            self.bank = init["rej/bank_t"].astype(np.float32).T
+            self.bank_shifts = [float(init[f"rej/{k}"]) for k in ("bank_shift", "bank_scale")]
         self.score_name = score_of(json.loads({p.key: p.value for p in m.metadata_props}.get("rejection", "{}")))
         self.gate = None
         if "gate/min_contrast" in init:
@@ -77,7 +86,7 @@ class FileHead:
         score = (d - ms) / msc - conf_weight * (probs.max(1) - cs) / csc
         if bank:
             bs, bsc = self.bank_shifts
-            score = score + (1.0 - (l2_normalised(e) @ self.bank_t).max(1) - bs) / bsc
+            score = score + (bank_distance(self.bank, e) - bs) / bsc
         return probs, score
 
 
@@ -243,16 +252,6 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     return result
 
 
-def _threshold_choice(rejection_metadata: dict, max_wrong: float, min_coverage: float) -> str:
-    coverage = validation_coverage_rule(rejection_metadata)
-    cross_fit = "grouped cross-fitting on the training crops (shared and labelled samples)"
-    if coverage:
-        return (f"smallest threshold at which {coverage:.0%} of the shared degraded validation crops get a verdict "
-                f"(with the confidence rule); the trade-off below is from {cross_fit}")
-    return (f"{cross_fit}: largest threshold with every category of left-out items confidently wrong <= {max_wrong} "
-            f"and known coverage >= {min_coverage}")
-
-
 def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels_new, cwp, steps, max_wrong,
               min_coverage) -> dict:
     meta = dict(meta)
@@ -262,7 +261,9 @@ def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels
     meta["rejection"] = dict(meta["rejection"], threshold=rej_t, parameters=new.rejection.parameters(),
         cross_fit_trade_off=[{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                               if k != "unknown_wrong"} for r in trade[::10]],
-        threshold_choice=_threshold_choice(meta["rejection"], max_wrong, min_coverage))
+        threshold_choice=threshold_choice(validation_coverage_rule(meta["rejection"]), "grouped cross-fitting on the "
+                                          "training crops (shared and labelled samples)",
+                                          "shared degraded validation crops", max_wrong, min_coverage))
     validation = dict(meta.get("validation", {}))
     validation["retrained"] = {"figures": figures, "note": "current and new head on the same crops: the shared "
                                "validation split and the held-out labelled samples"}
