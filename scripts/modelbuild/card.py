@@ -157,7 +157,9 @@ def score_words(rej: dict) -> str:
         parts.append(f"its cosine distance to the nearest of {par['bank_size']} k-means centres of the training crops "
                      f"(up to {BANK_PER_ITEM} per item)")
     text = ", plus ".join(parts) + (", each standardised" if spec.bank else ", standardised")
-    return text + (", minus the standardised top probability" if spec.conf_weight else "")
+    if not spec.conf_weight:
+        return text
+    return text + f", minus {'' if spec.conf_weight == 1 else f'{spec.conf_weight:g} times '}the standardised top probability"
 
 
 def method_why(rej: dict) -> str:
@@ -165,9 +167,12 @@ def method_why(rej: dict) -> str:
 
     spec = score_spec(score_of(rej))
     if spec.bank:
-        return ("The three parts see three failure modes: crops far from where the items lie in the directions they vary "
-                "(distance), crops far from every group of training crops even where the items' spreads overlap (bank), "
-                "and crops between two items (top probability).")
+        far = ("crops far from where the items lie in the directions they vary (distance), crops far from every group "
+               "of training crops even where the items' spreads overlap (bank)")
+        if not spec.conf_weight:
+            return f"The two parts see two failure modes: {far}; crops between two items are left to the confidence rule."
+        weight = "" if spec.conf_weight == 1 else f", at weight {spec.conf_weight:g}, chosen on the training cross-fits"
+        return f"The three parts see three failure modes: {far}, and crops between two items (top probability{weight})."
     if spec.conf_weight:
         return ("The two parts see the two failure modes: crops far from every item (distance) and crops between two "
                 "items (top probability).")

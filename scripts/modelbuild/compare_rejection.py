@@ -28,6 +28,8 @@ Scores (higher = more likely unknown):
 - `maha_l2_32+bank+conf`: the same with the k-NN distance replaced by the cosine distance to the nearest of
   64 k-means centres per item of the fit's crops (rejection.fit_bank), which fits in a model file; 32, 64 and
   128 centres per item were tried on these cross-fits and do alike;
+- `maha_l2_32+bank+conf/2`, `maha_l2_32+bank`: the same with the confidence part at half weight, and
+  without it (the confidence rule still applies): how much the top probability should count;
 - `rmd`, `rmd+conf`, `rmd_l2+conf`: the relative Mahalanobis distance (Ren et al. 2021, for near-unknown
   inputs to fine-tuned networks): the distance to the nearest item minus the distance to one Gaussian
   fitted on all the fit's crops (the background), so directions in which every photo varies count less;
@@ -116,6 +118,8 @@ def scores(fitted: Fitted, x) -> dict[str, np.ndarray]:
             "maha_l2": part[f"maha_l2_{L2_DIMS[0]}"], "maha_l2+conf": part[f"maha_l2_{L2_DIMS[0]}"] - conf_std,
             f"maha_l2_{L2_DIMS[1]}+knn+conf": part[f"maha_l2_{L2_DIMS[1]}"] + part["knn"] - conf_std,
             f"maha_l2_{L2_DIMS[1]}+bank+conf": part[f"maha_l2_{L2_DIMS[1]}"] + part["bank"] - conf_std,
+            f"maha_l2_{L2_DIMS[1]}+bank+conf/2": part[f"maha_l2_{L2_DIMS[1]}"] + part["bank"] - conf_std / 2,
+            f"maha_l2_{L2_DIMS[1]}+bank": part[f"maha_l2_{L2_DIMS[1]}"] + part["bank"],
             "rmd": raw["rmd"], "rmd+conf": part["rmd"] - conf_std, "rmd_l2+conf": part["rmd_l2"] - conf_std,
             "_probs": probs}
 

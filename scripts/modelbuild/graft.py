@@ -131,7 +131,12 @@ def graft(src: Path, dst: Path, model: OpenSetHead, metadata: dict) -> None:
             N("Sub", ["rej/conf", cs], ["rej/c_c"], name="rej/Sub_conf"),
             N("Div", ["rej/c_c", csc], ["rej/c_s"], name="rej/Div_conf"),
         ])
-        g.node.append(N("Sub", [distance, "rej/c_s"], ["rejection_score"], name="rej/score"))
+        conf_part = "rej/c_s"
+        if conf_weight != 1:
+            g.node.append(N("Mul", [conf_part, const("rej/conf_weight", np.float32(conf_weight))], ["rej/c_w"],
+                            name="rej/Mul_conf_weight"))
+            conf_part = "rej/c_w"
+        g.node.append(N("Sub", [distance, conf_part], ["rejection_score"], name="rej/score"))
     else:
         g.node.append(N("Identity", [distance], ["rejection_score"], name="rej/score"))
     g.output.insert(0, helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", n_items]))

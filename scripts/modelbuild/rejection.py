@@ -12,7 +12,8 @@ embedding as it is, plus the confidence part (`maha+conf`, the first grafted fil
 L2-normalised embedding ("Mahalanobis++", Mueller and Hein 2025: feature norms vary with the photo, which a
 shared covariance does not model), with the confidence part or alone; `maha_l2+bank+conf` adds a third
 standardised part, the cosine distance to the nearest of BANK_PER_ITEM k-means centres of each item's
-training crops (a nearest-neighbour distance that fits in the file: the crops themselves would be 77 MB).
+training crops (a nearest-neighbour distance that fits in the file: the crops themselves would be 77 MB);
+`maha_l2+bank+conf/2` counts the confidence part at half weight and `maha_l2+bank` not at all.
 scripts/modelbuild/compare_rejection.py measures them.
 """
 from __future__ import annotations
@@ -25,12 +26,13 @@ import numpy as np
 
 class ScoreSpec(NamedTuple):
     l2: bool              # the Mahalanobis distance on the L2-normalised embedding
-    conf_weight: float    # weight of the confidence part: 0 or 1, as graft.py writes
+    conf_weight: float    # weight of the confidence part (0: none)
     bank: bool = False    # plus the standardised distance to the nearest centre of the bank
 
 
 SCORES = {"maha+conf": ScoreSpec(False, 1.0), "maha_l2": ScoreSpec(True, 0.0), "maha_l2+conf": ScoreSpec(True, 1.0),
-          "maha_l2+bank+conf": ScoreSpec(True, 1.0, bank=True)}
+          "maha_l2+bank+conf": ScoreSpec(True, 1.0, bank=True), "maha_l2+bank+conf/2": ScoreSpec(True, 0.5, bank=True),
+          "maha_l2+bank": ScoreSpec(True, 0.0, bank=True)}
 DEFAULT_SCORE = "maha+conf"
 BANK_PER_ITEM = 64    # k-means centres per item: as good as all training crops on the cross-fits (compare_rejection)
 BANK_ITERATIONS = 20
@@ -65,7 +67,7 @@ def describe(name: str, dims: int) -> str:
         text += (f" + (1 - max cosine similarity to {BANK_PER_ITEM} k-means centres per item of the L2-normalised "
                  "training crops - shift) / scale")
     if conf_weight:
-        text += " - (top probability - shift) / scale"
+        text += f" - {'' if conf_weight == 1 else f'{conf_weight:g} '}(top probability - shift) / scale"
     return f"{name}: {text}; shifts and scales from out-of-fold training crops"
 
 

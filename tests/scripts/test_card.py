@@ -68,6 +68,11 @@ def test_the_card_names_the_files_own_score_and_what_chose_its_threshold():
     words = card.score_words(new)
     assert "L2-normalised embedding" in words and "top 32 principal" in words and "768 k-means centres" in words and "up to 64 per item" in words
     assert "three failure modes" in card.method_why(new) and "two failure modes" in card.method_why(old)
+    half = {**new, "parameters": {**new["parameters"], "score": "maha_l2+bank+conf/2"}}
+    assert card.score_words(half).endswith("minus 0.5 times the standardised top probability")
+    assert "at weight 0.5" in card.method_why(half) and "weight" not in card.method_why(new)
+    alone = {**new, "parameters": {**new["parameters"], "score": "maha_l2+bank"}}
+    assert "top probability" not in card.score_words(alone) and "left to the confidence rule" in card.method_why(alone)
     assert card.products(old, 12) == "2 small matrix products (1280x12 and 1280x256)"
     assert card.products(new, 12) == "3 small matrix products (1280x12, 1280x32 and 1280x768)"
     assert "nothing else on the validation split" in card.threshold_texts(old)["what_chose"]

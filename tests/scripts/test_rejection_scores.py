@@ -44,6 +44,16 @@ def test_maha_l2_alone_does_not_look_at_the_confidence(fits):
     assert (r.score(x[:10], np.zeros(10)) > r.score(x[:10], np.ones(10))).all()
 
 
+def test_the_half_weight_score_moves_half_as_much_with_the_confidence_and_the_bank_alone_not_at_all(fits):
+    x, heads = fits
+    half, full, none = (heads[n].rejection for n in ("maha_l2+bank+conf/2", "maha_l2+bank+conf", "maha_l2+bank"))
+    pull = [r.score(x[:10], np.zeros(10)) - r.score(x[:10], np.ones(10)) for r in (half, full)]
+    assert np.allclose(pull[0], 0.5 / half.conf_scale) and np.allclose(pull[1], 1.0 / full.conf_scale)
+    assert np.array_equal(none.score(x[:10], np.zeros(10)), none.score(x[:10], np.ones(10)))
+    assert "- 0.5 (top probability" in describe("maha_l2+bank+conf/2", 32)
+    assert "top probability" not in describe("maha_l2+bank", 32)
+
+
 def test_a_file_names_its_score_and_an_unknown_name_is_an_error():
     assert score_of(None) == "maha+conf"  # files grafted before the choice existed
     assert score_of({"parameters": {"score": "maha_l2"}}) == "maha_l2"
