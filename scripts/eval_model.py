@@ -20,6 +20,11 @@ score over the model's rejection threshold (when the file has one) or the
 confidence under its threshold; the report ends with, per category, the shares
 right, uncertain and confidently wrong (category wrong and not uncertain).
 
+Crops that show no item (random noise of several sizes, an all-black crop, flat grey and white cards), each
+verdict a confident mistake; no photos needed:
+
+    .venv/bin/python scripts/eval_model.py --odd-crops
+
 Open-set protocols (shared photos; they refit the numpy head of
 scripts/modelbuild/openset.py on the cached embeddings of the model's backbone,
 scripts/modelbuild/embed.py, training split only, at the model's temperature and
@@ -224,6 +229,38 @@ def format_protocol(res: dict) -> str:
     return "\n".join(lines)
 
 
+ODD_NOISE_SIZES = (4, 8, 16, 32, 48, 224)  # small random noise is upscaled by the loader into a fabric-like blur
+ODD_NOISE_SEEDS = (0, 1, 2)
+
+
+def odd_crops() -> list[tuple]:
+    """Crops that show no item: uniform random noise of several sizes and seeds, an all-black crop and flat
+    grey and white cards. A station meets such crops when the camera glitches or the drop zone is empty."""
+    import numpy as np
+
+    crops = [(f"noise {s} px, seed {seed}", np.random.default_rng(seed).integers(0, 256, (s, s, 3), dtype=np.uint8))
+             for seed in ODD_NOISE_SEEDS for s in ODD_NOISE_SIZES]
+    crops += [("black 40 px", np.zeros((40, 40, 3), np.uint8)), ("grey card 224 px", np.full((224, 224, 3), 128, np.uint8)),
+              ("white card 224 px", np.full((224, 224, 3), 255, np.uint8))]
+    return crops
+
+
+def judge_odd_crops(clf) -> list[dict]:
+    """The model's verdict on each odd crop: any verdict that is not uncertain is a confident mistake."""
+    crops = odd_crops()
+    return [{"crop": name, "item": p.item, "confidence": round(p.confidence, 3),
+             "rejection_score": None if p.rejection_score is None else round(p.rejection_score, 3),
+             "uncertain": p.uncertain} for (name, _), p in zip(crops, clf.classify_batch([c for _, c in crops]), strict=True)]
+
+
+def format_odd_crops(version: str, rows: list[dict]) -> str:
+    passed = [r for r in rows if not r["uncertain"]]
+    lines = [f"== odd crops on {version}: {len(passed)} of {len(rows)} get a verdict (each one a confident mistake)",
+             "| crop | item | confidence | rejection score | uncertain |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['crop']} | {r['item']} | {r['confidence']:.3f} | {r['rejection_score']} | {r['uncertain']} |" for r in rows]
+    return "\n".join(lines)
+
+
 def evaluate_folder(clf, rules, data: Path, split: str = "all", degrade: bool = False, seed: int | None = None,
                     limit: int = 0, batch: int = 32, progress: bool = True) -> dict:
     """Run `clf` over the folder and return edge.model.metrics.evaluate's result (plus counts)."""
@@ -281,7 +318,7 @@ def evaluate_folder(clf, rules, data: Path, split: str = "all", degrade: bool = 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True, help="folder with manifest.csv")
+    ap.add_argument("--data", type=Path, help="folder with manifest.csv (required except with --odd-crops)")
     ap.add_argument("--model", type=Path, help="ONNX model (default: the committed model)")
     ap.add_argument("--rules", default="beijing")
     ap.add_argument("--split", choices=["all", "validation"], default="all")
@@ -293,7 +330,11 @@ def main(argv=None) -> int:
     ap.add_argument("--protocol", choices=["standard", "leave-one-source-out", "leave-items-out"], default="standard",
                     help="standard (default) or an open-set protocol (refits the numpy head on cached embeddings)")
     ap.add_argument("--cache", type=Path, help="embedding cache for the protocols (default /tmp/emb)")
+    ap.add_argument("--odd-crops", action="store_true", help="judge generated crops that show no item (noise, "
+                    "black, flat cards) instead of a folder")
     args = ap.parse_args(argv)
+    if args.data is None and not args.odd_crops:
+        ap.error("--data is required (or --odd-crops)")
     print("$ " + " ".join(["python scripts/eval_model.py", *(argv if argv is not None else sys.argv[1:])]))
 
     from contract.rules import load_rules
@@ -301,6 +342,12 @@ def main(argv=None) -> int:
     from edge.model.metrics import format_report
 
     clf = load_classifier(args.model, threads=args.threads)
+    if args.odd_crops:
+        rows = judge_odd_crops(clf)
+        print(format_odd_crops(clf.version, rows))
+        if args.json:
+            args.json.write_text(json.dumps({"model": clf.version, "odd_crops": rows}, indent=1))
+        return 0
     rules = load_rules(args.rules)
     rules.check_items(clf.labels)
     if args.protocol != "standard":

@@ -112,3 +112,28 @@ def test_the_protocols_refit_the_files_own_score_in_its_own_dimensions(eval_mode
     assert eval_model.refit_score({}) == ("maha+conf", 256)  # files before the choice existed
     with pytest.raises(ValueError, match="unknown rejection score"):
         eval_model.refit_score({"rejection": {"parameters": {"score": "knn"}}})
+
+
+def test_odd_crops_are_judged_by_the_edge_rule_and_counted(eval_model, tmp_path, capsys):
+    """--odd-crops judges generated crops that show no item with the committed model: every row follows the
+    edge's rule, the headline counts the verdicts, and the crops every file must reject are rejected."""
+    from edge.model import load_classifier
+
+    out = tmp_path / "odd.json"
+    assert eval_model.main(["--odd-crops", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["odd_crops"]
+    crops = eval_model.odd_crops()
+    assert [r["crop"] for r in rows] == [name for name, _ in crops]
+    clf = load_classifier(None)
+    for r in rows:
+        assert r["uncertain"] == bool(clf.uncertain(np.float32(r["confidence"]), np.float32(r["rejection_score"])))
+    verdicts = sum(not r["uncertain"] for r in rows)
+    assert f"{verdicts} of {len(rows)} get a verdict" in capsys.readouterr().out
+    by_name = {r["crop"]: r for r in rows}
+    for name in ("black 40 px", "grey card 224 px", "noise 224 px, seed 0"):
+        assert by_name[name]["uncertain"], by_name[name]
+
+
+def test_data_is_required_except_for_odd_crops(eval_model):
+    with pytest.raises(SystemExit):
+        eval_model.main([])
