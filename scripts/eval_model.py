@@ -154,8 +154,8 @@ def open_set_protocols(clf, rules, data: Path, protocol: str, cache: Path | None
     if gate_meta:  # the file's input gate (scripts/modelbuild/gate.py) on the same crops, as the graph applies it
         from modelbuild.gate import Gate, view_statistics
 
-        g = Gate(gate_meta["min_contrast"], gate_meta["min_correlation"], gate_meta["quantile"])
-        gated = {v: g.gated(*st) for v, st in view_statistics([data], views, ("clean", "degraded0")).items()}
+        g = Gate.from_metadata(gate_meta)
+        gated = {v: g.gated(*st) for v, st in view_statistics([data], views, ("clean", "degraded0"), pool=g.pool).items()}
 
     def judge(model, rows, view):
         p, sc = model.predict(emb[view][rows])

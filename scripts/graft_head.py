@@ -105,12 +105,22 @@ def validation_temperature(head, val_emb: dict, y: np.ndarray, groups: np.ndarra
     return t_all, cal
 
 
-def coverage_halves(model, val_emb: dict, groups: np.ndarray, conf_t: float, coverage: float) -> dict:
+def gated_predict(model, embedding: np.ndarray, gated: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(probs, rejection score) as the file computes them: the gate score for crops the input gate stops."""
+    from modelbuild.graft import GATE_SCORE
+
+    p, s = model.predict(embedding)
+    return p, (s if gated is None else np.where(gated, np.float32(GATE_SCORE), s))
+
+
+def coverage_halves(model, val_emb: dict, groups: np.ndarray, conf_t: float, coverage: float,
+                    gated: dict | None = None) -> dict:
     """The coverage threshold chosen on one half of the validation groups (degraded crops) and the coverage it
-    gives the other half, clean and degraded: what `--validation-coverage` promises on crops it did not see."""
+    gives the other half, clean and degraded: what `--validation-coverage` promises on crops it did not see.
+    `gated`: which validation crops the input gate stops, per view (they are uncertain)."""
     half = folds_of(groups, 2)
     out = {"thresholds": [], "coverage_clean": [], "coverage_degraded": []}
-    scored = {name: model.predict(e) for name, e in val_emb.items()}
+    scored = {name: gated_predict(model, e, (gated or {}).get(name)) for name, e in val_emb.items()}
     p_deg, s_deg = scored["degraded"]
     for h in (0, 1):
         t = coverage_threshold(p_deg[half != h], s_deg[half != h], conf_t, coverage)
@@ -149,19 +159,34 @@ def summarise(probs, score, y, labels, rules, conf_t, rej_t) -> dict:
     }
 
 
+def fit_input_gate(views: embed.Views, data: list[Path], quantile: float):
+    """(the input gate fitted on the training crops, clean + degraded0, on pooled inputs; their statistics)."""
+    from modelbuild.gate import POOL, fit_gate, training_statistics
+
+    gate_stats = training_statistics(data, views, pool=POOL)
+    return fit_gate(*gate_stats, quantile, pool=POOL), gate_stats
+
+
+def validation_gated(views: embed.Views, data: list[Path], gate, val: np.ndarray) -> dict:
+    """{"clean", "degraded"}: which validation crops (rows `val`) the input gate stops."""
+    from modelbuild.gate import view_statistics
+
+    stats = view_statistics(data, views, ("clean", "degraded0"), pool=gate.pool)
+    return {"clean": gate.gated(*stats["clean"])[val], "degraded": gate.gated(*stats["degraded0"])[val]}
+
+
 def add_input_gate(src: Path, out: Path, views: embed.Views, data: list[Path], quantile: float) -> dict:
     """Fit the input gate on the training crops (clean + degraded0) and write it into the graph; check that
     the file gates blank, black and noise crops as numpy does. Returns the gate's metadata."""
     import cv2
-    from modelbuild.gate import fit_gate, statistics, training_statistics
+    from modelbuild.gate import statistics
     from modelbuild.graft import GATE_SCORE, add_gate
 
     from edge.model import WasteClassifier
     from edge.model.preprocess import preprocess_batch
 
     t0 = time.time()
-    contrast, corr = gate_stats = training_statistics(data, views)
-    gate = fit_gate(contrast, corr, quantile)
+    gate, gate_stats = fit_input_gate(views, data, quantile)
     src_clf = WasteClassifier(src, threads=1, warmup=False)
     meta = dict(src_clf.metadata)
     g = gate.metadata()
@@ -182,12 +207,12 @@ def add_input_gate(src: Path, out: Path, views: embed.Views, data: list[Path], q
     crops += [np.zeros((40, 40, 3), np.uint8), np.full((224, 224, 3), 128, np.uint8)]
     x = preprocess_batch(crops, new.preprocessing)
     score = new.session.run(["rejection_score"], {new.input_name: x})[0]
-    want = gate.gated(*statistics(x))
+    want = gate.gated(*statistics(x, gate.pool))
     files = [cv2.imread(str(Path(data[0]).resolve() / k.split("/", 1)[1])) for k in views.keys[views.is_val][:16]]
     xv = preprocess_batch(files, new.preprocessing)
     s_old = src_clf.session.run(["rejection_score"], {src_clf.input_name: xv})[0]
     s_new = new.session.run(["rejection_score"], {new.input_name: xv})[0]
-    kept = ~gate.gated(*statistics(xv))
+    kept = ~gate.gated(*statistics(xv, gate.pool))
     ok = bool(((score == GATE_SCORE) == want).all() and np.allclose(s_old[kept], s_new[kept], atol=1e-4))
     print(f"input gate: contrast < {gate.min_contrast:.4f} or correlation < {gate.min_correlation:.4f} "
           f"({quantile:.2%} quantiles of training crops; {g['training_crops_gated']:.2%} of them gated); "
@@ -293,10 +318,15 @@ def main(argv=None) -> int:
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, args.max_wrong,
                                               args.min_coverage)
     chosen_on, cross_fit_t, halves = "cross-fitted on training data", rej_t, None
+    data = args.data or [embed.DEFAULT_DATA]
+    # the input gate's verdicts count where the threshold is set by coverage: a gated crop is uncertain
+    val_gated = validation_gated(views, data, fit_input_gate(views, data, args.gate_quantile)[0], val) \
+        if args.gate_quantile else {}
     if args.validation_coverage:
-        rej_t = coverage_threshold(*model.predict(val_emb["degraded"]), conf_t, args.validation_coverage)
+        rej_t = coverage_threshold(*gated_predict(model, val_emb["degraded"], val_gated.get("degraded")), conf_t,
+                                   args.validation_coverage)
         chosen_on = f"{args.validation_coverage:.0%} of the degraded validation crops get a verdict"
-        halves = coverage_halves(model, val_emb, views.group[val], conf_t, args.validation_coverage)
+        halves = coverage_halves(model, val_emb, views.group[val], conf_t, args.validation_coverage, val_gated)
         print(f"coverage on each half of the validation groups at the threshold chosen on the other: {halves}", flush=True)
     at = trade_off_at(cf, item_cat, len(CATEGORIES), conf_t, rej_t)
     print(f"rejection threshold {rej_t:.3f} ({chosen_on}); on the training cross-fits: known coverage "
@@ -308,7 +338,7 @@ def main(argv=None) -> int:
     summary, old_summary = {}, {}
     for name, view in (("clean", "clean"), ("degraded", "degraded0")):
         e, old_probs = views.load(view)
-        p, s = model.predict(e[val])
+        p, s = gated_predict(model, e[val], val_gated.get(name))
         summary[name] = summarise(p, s, y_all[val], labels, rules, conf_t, rej_t)
         old_summary[name] = summarise(old_probs[val], np.full(len(val), -np.inf), y_all[val], labels, rules,
                                       conf_t, np.inf)
@@ -386,7 +416,7 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     graft(args.model, args.out, model, meta)
     if args.gate_quantile:
-        add_input_gate(args.out, args.out, views, args.data or [embed.DEFAULT_DATA], args.gate_quantile)
+        add_input_gate(args.out, args.out, views, data, args.gate_quantile)
     sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
     if args.out.resolve().parent == (ROOT / "models").resolve():
         (args.out.parent / f"{args.out.name}.sha256").write_text(f"{sha}  {args.out.name}\n")
@@ -397,11 +427,12 @@ def main(argv=None) -> int:
     from edge.model.preprocess import preprocess_batch
     new = WasteClassifier(args.out, threads=1, warmup=False)
     e_clean = views.load("clean")[0]
-    pick = val[:: max(1, len(val) // 16)][:16]
-    files = [str((args.data or [embed.DEFAULT_DATA])[0].resolve() / k.split("/", 1)[1]) for k in views.keys[pick]]
+    pos = np.arange(len(val))[:: max(1, len(val) // 16)][:16]
+    pick = val[pos]
+    files = [str(data[0].resolve() / k.split("/", 1)[1]) for k in views.keys[pick]]
     out = new.session.run(["probs", "rejection_score"],
                           {new.input_name: preprocess_batch([cv2.imread(f) for f in files], new.preprocessing)})
-    p_np, s_np = model.predict(e_clean[pick])
+    p_np, s_np = gated_predict(model, e_clean[pick], val_gated["clean"][pos] if val_gated else None)
     dp, ds = float(np.abs(out[0] - p_np).max()), float(np.abs(out[1] - s_np).max())
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.2f} MiB, sha256 {sha[:8]}); graph vs numpy on "
           f"16 validation images: max |dprobs| {dp:.2e}, max |dscore| {ds:.2e} [{time.time() - t0:.0f} s]")

@@ -162,6 +162,19 @@ def score_words(rej: dict) -> str:
     return text + f", minus {'' if spec.conf_weight == 1 else f'{spec.conf_weight:g} times '}the standardised top probability"
 
 
+def gate_words(rej: dict) -> str:
+    """The input gate of a file's metadata in words (a sentence to follow the outputs), or nothing."""
+    g = rej.get("gate")
+    if not g:
+        return ""
+    pool = int(g.get("pool", 1))
+    where = f"the input averaged over {pool} x {pool} blocks" if pool > 1 else "the input"
+    share = f"; it stops {g['training_crops_gated']:.2%} of the training crops" if "training_crops_gated" in g else ""
+    return (f" An input gate (`rejection.gate`) sets `rejection_score` to {g.get('score', 99):g} for crops with almost no "
+            f"contrast (under {g['min_contrast']}) or whose colour channels do not move together (correlation under "
+            f"{g['min_correlation']}) on {where}: blank, black and noise crops{share}.")
+
+
 def method_why(rej: dict) -> str:
     from modelbuild.rejection import score_of, score_spec
 
@@ -324,7 +337,7 @@ def render(model: Path, results: Path, base: str) -> str:
                                     head["source_model"].split(" ")[0].split("@")[1]),
         outcome_table=outcome_table(r["val_clean"], r["val_deg"]),
         confusions=confusions(r["val_clean"], r["val_deg"], CATEGORIES),
-        method=rej["method"], method_why=method_why(rej), score_words=score_words(rej), **threshold_texts(rej),
+        method=rej["method"], method_why=method_why(rej), score_words=score_words(rej) + "." + gate_words(rej), **threshold_texts(rej),
         threshold_choice=rej["threshold_choice"], cf_coverage=f"{cf['coverage_known']:.3f}",
         cf_wrong=f"{cf['wrong_known']:.3f}", cf_rejected=f"{cf['unknown_rejected']:.3f}",
         cf_unknown_wrong=", ".join(f"{k} {v:.3f}" for k, v in cf["unknown_wrong"].items()),

@@ -218,9 +218,14 @@ def add_gate(src: Path, dst: Path, gate, metadata: dict) -> None:
     const("gate/first", [0, 1, 0], np.int64)
     const("gate/second", [1, 2, 2], np.int64)
     N = helper.make_node
+    x = inp
+    if gate.pool > 1:  # the statistics of the input averaged over pool x pool blocks (gate.pooled)
+        g.node.append(N("AveragePool", [inp], ["gate/x"], kernel_shape=[gate.pool] * 2, strides=[gate.pool] * 2,
+                        name="gate/AveragePool"))
+        x = "gate/x"
     g.node.extend([
-        N("ReduceMean", [inp], ["gate/mean"], axes=[2, 3], keepdims=1, name="gate/ReduceMean_mean"),
-        N("Sub", [inp, "gate/mean"], ["gate/c"], name="gate/Sub"),
+        N("ReduceMean", [x], ["gate/mean"], axes=[2, 3], keepdims=1, name="gate/ReduceMean_mean"),
+        N("Sub", [x, "gate/mean"], ["gate/c"], name="gate/Sub"),
         N("Mul", ["gate/c", "gate/c"], ["gate/c2"], name="gate/Mul_sq"),
         N("ReduceMean", ["gate/c2"], ["gate/var"], axes=[2, 3], keepdims=0, name="gate/ReduceMean_var"),
         N("ReduceMean", ["gate/var"], ["gate/var_all"], axes=[1], keepdims=0, name="gate/ReduceMean_varall"),

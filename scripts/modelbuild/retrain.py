@@ -70,11 +70,13 @@ class FileHead:
         if "rej/bank_t" in init:  # stored transposed, in float16
             self.bank = init["rej/bank_t"].astype(np.float32).T
             self.bank_shifts = [float(init[f"rej/{k}"]) for k in ("bank_shift", "bank_scale")]
-        self.score_name = score_of(json.loads({p.key: p.value for p in m.metadata_props}.get("rejection", "{}")))
+        rejection = json.loads({p.key: p.value for p in m.metadata_props}.get("rejection", "{}"))
+        self.score_name = score_of(rejection)
         self.gate = None
         if "gate/min_contrast" in init:
             from .gate import Gate
-            self.gate = Gate(float(init["gate/min_contrast"]), float(init["gate/min_correlation"]), 0.0)
+            self.gate = Gate(float(init["gate/min_contrast"]), float(init["gate/min_correlation"]), 0.0,
+                             int((rejection.get("gate") or {}).get("pool", 1)))
 
     def predict(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         e = np.asarray(embedding, np.float32)
@@ -194,9 +196,12 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     cf = cross_fit_scores(x, y, groups, reps, labels_new, new.temperature, class_weight_power, steps, dims,
                           score=current.score_name)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, max_wrong, min_coverage)
+    # the file's input gate stops the same validation crops for both heads (they are uncertain)
+    val_gated = graft_head.validation_gated(views, data, current.gate, val) if current.gate is not None else {}
     coverage = validation_coverage_rule(meta["rejection"])
     if coverage:  # the file's own rule: the threshold that keeps its coverage of the degraded validation crops
-        rej_t = coverage_threshold(*new.predict(val_emb["degraded"]), conf_t, coverage)
+        rej_t = coverage_threshold(*graft_head.gated_predict(new, val_emb["degraded"], val_gated.get("degraded")),
+                                   conf_t, coverage)
     log(f"temperature {new.temperature:.4f} (shared validation logits); rejection threshold {rej_t:.3f} "
         f"({f'{coverage:.0%} of the degraded validation crops get a verdict' if coverage else 'cross-fitted on training data'}; "
         f"current {current_rej_t:.3f})")
@@ -205,8 +210,8 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     figures = {"shared": {}, "labelled": {}}
     for name, view in (("clean", "clean"), ("degraded", "degraded0")):
         e, current_probs = views.load(view)
-        _, current_score = current.predict(e[val])
-        p_new, s_new = new.predict(e[val])
+        _, current_score = graft_head.gated_predict(current, e[val], val_gated.get(name))
+        p_new, s_new = graft_head.gated_predict(new, e[val], val_gated.get(name))
         figures["shared"][name] = {
             "current": _shared_figures(graft_head.summarise, current_probs[val], current_score, y_all[val], labels,
                                        rules, conf_t, current_rej_t),

@@ -71,6 +71,11 @@ def test_the_card_names_the_files_own_score_and_what_chose_its_threshold():
     half = {**new, "parameters": {**new["parameters"], "score": "maha_l2+bank+conf/2"}}
     assert card.score_words(half).endswith("minus 0.5 times the standardised top probability")
     assert "at weight 0.5" in card.method_why(half) and "weight" not in card.method_why(new)
+    assert card.gate_words(new) == ""
+    gated = {**new, "gate": {"min_contrast": 0.0619, "min_correlation": 0.0945, "pool": 4, "score": 99.0,
+                             "training_crops_gated": 0.0047}}
+    words = card.gate_words(gated)
+    assert "to 99 for crops" in words and "averaged over 4 x 4 blocks" in words and "0.47% of the training crops" in words
     alone = {**new, "parameters": {**new["parameters"], "score": "maha_l2+bank"}}
     assert "top probability" not in card.score_words(alone) and "left to the confidence rule" in card.method_why(alone)
     assert card.products(old, 12) == "2 small matrix products (1280x12 and 1280x256)"

@@ -36,6 +36,52 @@ def test_statistics_separate_flat_and_noise_crops_from_photos():
     assert g.metadata()["quantile"] == 0.0
 
 
+@pytest.mark.parametrize("pool", [1, gate.POOL])
+def test_statistics_separate_flat_and_noise_crops_from_photos_on_pooled_inputs_too(pool):
+    rng = np.random.default_rng(1)
+    photos = [_photo(rng) for _ in range(8)]
+    noise = [rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for s in (8, 32, 48, 224)]
+    c_p, r_p = gate.statistics(preprocess_batch(photos), pool)
+    c_n, r_n = gate.statistics(preprocess_batch(noise), pool)
+    assert (r_p > 0.5).all() and (np.abs(r_n) < 0.15).all(), (r_p, r_n)
+
+
+def test_pooling_averages_blocks_and_drops_a_remainder_like_onnx():
+    x = np.arange(2 * 3 * 9 * 10, dtype=np.float32).reshape(2, 3, 9, 10)
+    p = gate.pooled(x, 4)
+    assert p.shape == (2, 3, 2, 2)
+    assert p[1, 2, 1, 0] == pytest.approx(x[1, 2, 4:8, 0:4].mean())
+    assert gate.pooled(x, 1) is x
+
+
+def test_the_graph_gates_what_numpy_gates_with_a_pooled_input(tmp_path):
+    """graft.add_gate writes the same arithmetic into a graph (AveragePool first when pool > 1)."""
+    import onnx
+    import onnxruntime as ort
+    from modelbuild.graft import GATE_SCORE, add_gate
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("ReduceMean", ["input"], ["rejection_score"], axes=[1, 2, 3], keepdims=0)],
+                          "score", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, 224, 224])],
+                          [helper.make_tensor_value_info("rejection_score", TensorProto.FLOAT, ["n"])])
+    src = tmp_path / "src.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(src))
+    rng = np.random.default_rng(2)
+    photos = [_photo(rng, 224, 224) for _ in range(6)]
+    odd = [rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for s in (16, 48, 224)] + [np.zeros((224, 224, 3), np.uint8)]
+    x = preprocess_batch(photos + odd)
+    c, r = gate.statistics(x[:6], gate.POOL)
+    fitted = gate.Gate(0.9 * float(c.min()), 0.9 * float(r.min()), 0.0, gate.POOL)  # no photo on the boundary
+    add_gate(src, tmp_path / "gated.onnx", fitted, {"rejection": {"gate": fitted.metadata()}})
+    score = ort.InferenceSession(str(tmp_path / "gated.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    want = fitted.gated(*gate.statistics(x, gate.POOL))
+    assert list(want) == [False] * 6 + [True] * 4
+    assert np.array_equal(score == GATE_SCORE, want)
+    back = gate.Gate.from_metadata(fitted.metadata())  # the metadata rounds the thresholds to 4 decimals
+    assert back.pool == gate.POOL and back.min_contrast == pytest.approx(fitted.min_contrast, abs=1e-4)
+    assert gate.Gate.from_metadata({"min_contrast": 0.1, "min_correlation": 0.2}).pool == 1  # files before pooling
+
+
 def test_gate_thresholds_are_training_quantiles():
     c = np.linspace(0, 1, 1001)
     g = gate.fit_gate(c, c[::-1], quantile=0.01)
