@@ -105,6 +105,9 @@ def test_a_labeller_labels_skips_and_reviews_with_keys_and_taps(site, browser):
         # the newest rule set's 22 items (the model's 12 and ten it does not know yet), then not waste
         assert len(buttons) == 23 and any("电池" in b for b in buttons) and "不是垃圾" in buttons[-1]
         assert any("口罩" in b for b in buttons)
+        # the crop loads after the page shows the sample: wait for it (a loaded image has its natural size)
+        page.wait_for_function("() => { const i = document.getElementById('label-image'); "
+                               "return i.complete && i.naturalWidth > 0; }")
         assert page.evaluate("document.getElementById('label-image').naturalWidth") == 120
         assert "待标注 3 个" in page.inner_text("#label-counts")
         shoot(page, "label-queue")
