@@ -175,9 +175,9 @@ def validation_gated(views: embed.Views, data: list[Path], gate, val: np.ndarray
     return {"clean": gate.gated(*stats["clean"])[val], "degraded": gate.gated(*stats["degraded0"])[val]}
 
 
-def add_input_gate(src: Path, out: Path, views: embed.Views, data: list[Path], quantile: float) -> dict:
-    """Fit the input gate on the training crops (clean + degraded0) and write it into the graph; check that
-    the file gates blank, black and noise crops as numpy does. Returns the gate's metadata."""
+def add_input_gate(src: Path, out: Path, views: embed.Views, data: list[Path], fitted) -> dict:
+    """Write the input gate `fitted` (fit_input_gate's gate and training statistics) into the graph; check
+    that the file gates blank, black and noise crops as numpy does. Returns the gate's metadata."""
     import cv2
     from modelbuild.gate import statistics
     from modelbuild.graft import GATE_SCORE, add_gate
@@ -186,7 +186,7 @@ def add_input_gate(src: Path, out: Path, views: embed.Views, data: list[Path], q
     from edge.model.preprocess import preprocess_batch
 
     t0 = time.time()
-    gate, gate_stats = fit_input_gate(views, data, quantile)
+    gate, gate_stats = fitted
     src_clf = WasteClassifier(src, threads=1, warmup=False)
     meta = dict(src_clf.metadata)
     g = gate.metadata()
@@ -215,7 +215,7 @@ def add_input_gate(src: Path, out: Path, views: embed.Views, data: list[Path], q
     kept = ~gate.gated(*statistics(xv, gate.pool))
     ok = bool(((score == GATE_SCORE) == want).all() and np.allclose(s_old[kept], s_new[kept], atol=1e-4))
     print(f"input gate: contrast < {gate.min_contrast:.4f} or correlation < {gate.min_correlation:.4f} "
-          f"({quantile:.2%} quantiles of training crops; {g['training_crops_gated']:.2%} of them gated); "
+          f"({gate.quantile:.2%} quantiles of training crops; {g['training_crops_gated']:.2%} of them gated); "
           f"odd crops gated {int(want.sum())}/{len(want)}; file agrees with numpy: {ok} [{time.time() - t0:.0f} s]")
     if not ok:
         raise SystemExit("error: the gated graph disagrees with numpy")
@@ -229,7 +229,8 @@ def gate_only(args) -> int:
     if args.out.resolve() != args.model.resolve():
         import shutil
         shutil.copyfile(args.model, args.out)
-    add_input_gate(args.model, args.out, views, args.data or [embed.DEFAULT_DATA], args.gate_quantile)
+    data = args.data or [embed.DEFAULT_DATA]
+    add_input_gate(args.model, args.out, views, data, fit_input_gate(views, data, args.gate_quantile))
     sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
     if args.out.resolve().parent == (ROOT / "models").resolve():
         (args.out.parent / f"{args.out.name}.sha256").write_text(f"{sha}  {args.out.name}\n")
@@ -320,8 +321,8 @@ def main(argv=None) -> int:
     chosen_on, cross_fit_t, halves = "cross-fitted on training data", rej_t, None
     data = args.data or [embed.DEFAULT_DATA]
     # the input gate's verdicts count where the threshold is set by coverage: a gated crop is uncertain
-    val_gated = validation_gated(views, data, fit_input_gate(views, data, args.gate_quantile)[0], val) \
-        if args.gate_quantile else {}
+    gate_fit = fit_input_gate(views, data, args.gate_quantile) if args.gate_quantile else None
+    val_gated = validation_gated(views, data, gate_fit[0], val) if gate_fit else {}
     if args.validation_coverage:
         rej_t = coverage_threshold(*gated_predict(model, val_emb["degraded"], val_gated.get("degraded")), conf_t,
                                    args.validation_coverage)
@@ -415,8 +416,8 @@ def main(argv=None) -> int:
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     graft(args.model, args.out, model, meta)
-    if args.gate_quantile:
-        add_input_gate(args.out, args.out, views, data, args.gate_quantile)
+    if gate_fit:
+        add_input_gate(args.out, args.out, views, data, gate_fit)
     sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
     if args.out.resolve().parent == (ROOT / "models").resolve():
         (args.out.parent / f"{args.out.name}.sha256").write_text(f"{sha}  {args.out.name}\n")

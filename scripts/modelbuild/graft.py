@@ -3,7 +3,7 @@
     probs           = Softmax((embedding @ W + b) / T)
     rejection_score = (min_k |(embedding - mean) @ whiten - c_k|^2 - maha_shift) / maha_scale
                       [+ (1 - max_j cos(embedding, bank_j) - bank_shift) / bank_scale]
-                      - (max(probs) - conf_shift) / conf_scale
+                      - conf_weight * (max(probs) - conf_shift) / conf_scale   [conf_weight: 0, 0.5 or 1]
 
 so the edge and the server compute the same score from the file alone. Needs the `onnx` package
 (requirements-build.txt); the loader (edge.model) needs only onnxruntime.
