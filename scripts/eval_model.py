@@ -33,6 +33,8 @@ thresholds):
     .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --protocol leave-one-source-out
     .venv/bin/python scripts/eval_model.py --data ../shared/datasets/waste-images --protocol leave-items-out
 
+(`--operating-point balanced` measures any of these at another threshold the file offers.)
+
 - leave-one-source-out: fit without one source's training images, test on all
   of that source's images (clean and degraded); coverage on the other sources'
   validation images; AUROC of the rejection score (held-out source against them);
@@ -330,6 +332,8 @@ def main(argv=None) -> int:
     ap.add_argument("--protocol", choices=["standard", "leave-one-source-out", "leave-items-out"], default="standard",
                     help="standard (default) or an open-set protocol (refits the numpy head on cached embeddings)")
     ap.add_argument("--cache", type=Path, help="embedding cache for the protocols (default /tmp/emb)")
+    ap.add_argument("--operating-point", help="reject at the model file's operating point of this name (e.g. "
+                    "balanced) instead of its default threshold")
     ap.add_argument("--odd-crops", action="store_true", help="judge generated crops that show no item (noise, "
                     "black, flat cards) instead of a folder")
     args = ap.parse_args(argv)
@@ -338,10 +342,13 @@ def main(argv=None) -> int:
     print("$ " + " ".join(["python scripts/eval_model.py", *(argv if argv is not None else sys.argv[1:])]))
 
     from contract.rules import load_rules
-    from edge.model import load_classifier
+    from edge.model import ModelError, load_classifier
     from edge.model.metrics import format_report
 
-    clf = load_classifier(args.model, threads=args.threads)
+    try:
+        clf = load_classifier(args.model, threads=args.threads, operating_point=args.operating_point)
+    except ModelError as e:
+        ap.error(str(e))
     if args.odd_crops:
         rows = judge_odd_crops(clf)
         print(format_odd_crops(clf.version, rows))

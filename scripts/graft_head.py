@@ -24,9 +24,9 @@ Steps:
      scripts/modelbuild/openset.LEAVE_OUT_SETS, fit without those items and without one fold of groups,
      then score the fold (known) and the left-out items (unknown); the largest threshold at which no
      category of unknown items is confidently wrong more than 20 % and known coverage stays >= 85 %;
-     or, with `--validation-coverage C`, the smallest threshold at which C of the degraded validation
-     crops get a verdict (the cross-fits overstate the coverage a threshold gives on photos the backbone
-     was not trained on; the cross-fitted trade-off is still recorded);
+     or, with `--validation-coverage C`, the smallest threshold at which C of the validation crops of
+     `--coverage-view` (clean or degraded) get a verdict (the cross-fits overstate the coverage a threshold
+     gives on photos the backbone was not trained on; the cross-fitted trade-off is still recorded);
   5. write the graph (`probs` from the new head, extra output `rejection_score`) and its metadata
      (`rejection`: threshold and method; `temperature`; `validation.summary` recomputed on the build's
      validation split, which chose nothing), then check the file's outputs against numpy on 16 images;
@@ -55,7 +55,9 @@ import numpy as np  # noqa: E402
 from modelbuild import embed  # noqa: E402
 from modelbuild.heads import fit_item_head, fit_temperature, softmax  # noqa: E402
 from modelbuild.openset import (  # noqa: E402
+    COVERAGE_VIEWS,
     LEAVE_OUT_SETS,
+    OPERATING_POINTS,
     choose_rejection_threshold,
     coverage_threshold,
     cross_fit_scores,
@@ -113,17 +115,25 @@ def gated_predict(model, embedding: np.ndarray, gated: np.ndarray | None) -> tup
     return p, (s if gated is None else np.where(gated, np.float32(GATE_SCORE), s))
 
 
+def operating_points(model, val_emb: dict, gated: dict, conf_t: float, coverage: float) -> dict:
+    """{name: {"threshold", "view", "coverage"}} of openset.OPERATING_POINTS: the smallest threshold at which
+    `coverage` of that view's validation crops get a verdict (gated crops are uncertain)."""
+    return {name: {"threshold": coverage_threshold(*gated_predict(model, val_emb[view], gated.get(view)), conf_t,
+                                                   coverage), "view": view, "coverage": coverage}
+            for name, view in OPERATING_POINTS.items()}
+
+
 def coverage_halves(model, val_emb: dict, groups: np.ndarray, conf_t: float, coverage: float,
-                    gated: dict | None = None) -> dict:
-    """The coverage threshold chosen on one half of the validation groups (degraded crops) and the coverage it
+                    gated: dict | None = None, view: str = "degraded") -> dict:
+    """The coverage threshold chosen on one half of the validation groups (crops of `view`) and the coverage it
     gives the other half, clean and degraded: what `--validation-coverage` promises on crops it did not see.
     `gated`: which validation crops the input gate stops, per view (they are uncertain)."""
     half = folds_of(groups, 2)
-    out = {"thresholds": [], "coverage_clean": [], "coverage_degraded": []}
+    out = {"view": view, "thresholds": [], "coverage_clean": [], "coverage_degraded": []}
     scored = {name: gated_predict(model, e, (gated or {}).get(name)) for name, e in val_emb.items()}
-    p_deg, s_deg = scored["degraded"]
+    p_v, s_v = scored[view]
     for h in (0, 1):
-        t = coverage_threshold(p_deg[half != h], s_deg[half != h], conf_t, coverage)
+        t = coverage_threshold(p_v[half != h], s_v[half != h], conf_t, coverage)
         out["thresholds"].append(t)
         for name, (p, sc) in scored.items():
             verdict = (p[half == h].max(1) >= conf_t) & (sc[half == h] <= t)
@@ -262,7 +272,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-wrong", type=float, default=0.20)
     ap.add_argument("--min-coverage", type=float, default=0.85)
     ap.add_argument("--validation-coverage", type=float, help="choose the rejection threshold as the smallest at "
-                    "which this share of the degraded validation crops get a verdict, instead of by the cross-fits")
+                    "which this share of the validation crops of --coverage-view get a verdict, instead of by the "
+                    "cross-fits")
+    ap.add_argument("--coverage-view", choices=COVERAGE_VIEWS, default="degraded",
+                    help="which validation crops --validation-coverage counts (default degraded)")
     ap.add_argument("--gate-quantile", type=float, default=0.0025, help="input gate thresholds: this quantile of the "
                     "training crops' contrast and inter-channel correlation (scripts/modelbuild/gate.py); 0 = no gate")
     ap.add_argument("--gate-only", action="store_true", help="only add the input gate to --model (already grafted)")
@@ -318,16 +331,20 @@ def main(argv=None) -> int:
                           args.steps, args.dims, score=args.score)
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, args.max_wrong,
                                               args.min_coverage)
-    chosen_on, cross_fit_t, halves = "cross-fitted on training data", rej_t, None
+    chosen_on, cross_fit_t, halves, points, default_point = "cross-fitted on training data", rej_t, None, None, None
     data = args.data or [embed.DEFAULT_DATA]
     # the input gate's verdicts count where the threshold is set by coverage: a gated crop is uncertain
     gate_fit = fit_input_gate(views, data, args.gate_quantile) if args.gate_quantile else None
     val_gated = validation_gated(views, data, gate_fit[0], val) if gate_fit else {}
     if args.validation_coverage:
-        rej_t = coverage_threshold(*gated_predict(model, val_emb["degraded"], val_gated.get("degraded")), conf_t,
-                                   args.validation_coverage)
-        chosen_on = f"{args.validation_coverage:.0%} of the degraded validation crops get a verdict"
-        halves = coverage_halves(model, val_emb, views.group[val], conf_t, args.validation_coverage, val_gated)
+        view = args.coverage_view
+        points = operating_points(model, val_emb, val_gated, conf_t, args.validation_coverage)
+        default_point = next(name for name, v in OPERATING_POINTS.items() if v == view)
+        rej_t = points[default_point]["threshold"]
+        print(f"operating points: {points} (default {default_point})", flush=True)
+        chosen_on = f"{args.validation_coverage:.0%} of the {view} validation crops get a verdict"
+        halves = coverage_halves(model, val_emb, views.group[val], conf_t, args.validation_coverage, val_gated,
+                                 view)
         print(f"coverage on each half of the validation groups at the threshold chosen on the other: {halves}", flush=True)
     at = trade_off_at(cf, item_cat, len(CATEGORIES), conf_t, rej_t)
     print(f"rejection threshold {rej_t:.3f} ({chosen_on}); on the training cross-fits: known coverage "
@@ -381,10 +398,12 @@ def main(argv=None) -> int:
         "threshold_choice": threshold_choice(
             args.validation_coverage, f"grouped cross-fitting on the training split: item sets "
             f"{[list(s) for s in LEAVE_OUT_SETS]} left out one at a time with one fold of groups",
-            "degraded validation crops", args.max_wrong, args.min_coverage),
-        "threshold_rule": ({"rule": "validation_coverage", "coverage": args.validation_coverage, "view": "degraded"}
+            f"{args.coverage_view} validation crops", args.max_wrong, args.min_coverage),
+        "threshold_rule": ({"rule": "validation_coverage", "coverage": args.validation_coverage,
+                            "view": args.coverage_view}
                            if args.validation_coverage else {"rule": "cross_fit", "max_wrong": args.max_wrong,
                                                              "min_coverage": args.min_coverage}),
+        **({"operating_points": points, "operating_point": default_point} if points else {}),
         "cross_fit_threshold": cross_fit_t,  # what the cross-fit rule (max_wrong, min_coverage) would have chosen
         **({"validation_halves": halves} if halves else {}),
         "cross_fit_at_threshold": {"coverage_known": round(at["coverage_known"], 4),

@@ -162,6 +162,19 @@ def score_words(rej: dict) -> str:
     return text + f", minus {'' if spec.conf_weight == 1 else f'{spec.conf_weight:g} times '}the standardised top probability"
 
 
+def operating_point_words(rej: dict) -> str:
+    """The named thresholds a file offers (a sentence to follow the uncertainty rule), or nothing."""
+    points = rej.get("operating_points")
+    if not points:
+        return ""
+    listed = "; ".join(f"`{name}` {p['threshold']:g} ({p['coverage']:.0%} of the {p['view']} validation crops get a "
+                       f"verdict){' (the default)' if name == rej.get('operating_point') else ''}"
+                       for name, p in points.items())
+    return (f" The file offers its rejection thresholds by name (`rejection.operating_points`): {listed}. A station "
+            "picks one with `operating_point` under `[classifier]` in its config, `python -m edge classify` and "
+            "`scripts/eval_model.py` with `--operating-point`.")
+
+
 def gate_words(rej: dict) -> str:
     """The input gate of a file's metadata in words (a sentence to follow the outputs), or nothing."""
     g = rej.get("gate")
@@ -194,9 +207,9 @@ def method_why(rej: dict) -> str:
 
 def threshold_texts(rej: dict) -> dict:
     """What chose the rejection threshold, for the card's opening and its threshold paragraph."""
-    from modelbuild.openset import validation_coverage_rule
+    from modelbuild.openset import coverage_view, validation_coverage_rule
 
-    coverage = validation_coverage_rule(rej)
+    coverage, view = validation_coverage_rule(rej), coverage_view(rej)
     if coverage is None:
         return {"what_chose": "the item head, the rejection score and the rejection threshold were fitted on the "
                               "**training split only**; the temperature (as in the build) and nothing else on the "
@@ -205,7 +218,7 @@ def threshold_texts(rej: dict) -> dict:
                                   "out, are called paper or plastic); the threshold keeps the 85 % coverage."}
     return {"what_chose": (f"the item head and the rejection score were fitted on the **training split only**; the "
                            f"temperature (as in the build) and the rejection threshold (the smallest at which "
-                           f"{coverage:.0%} of the degraded validation crops get a verdict) on the validation split, so "
+                           f"{coverage:.0%} of the {view} validation crops get a verdict) on the validation split, so "
                            "the validation coverage below is by construction, and the leave-out protocols' unknown "
                            "crops were among the crops that set it (as known crops of the full head)"),
             "threshold_note": (f"The threshold is set by coverage, not by these cross-fits: on them the score meets both "
@@ -327,6 +340,7 @@ def render(model: Path, results: Path, base: str) -> str:
         size_mib=f"{model.stat().st_size / 2**20:.2f}", grafted=head["grafted"], graft_version=head["graft_version"],
         source_model=head["source_model"].split(" ")[0], built=meta["built"], build_version=meta["version"],
         temperature=meta["temperature"], rejection_threshold=rej["threshold"], threshold=meta["threshold"],
+        operating_points=operating_point_words(rej),
         items=paragraph(what[start:].strip() if start >= 0 else None), data=D,
         source_origin=("the source model's figures are the build's own, from the file's metadata "
                        "(`validation.summary_before_graft`: its head, confidence rule only; the build file is not kept, "

@@ -165,7 +165,7 @@ def coverage_threshold(probs: np.ndarray, score: np.ndarray, conf_threshold: flo
 def threshold_choice(coverage: float | None, cross_fit: str, crops: str, max_wrong: float,
                      min_coverage: float) -> str:
     """How a rejection threshold was chosen, in words (metadata `rejection.threshold_choice`): by `coverage` of
-    the degraded validation `crops`, or by the `cross_fit` description's constraints."""
+    the validation `crops` of one view, or by the `cross_fit` description's constraints."""
     if coverage:
         return (f"smallest threshold at which {coverage:.0%} of the {crops} get a verdict (with the confidence "
                 f"rule); the trade-off below is from {cross_fit}")
@@ -173,11 +173,26 @@ def threshold_choice(coverage: float | None, cross_fit: str, crops: str, max_wro
             f"and known coverage >= {min_coverage}")
 
 
+COVERAGE_VIEWS = ("clean", "degraded")
+# the rejection thresholds a file offers by name (edge: classifier.operating_point), each the smallest that
+# keeps the coverage rule's share of these validation crops: strict on the clean photos (in distribution),
+# balanced on the camera-degraded ones
+OPERATING_POINTS = {"strict": "clean", "balanced": "degraded"}
+
+
 def validation_coverage_rule(rejection_metadata: dict | None) -> float | None:
-    """The coverage of a file whose rejection threshold keeps that share of the degraded validation crops
+    """The coverage of a file whose rejection threshold keeps that share of the validation crops of one view
     (metadata `rejection.threshold_rule`), or None for a threshold cross-fitted on training data."""
     rule = (rejection_metadata or {}).get("threshold_rule") or {}
     if rule.get("rule") == "validation_coverage":
         return float(rule["coverage"])
     return None
+
+
+def coverage_view(rejection_metadata: dict | None) -> str:
+    """Which validation crops a coverage rule counts: "clean" or "degraded" (files before the choice: degraded)."""
+    view = ((rejection_metadata or {}).get("threshold_rule") or {}).get("view", "degraded")
+    if view not in COVERAGE_VIEWS:
+        raise ValueError(f"rejection.threshold_rule.view must be one of {COVERAGE_VIEWS}, got {view!r}")
+    return view
 

@@ -38,6 +38,7 @@ from .heads import fit_item_head, softmax
 from .openset import (
     choose_rejection_threshold,
     coverage_threshold,
+    coverage_view,
     cross_fit_scores,
     fit_open_set,
     threshold_choice,
@@ -198,12 +199,14 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     rej_t, trade = choose_rejection_threshold(cf, item_cat, len(CATEGORIES), conf_t, max_wrong, min_coverage)
     # the file's input gate stops the same validation crops for both heads (they are uncertain)
     val_gated = graft_head.validation_gated(views, data, current.gate, val) if current.gate is not None else {}
-    coverage = validation_coverage_rule(meta["rejection"])
-    if coverage:  # the file's own rule: the threshold that keeps its coverage of the degraded validation crops
-        rej_t = coverage_threshold(*graft_head.gated_predict(new, val_emb["degraded"], val_gated.get("degraded")),
-                                   conf_t, coverage)
+    coverage, view = validation_coverage_rule(meta["rejection"]), coverage_view(meta["rejection"])
+    points = None
+    if coverage:  # the file's own rule: the threshold that keeps its coverage of its view's validation crops
+        rej_t = coverage_threshold(*graft_head.gated_predict(new, val_emb[view], val_gated.get(view)), conf_t, coverage)
+        if meta["rejection"].get("operating_points"):  # and the same named thresholds the file offers
+            points = graft_head.operating_points(new, val_emb, val_gated, conf_t, coverage)
     log(f"temperature {new.temperature:.4f} (shared validation logits); rejection threshold {rej_t:.3f} "
-        f"({f'{coverage:.0%} of the degraded validation crops get a verdict' if coverage else 'cross-fitted on training data'}; "
+        f"({f'{coverage:.0%} of the {view} validation crops get a verdict' if coverage else 'cross-fitted on training data'}; "
         f"current {current_rej_t:.3f})")
 
     # The gate: the current and the new head, side by side, on the same crops.
@@ -244,6 +247,8 @@ def retrain(model: Path, data: list[Path], samples: Samples, out: Path, *, cache
     meta = _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels_new, class_weight_power,
                      steps, max_wrong, min_coverage)
     meta["rules"] = rules.tag  # the rule set that names every label (newer than the source's when items were added)
+    if points:
+        meta["rejection"]["operating_points"] = points
     from modelbuild.graft import add_gate, graft
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -268,7 +273,8 @@ def _metadata(meta, src, new, rej_t, trade, calibration, figures, counts, labels
                               if k != "unknown_wrong"} for r in trade[::10]],
         threshold_choice=threshold_choice(validation_coverage_rule(meta["rejection"]), "grouped cross-fitting on the "
                                           "training crops (shared and labelled samples)",
-                                          "shared degraded validation crops", max_wrong, min_coverage))
+                                          f"shared {coverage_view(meta['rejection'])} validation crops",
+                                          max_wrong, min_coverage))
     validation = dict(meta.get("validation", {}))
     validation["retrained"] = {"figures": figures, "note": "current and new head on the same crops: the shared "
                                "validation split and the held-out labelled samples"}

@@ -84,3 +84,16 @@ def test_the_card_names_the_files_own_score_and_what_chose_its_threshold():
     texts = card.threshold_texts(new)
     assert "85% of the degraded validation crops" in texts["what_chose"] and "4.85" in texts["threshold_note"]
     assert "(thresholds 3.500 and 3.800), it gives 86.1% and 84.2% of the degraded crops" in texts["threshold_note"]
+    on_clean = {**new, "threshold_rule": {**new["threshold_rule"], "view": "clean"}}
+    assert "85% of the clean validation crops" in card.threshold_texts(on_clean)["what_chose"]
+
+
+def test_the_card_names_the_operating_points_a_file_offers():
+    rej = {"operating_point": "strict", "operating_points": {
+        "strict": {"threshold": 1.481, "view": "clean", "coverage": 0.85},
+        "balanced": {"threshold": 2.818, "view": "degraded", "coverage": 0.85}}}
+    words = card.operating_point_words(rej)
+    assert "`strict` 1.481 (85% of the clean validation crops get a verdict) (the default)" in words
+    assert "`balanced` 2.818 (85% of the degraded validation crops get a verdict);" not in words
+    assert "`balanced` 2.818 (85% of the degraded validation crops get a verdict)." in words
+    assert card.operating_point_words({"threshold": 2.0}) == ""

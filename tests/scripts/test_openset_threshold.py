@@ -1,6 +1,6 @@
 """The two ways a rejection threshold is chosen (scripts/modelbuild/openset.py): by the training cross-fits,
-or as the smallest threshold that gives a coverage of the degraded validation crops, which a file names in
-its metadata so that train-head refits it the same way."""
+or as the smallest threshold that gives a coverage of the clean or the degraded validation crops, which a
+file names in its metadata so that train-head refits it the same way."""
 import sys
 from pathlib import Path
 
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
-from modelbuild.openset import coverage_threshold, validation_coverage_rule  # noqa: E402
+from modelbuild.openset import coverage_threshold, coverage_view, validation_coverage_rule  # noqa: E402
 
 
 def _probs(conf):
@@ -50,6 +50,16 @@ def test_a_file_says_which_rule_chose_its_threshold():
     assert validation_coverage_rule(None) is None
 
 
+def test_a_file_says_which_validation_crops_its_coverage_counts():
+    rule = {"rule": "validation_coverage", "coverage": 0.85}
+    assert coverage_view({"threshold_rule": dict(rule, view="clean")}) == "clean"
+    assert coverage_view({"threshold_rule": dict(rule, view="degraded")}) == "degraded"
+    assert coverage_view({"threshold_rule": rule}) == "degraded"  # files before the choice
+    assert coverage_view(None) == "degraded"
+    with pytest.raises(ValueError, match="must be one of"):
+        coverage_view({"threshold_rule": dict(rule, view="degraded0")})
+
+
 def test_the_coverage_rule_is_checked_on_the_half_of_the_validation_groups_that_did_not_choose_it():
     import graft_head
     from modelbuild.openset import fit_open_set
@@ -65,3 +75,8 @@ def test_the_coverage_rule_is_checked_on_the_half_of_the_validation_groups_that_
     for c in halves["coverage_degraded"] + halves["coverage_clean"]:
         assert 0.6 < c <= 1.0  # near, not exactly, the 85 % asked for: these crops did not choose the threshold
     assert halves["coverage_degraded"] != [0.85, 0.85]
+    # set on the clean crops, the same coverage needs a stricter threshold, and the degraded crops get less
+    on_clean = graft_head.coverage_halves(model, val, np.arange(len(y) // 2), 0.32, 0.85, view="clean")
+    assert on_clean["view"] == "clean" and halves["view"] == "degraded"
+    assert all(c < d for c, d in zip(on_clean["thresholds"], halves["thresholds"], strict=True))
+    assert np.mean(on_clean["coverage_degraded"]) < np.mean(halves["coverage_degraded"])

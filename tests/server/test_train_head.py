@@ -134,8 +134,10 @@ def test_train_head_writes_checks_and_publishes_an_accepted_head(app, client, ci
     for key in ("score", "dims"):
         assert new.metadata["rejection"]["parameters"][key] == old.metadata["rejection"]["parameters"][key]
     assert new.metadata["rejection"].get("threshold_rule") == old.metadata["rejection"].get("threshold_rule")
-    if (old.metadata["rejection"].get("threshold_rule") or {}).get("rule") == "validation_coverage":
-        assert "of the shared degraded validation crops get a verdict" in new.metadata["rejection"]["threshold_choice"]
+    rule = old.metadata["rejection"].get("threshold_rule") or {}
+    if rule.get("rule") == "validation_coverage":
+        view = rule.get("view", "degraded")
+        assert f"of the shared {view} validation crops get a verdict" in new.metadata["rejection"]["threshold_choice"]
     listed = runner.invoke(args=["list-artifacts"]).output
     assert new.version in listed and "test head" in listed and "REFUSED" not in listed
 
