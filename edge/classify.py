@@ -11,6 +11,8 @@ One line per image. With --json each line is a JSON object:
 rejection threshold (`rejected`) or the confidence is under its threshold; the
 two scores that decided it are `confidence` and `rejection_score` (the latter
 only for a model file that has the `rejection_score` output).
+`--operating-point balanced` rejects at another threshold the file offers
+(metadata `rejection.operating_points`) instead of its default.
 
 `--head bin` judges each photo as a whole, as if it were a bin opening's region
 (edge/condition), with the station-condition model (models/station-state-int8.onnx):
@@ -41,6 +43,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", help="ONNX model file (default: the committed model in models/ for the head)")
     parser.add_argument("--rules", default="beijing", help="rule set name or file (default: beijing)")
     parser.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    parser.add_argument("--operating-point", help="reject at the model file's operating point of this name "
+                        "(e.g. strict, balanced; default: the file's own threshold)")
     parser.add_argument("--top", type=int, default=1, help="also list the N most probable items (default 1)")
 
 
@@ -108,7 +112,7 @@ def main(args) -> int:
 
     try:
         rules = load_rules(args.rules)
-        clf = load_classifier(args.model, threads=args.threads)
+        clf = load_classifier(args.model, threads=args.threads, operating_point=args.operating_point)
         rules.check_items(clf.labels)
     except (ModelError, RuleSetError) as e:
         print(f"error: {e}", file=sys.stderr)

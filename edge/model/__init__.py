@@ -117,11 +117,35 @@ class WasteClassifier:
             if not isinstance(rej, dict) or not isinstance(rej.get("threshold"), (int, float)):
                 raise ModelError("model has an output 'rejection_score' but no metadata 'rejection.threshold'")
             self.rejection_threshold = float(rej["threshold"])
+            points = rej.get("operating_points", {})
+            if not isinstance(points, dict) or not all(
+                    isinstance(p, dict) and isinstance(p.get("threshold"), (int, float)) for p in points.values()):
+                raise ModelError("metadata 'rejection.operating_points' must map names to {'threshold': number}")
+        self.operating_point: str | None = None  # the file's default rejection threshold
         self._outputs = ["probs", "embedding"] + (["rejection_score"] if self.has_rejection else [])
         name = self.metadata.get("name", self.path.stem)
         self.version = f"{name}@{self.sha256[:8]}"
         if warmup:
             self.classify(np.zeros((32, 32, 3), np.uint8))
+
+    @property
+    def operating_points(self) -> dict[str, float]:
+        """The rejection thresholds the file offers by name (metadata `rejection.operating_points`, e.g.
+        "strict" and "balanced"); empty for files that carry one threshold only."""
+        points = (self.metadata.get("rejection") or {}).get("operating_points") or {}
+        return {name: float(p["threshold"]) for name, p in points.items()} if self.has_rejection else {}
+
+    def use_operating_point(self, name: str | None) -> None:
+        """Reject by the threshold of the operating point `name` from now on (None: the file's default)."""
+        if name is None:
+            self.rejection_threshold = float(self.metadata["rejection"]["threshold"]) if self.has_rejection else None
+            self.operating_point = None
+            return
+        points = self.operating_points
+        if name not in points:
+            offered = ", ".join(sorted(points)) or "none: it has one rejection threshold"
+            raise ModelError(f"{self.version} has no operating point {name!r} (it offers {offered})")
+        self.rejection_threshold, self.operating_point = points[name], name
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the session on a prepared Nx3xHxW float32 batch: (probs, embeddings)."""
@@ -160,12 +184,17 @@ class WasteClassifier:
 
     def __repr__(self) -> str:
         rej = "" if self.rejection_threshold is None else f", rejection threshold {self.rejection_threshold}"
+        rej += f" ({self.operating_point})" if self.operating_point else ""
         return f"WasteClassifier({self.version}, {len(self.labels)} labels, threshold {self.threshold}{rej})"
 
 
-def load_classifier(path: str | Path | None = None, threads: int = 1) -> WasteClassifier:
-    """Load the classifier at `path` (default: the committed model in models/), warmed up."""
-    return WasteClassifier(path or DEFAULT_MODEL, threads=threads)
+def load_classifier(path: str | Path | None = None, threads: int = 1,
+                    operating_point: str | None = None) -> WasteClassifier:
+    """Load the classifier at `path` (default: the committed model in models/), warmed up, rejecting at
+    its `operating_point` (None: the file's default threshold)."""
+    clf = WasteClassifier(path or DEFAULT_MODEL, threads=threads)
+    clf.use_operating_point(operating_point)
+    return clf
 
 
 __all__ = ["DEFAULT_MODEL", "ModelError", "Prediction", "WasteClassifier", "file_sha256", "load_classifier",
