@@ -81,7 +81,7 @@ def make_judge(config, classifier=None, rules=None) -> Judge:
         classifier = _config_classifier(config)
     for b in config.bins:
         rules.accepts(rules.items[0], b.category)  # raises for an unknown category
-    return Judge(classifier, rules, config.classifier.threshold, config.classifier.operating_point)
+    return Judge(classifier, rules, config.classifier.threshold)
 
 
 def _config_classifier(config):

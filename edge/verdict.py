@@ -31,30 +31,17 @@ class Judgement:
     prediction: object = None  # the classifier's Prediction (embedding, probabilities, rejection score)
 
 
-def use_operating_point(classifier, name: str | None) -> None:
-    """Set the classifier's rejection threshold to its operating point `name` (None: the file's default);
-    ValueError when the file does not offer it, so an update that lacks it is refused before it runs."""
-    if name is None:
-        return
-    try:
-        classifier.use_operating_point(name)
-    except RuntimeError as e:  # edge.model.ModelError
-        raise ValueError(str(e)) from e
-
-
 class Judge:
-    """The classifier, the rule set and the thresholds that together judge one disposal."""
+    """The classifier, the rule set and the threshold that together judge one disposal."""
 
-    def __init__(self, classifier, rules, threshold: float | None = None, operating_point: str | None = None):
+    def __init__(self, classifier, rules, threshold: float | None = None):
         self.classifier = classifier
         self.rules = rules
         self.configured_threshold = threshold
-        self.operating_point = operating_point
         self.threshold = classifier.threshold if threshold is None else threshold
         missing = [label for label in classifier.labels if label not in set(rules.items)]
         if missing:
             raise ValueError(f"rule set {rules.tag} has no rule for model labels {missing}")
-        use_operating_point(classifier, operating_point)
 
     def replace(self, classifier=None, rules=None) -> None:
         """Judge from now on with another model or rule set (an update, between disposals)."""
@@ -63,7 +50,6 @@ class Judge:
         missing = [label for label in classifier.labels if label not in set(rules.items)]
         if missing:
             raise ValueError(f"rule set {rules.tag} has no rule for model labels {missing}")
-        use_operating_point(classifier, self.operating_point)
         self.classifier, self.rules = classifier, rules
         if self.configured_threshold is None:
             self.threshold = classifier.threshold

@@ -74,9 +74,6 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "threads": Field("int", "inference threads", default=1, minimum=1, maximum=64),
         "threshold": Field("float", "confidence needed for a 'wrong' verdict; the model's default "
                            "when absent", minimum=0.0, maximum=1.0),
-        "operating_point": Field("str", "rejection threshold the model file offers by this name: 'strict' "
-                                 "(few confident mistakes, more uncertain verdicts) or 'balanced' (more verdicts "
-                                 "on poor cameras); the file's default when absent", pattern=r"^[a-z][a-z_]{0,31}$"),
     },
     "server": {
         "url": Field("str", "server base URL, e.g. https://sortwatch.example.org", required=True,

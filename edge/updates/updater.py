@@ -44,11 +44,10 @@ def load_model(path, threads: int = 1):
     return classifier
 
 
-def check_pair(classifier, rules, categories, operating_point: str | None = None) -> None:
-    """ValueError unless the rule set judges every label of the model, in every bin of the station, and the
-    model offers the station's operating point."""
+def check_pair(classifier, rules, categories) -> None:
+    """ValueError unless the rule set judges every label of the model, in every bin of the station."""
     from edge.verdict import Judge
-    Judge(classifier, rules, operating_point=operating_point)
+    Judge(classifier, rules)
     for category in categories:
         rules.accepts(rules.items[0], category)
 
@@ -148,10 +147,10 @@ class Updater:
     def _load(self, kind, path):
         if kind == "model":
             classifier = load_model(path, self.threads)
-            check_pair(classifier, self.judge.rules, self.categories, self.judge.operating_point)
+            check_pair(classifier, self.judge.rules, self.categories)
             return classifier
         rules = load_rules(path)
-        check_pair(self.judge.classifier, rules, self.categories, self.judge.operating_point)
+        check_pair(self.judge.classifier, rules, self.categories)
         return rules
 
     # -- swapping, in the processing thread ------------------------------------------------------------

@@ -170,9 +170,11 @@ def operating_point_words(rej: dict) -> str:
     listed = "; ".join(f"`{name}` {p['threshold']:g} ({p['coverage']:.0%} of the {p['view']} validation crops get a "
                        f"verdict){' (the default)' if name == rej.get('operating_point') else ''}"
                        for name, p in points.items())
-    return (f" The file offers its rejection thresholds by name (`rejection.operating_points`): {listed}. A station "
-            "picks one with `operating_point` under `[classifier]` in its config, `python -m edge classify` and "
-            "`scripts/eval_model.py` with `--operating-point`.")
+    return (f" The file offers its rejection thresholds by name (`rejection.operating_points`): {listed}. "
+            "`python -m edge classify` and `scripts/eval_model.py` measure another with `--operating-point`; a "
+            "station rejects at the default, so that a model version is one operating point (its audits correct "
+            "its accuracy), and a station that needs another gets a file whose default it is, a version of its own "
+            "(`scripts/graft_head.py --coverage-view`).")
 
 
 def gate_words(rej: dict) -> str:

@@ -54,7 +54,7 @@ def test_degraded_validation_sample(setup):
     t = r["threshold"]
     assert t["category_accuracy_on_rest"] >= 0.95, t
     # the default point (strict) keeps 85 % of the clean crops, not of these; issue 8's <= 25 % uncertain
-    # degraded crops holds at the point a station with a poor camera may pick
+    # degraded crops holds at `balanced`, the point a station with a poor camera gets a file of
     assert t["uncertain_share"] <= 0.4, t
     from edge.model import load_classifier
     balanced = load_classifier(threads=2, operating_point="balanced")

@@ -60,8 +60,8 @@ def test_recorded_validation_metrics_meet_the_targets(meta):
     assert t["threshold"] == meta["threshold"]
     assert t["category_accuracy_on_rest"] >= 0.95
     # Coverage. At the default operating point (strict) issue 12's: >= 85 % of the in-distribution (clean)
-    # validation crops get a verdict. Issue 8's <= 25 % uncertain degraded crops holds at `balanced`, which a
-    # station may pick (classifier.operating_point): its threshold keeps 85 % of them.
+    # validation crops get a verdict. Issue 8's <= 25 % uncertain degraded crops holds at `balanced`, the file's other
+    # operating point (a file of its own for a station with a poor camera): its threshold keeps 85 % of them.
     assert meta["rejection"]["operating_point"] == "strict"
     assert clean["at_threshold"]["uncertain_share"] <= 0.15
     balanced = meta["rejection"]["operating_points"]["balanced"]
