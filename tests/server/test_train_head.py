@@ -138,6 +138,13 @@ def test_train_head_writes_checks_and_publishes_an_accepted_head(app, client, ci
     if rule.get("rule") == "validation_coverage":
         view = rule.get("view", "degraded")
         assert f"of the shared {view} validation crops get a verdict" in new.metadata["rejection"]["threshold_choice"]
+    if old.operating_points:  # refitted by their rules, and the default is still the one the rule names
+        points = new.metadata["rejection"]["operating_points"]
+        assert {n: (p["view"], p["coverage"]) for n, p in points.items()} == {
+            n: (p["view"], p["coverage"]) for n, p in old.metadata["rejection"]["operating_points"].items()}
+        default = new.metadata["rejection"]["operating_point"]
+        assert points[default]["view"] == rule.get("view", "degraded")
+        assert new.rejection_threshold == points[default]["threshold"]
     listed = runner.invoke(args=["list-artifacts"]).output
     assert new.version in listed and "test head" in listed and "REFUSED" not in listed
 
